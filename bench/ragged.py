@@ -68,3 +68,13 @@ def segment_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np
     np.cumsum(lens, out=offsets[1:])
     idx = np.repeat(starts, lens) + (np.arange(offsets[-1]) - np.repeat(offsets[:-1], lens))
     return rows, idx
+
+
+def isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """values[i] in pool, by sorting the pool once and binary search (np.isin is far slower for a
+    small `values` against a large `pool`)."""
+    if len(pool) == 0:
+        return np.zeros(values.shape, dtype=bool)
+    sorted_pool = np.sort(pool, axis=None)
+    pos = np.searchsorted(sorted_pool, values)
+    return sorted_pool[np.minimum(pos, len(sorted_pool) - 1)] == values

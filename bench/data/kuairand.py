@@ -103,6 +103,8 @@ def _prefer_plain(paths: list[Path]) -> list[Path]:
 def find_files(root: str | Path, *, include_random: bool = False, release: str | None = None) -> KuaiRandFiles:
     """Locate the official-named files under `root`; one-line DataError when something is missing."""
     root = Path(root).expanduser()
+    if release is not None and release not in RELEASES:
+        raise DataError(f"dataset.release={release!r} is not a KuaiRand release; choose one of {list(RELEASES)}")
     if not root.is_dir():
         raise DataError(f"{root}: data directory not found")
     files = _candidates(root)
@@ -132,8 +134,15 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame | pd.io.parsers.TextFileRead
         raise DataError(f"{path}: file not found") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: malformed CSV ({_one_line(exc)})") from None
     except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); is it truncated or corrupt?") from None
+        raise DataError(f"{path}: cannot be read ({type(exc).__name__}: {_one_line(exc)}); is it truncated or corrupt?") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message folded onto one line (pandas' parser messages end in a newline)."""
+    return " ".join(str(exc).split())
 
 
 def _header(path: Path) -> list[str]:
@@ -146,14 +155,25 @@ def _require(path: Path, header: list[str], columns: list[str]) -> None:
         raise DataError(f"{path}: missing column {missing[0]!r}" + (f" (and {missing[1:]})" if missing[1:] else ""))
 
 
-def _bad_column(path: Path, chunk_start: int, nrows: int, columns: list[str]) -> str:
-    """Name the first column of a chunk that is not integer-valued (for an error message)."""
-    raw = _read_csv(path, usecols=columns, skiprows=range(1, chunk_start + 1), nrows=nrows, dtype=str)
+def _bad_value(path: Path, chunk_start: int, nrows: int, columns: list[str]) -> tuple[str, int, str | None]:
+    """The first cell of a chunk that is not an int64 value: (column, 1-based data row, raw text);
+    when no single cell can be blamed, the chunk's first column and row, and None."""
+    raw = _read_csv(path, usecols=columns, skiprows=range(1, chunk_start + 1), nrows=nrows, dtype=str,
+                    keep_default_na=False)
+    first: tuple[int, str] | None = None
     for col in columns:
-        num = pd.to_numeric(raw[col], errors="coerce")
-        if num.isna().any() or (num != np.floor(num)).any():
-            return col
-    return columns[0]
+        num = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(num) | (num != np.floor(num)) | (np.abs(num) >= 2.0**63)
+        if bad.any() and (first is None or np.flatnonzero(bad)[0] < first[0]):
+            first = (int(np.flatnonzero(bad)[0]), col)
+    if first is None:
+        return columns[0], chunk_start + 1, None
+    row, col = first
+    return col, chunk_start + row + 1, str(raw[col].iloc[row])
+
+
+def _describe(value: str) -> str:
+    return "a blank" if not value.strip() else f"a non-integer value {value[:40]!r}"
 
 
 def read_logs(files: tuple[Path, ...], label: str, progress: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -179,11 +199,16 @@ def read_logs(files: tuple[Path, ...], label: str, progress: bool = True) -> tup
                     chunk = next(reader)
                 except StopIteration:
                     break
-                except ValueError:
-                    col = _bad_column(path, start, CHUNK_ROWS, [c for c in header if c in LOG_DTYPES])
-                    raise DataError(f"{path}: column {col!r} holds a non-integer value (near data row {start + 1})") from None
-                except (EOFError, OSError, zlib.error) as exc:
+                except pd.errors.ParserError as exc:
+                    raise DataError(f"{path}: malformed CSV ({_one_line(exc)})") from None
+                except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
                     raise DataError(f"{path}: cannot be read ({type(exc).__name__}); is it truncated or corrupt?") from None
+                except (ValueError, OverflowError):  # a cell pandas cannot read as int64
+                    col, row, value = _bad_value(path, start, CHUNK_ROWS, [c for c in header if c in LOG_DTYPES])
+                    if value is None:
+                        raise DataError(f"{path}: a value in data rows {row}..{row + CHUNK_ROWS - 1} "
+                                        "cannot be read as a 64-bit integer") from None
+                    raise DataError(f"{path}: column {col!r} holds {_describe(value)} (data row {row})") from None
                 _check_log_chunk(path, chunk, label, start)
                 hashes.append(pd.util.hash_pandas_object(chunk, index=False).to_numpy())
                 parts.append(chunk[keep])
@@ -226,12 +251,19 @@ def read_items(files: tuple[Path, ...]) -> pd.DataFrame:
     for path in files:
         header = _header(path)
         _require(path, header, ["video_id"] + [src for _, src, _ in ITEM_FEATURES] + ["video_duration"])
-        frame = _read_csv(path, dtype={"video_id": "float64", "author_id": "float64", "video_type": "string",
-                                       "upload_type": "string", "music_type": "float64", "tag": "string",
-                                       "video_duration": "float64"},
+        # Numeric columns are read as text and converted here, so that a stray word is a clear error
+        # (video_id) or the unknown code (features) rather than a pandas traceback.
+        frame = _read_csv(path, dtype={"video_id": str, "author_id": str, "video_type": "string",
+                                       "upload_type": "string", "music_type": str, "tag": "string",
+                                       "video_duration": str},
                           usecols=["video_id", "author_id", "video_type", "upload_type", "music_type", "tag", "video_duration"])
-        if frame["video_id"].isna().any() or (frame["video_id"] < 0).any():
-            raise DataError(f"{path}: column 'video_id' holds a blank or negative id")
+        for col in ("video_id", "author_id", "music_type", "video_duration"):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        ids = frame["video_id"].to_numpy()
+        bad = np.isnan(ids) | (ids < 0) | (ids != np.floor(ids))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: column 'video_id' holds a blank, negative or non-integer id (data row {row + 1})")
         frames.append(frame)
     raw = pd.concat(frames, ignore_index=True).drop_duplicates("video_id").sort_values("video_id", kind="stable")
     if raw.empty:
@@ -258,7 +290,14 @@ def read_users(path: Path | None, raw_ids: np.ndarray) -> pd.DataFrame:
     _require(path, header, ["user_id"])
     present = [(n, num) for n, num in PROFILE_FEATURES if n in header]
     raw = _read_csv(path, usecols=["user_id"] + [n for n, _ in present], dtype={n: "string" for n, _ in present})
-    raw = raw.dropna(subset=["user_id"]).drop_duplicates("user_id")
+    raw = raw.dropna(subset=["user_id"])
+    ids = pd.to_numeric(raw["user_id"], errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(ids) | (ids != np.floor(ids))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        value, row = str(raw["user_id"].iloc[first]), int(raw.index[first]) + 1
+        raise DataError(f"{path}: column 'user_id' holds {_describe(value)} (data row {row})")
+    raw = raw.assign(user_id=ids.astype(np.int64)).drop_duplicates("user_id")
     position = pd.Index(raw["user_id"].to_numpy(dtype=np.int64)).get_indexer(users["raw_id"].to_numpy())
     for name, numeric in PROFILE_FEATURES:
         codes = encode_categories(raw[name], numeric=numeric) if name in raw else np.zeros(len(raw), dtype=np.int32)

@@ -1,0 +1,32 @@
+"""`python -m bench [overrides]`: the Hydra entry point. Composes the config and calls bench.run.run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from bench.config import CONF_DIR, register_resolvers
+from bench.errors import BenchError
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> None:
+    from bench.run import format_table, run  # imported here so --help stays fast
+
+    try:
+        result = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(format_table(result.record))
+    print(f"run record: {result.path}")
+
+
+if __name__ == "__main__":
+    main()

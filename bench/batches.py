@@ -1,0 +1,113 @@
+"""Training batches and serving inputs built from Samples with array operations (no loop per row)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bench.ragged import Ragged, segment_ranges
+from bench.samples import Samples
+from models.increc import TrainBatch
+from models.inputs import UserInput
+
+
+@dataclass
+class TrainingSet:
+    """Per-request arrays a batch is cut from, restricted to what training may see."""
+
+    samples: Samples
+    profiles: np.ndarray  # [n_users, F] int64
+    n_items: int
+    max_len: int
+    targets: Ragged  # training targets of X_u (test-period positives removed)
+    target_is_itg: np.ndarray  # [len(targets.values)] bool
+    rows: np.ndarray  # request ids to train on
+
+    @classmethod
+    def build(cls, samples: Samples, profiles: np.ndarray, n_items: int, max_len: int, *, with_exposures: bool) -> "TrainingSet":
+        req = samples.requests
+        usable = samples.train_target_mask()
+        targets = req.targets.mask(usable)
+        is_itg = samples.is_itg[usable]
+        has = targets.lengths() > 0
+        if with_exposures:  # L_align also learns from train requests without targets
+            has = has | (req.exposures.lengths() > 0)
+        rows = np.flatnonzero(~req.is_test & has)
+        return cls(samples, profiles, n_items, max_len, targets, is_itg, rows)
+
+
+def user_input(samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int) -> UserInput:
+    """(P_u, B_u) of the given requests; histories left-aligned (oldest first), as wide as the longest."""
+    req = samples.requests
+    starts = np.maximum(req.hist_start[rows], req.hist_end[rows] - max_len)
+    ends = req.hist_end[rows]
+    lens = ends - starts
+    width = int(lens.max()) if len(lens) else 0
+    r, idx = segment_ranges(starts, ends)
+    col = np.arange(len(idx)) - np.repeat(np.cumsum(lens) - lens, lens)  # position within the history
+    items = np.zeros((len(rows), width), dtype=np.int64)
+    tabs = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=bool)
+    items[r, col] = req.positives.item[idx]
+    tabs[r, col] = req.positives.tab[idx]
+    mask[r, col] = True
+    return UserInput(
+        profile=torch.from_numpy(profiles[req.user[rows]]),
+        items=torch.from_numpy(items),
+        tabs=torch.from_numpy(tabs),
+        mask=torch.from_numpy(mask),
+    )
+
+
+def _hit_mask(row_of: np.ndarray, items: np.ndarray, negatives: np.ndarray, n_rows: int) -> np.ndarray:
+    """[n_rows, M] True where negative m equals one of row r's items (row_of[p], items[p])."""
+    order = np.argsort(negatives, kind="stable")
+    sorted_neg = negatives[order]
+    lo = np.searchsorted(sorted_neg, items, side="left")
+    hi = np.searchsorted(sorted_neg, items, side="right")
+    pair, pos = segment_ranges(lo, hi)
+    mask = np.zeros((n_rows, len(negatives)), dtype=bool)
+    mask[row_of[pair], order[pos]] = True
+    return mask
+
+
+def _padded(ragged: Ragged, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    values, mask = ragged.padded(rows)
+    return torch.from_numpy(values.astype(np.int64)), torch.from_numpy(mask)
+
+
+def train_batch(ts: TrainingSet, rows: np.ndarray, n_negatives: int, rng: np.random.Generator) -> TrainBatch:
+    """The TrainBatch of requests `rows` with `n_negatives` items sampled uniformly from the pool."""
+    req = ts.samples.requests
+    b = len(rows)
+    negatives = rng.integers(0, ts.n_items, size=n_negatives)
+    x = ts.targets.take(rows)
+    x_rows = x.row_ids()
+    sub_itg = _take_flags(ts.targets, ts.target_is_itg, rows)
+    etg = req.exposures.take(rows)
+    etg_rows = etg.row_ids()
+    rtg = Ragged.from_rows(x_rows[~sub_itg], x.values[~sub_itg], b)
+    rtg_pad, rtg_mask = _padded(rtg, np.arange(b))
+    etg_pad, etg_mask = _padded(etg, np.arange(b))
+    return TrainBatch(
+        user=user_input(ts.samples, ts.profiles, rows, ts.max_len),
+        negatives=torch.from_numpy(negatives),
+        x_rows=torch.from_numpy(x_rows),
+        x_items=torch.from_numpy(x.values.astype(np.int64)),
+        x_is_itg=torch.from_numpy(sub_itg),
+        x_neg_mask=torch.from_numpy(_hit_mask(x_rows, x.values, negatives, b)),
+        rtg=rtg_pad,
+        rtg_mask=rtg_mask,
+        etg_rows=torch.from_numpy(etg_rows),
+        etg_items=torch.from_numpy(etg.values.astype(np.int64)),
+        etg=etg_pad,
+        etg_mask=etg_mask,
+        etg_neg_mask=torch.from_numpy(_hit_mask(etg_rows, etg.values, negatives, b)),
+    )
+
+
+def _take_flags(ragged: Ragged, flags: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The per-value flags of `ragged.take(rows)`."""
+    return Ragged(ragged.indptr, flags).take(rows).values

@@ -1,0 +1,78 @@
+"""Exact full-pool top-K retrieval by inner product with faiss, multi-interest merge, de-duplication.
+
+Paper 2.2.4 retrieves with an approximate nearest-neighbour index; the benchmark defaults to an
+exact flat index so that metric differences are the models', not the index's.
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pandas as pd
+
+from bench.ragged import isin
+
+# Below this many queries faiss computes inner products without BLAS, several times slower.
+faiss.cvar.distance_compute_blas_threshold = 1
+
+
+def top_k(users: np.ndarray, items: np.ndarray, k: int, batch: int = 4096) -> np.ndarray:
+    """[R, k] item ids by descending max_k <u_k, v_i>, distinct per row.
+
+    users [R, K, D] float32 (K interests), items [N, D] float32. Each interest retrieves its own top k
+    and the lists merge by score with duplicates removed, which is exact for the max-score ranking.
+    """
+    n_rows, n_int, dim = users.shape
+    if k > len(items):
+        raise ValueError(f"top-{k} asked from a pool of {len(items)} items")
+    index = faiss.IndexFlatIP(dim)
+    index.add(np.ascontiguousarray(items, dtype=np.float32))
+    out = np.empty((n_rows, k), dtype=np.int64)
+    for lo in range(0, n_rows, batch):
+        q = np.ascontiguousarray(users[lo : lo + batch].reshape(-1, dim), dtype=np.float32)
+        scores, ids = index.search(q, k)  # [b*K, k]
+        b = len(q) // n_int
+        if n_int == 1:
+            out[lo : lo + b] = ids
+            continue
+        out[lo : lo + b] = _merge(scores.reshape(b, n_int * k), ids.reshape(b, n_int * k), k)
+    return out
+
+
+def _merge(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k best distinct ids of the concatenated interest lists: [b, k]."""
+    b, width = ids.shape
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ids = np.take_along_axis(ids, order, axis=1)
+    rows = np.repeat(np.arange(b), width)
+    dup = pd.DataFrame({"r": rows, "i": ids.ravel()}).duplicated().to_numpy().reshape(b, width)
+    rank = np.cumsum(~dup, axis=1) - 1
+    keep = ~dup & (rank < k)
+    out = np.full((b, k), -1, dtype=np.int64)
+    out[rows.reshape(b, width)[keep], rank[keep]] = ids[keep]
+    return out
+
+
+def remove_and_fill(ranked: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the first k ids of `ranked` [R, n] not in that row's `exclude` [R, m]: [R, k].
+
+    Inc@K's de-duplication against the base model's top K (PROTOCOL 5); needs n >= k + m.
+    """
+    if ranked.shape[1] < k + exclude.shape[1]:
+        raise ValueError("retrieve at least k + |excluded| candidates so that k remain after removal")
+    n_rows = len(ranked)
+    hit = row_membership(ranked, exclude)
+    rank = np.cumsum(~hit, axis=1) - 1
+    keep = ~hit & (rank < k)
+    out = np.full((n_rows, k), -1, dtype=np.int64)
+    rows = np.broadcast_to(np.arange(n_rows)[:, None], ranked.shape)
+    out[rows[keep], rank[keep]] = ranked[keep]
+    return out
+
+
+def row_membership(ranked: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """[R, n] bool: ranked[r, j] is one of pool[r, :] (entries of -1 are never members)."""
+    width = int(max(ranked.max(initial=0), pool.max(initial=0))) + 2
+    rows = np.arange(len(ranked), dtype=np.int64)[:, None] * width
+    member = isin(rows + ranked + 1, rows + pool + 1)
+    return member & (ranked >= 0)

@@ -1,0 +1,73 @@
+"""The training loop: AdaGrad (paper 2.2.4) over shuffled request batches, one progress bar per epoch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bench.batches import TrainingSet, train_batch
+from models.increc import IncRec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # passes over the training requests
+    batch_size: int = 256  # requests per step
+    lr: float = 0.05  # AdaGrad learning rate
+    n_negatives: int = 1024  # items sampled uniformly from the pool per batch (N of eq. 2, 4, 6)
+    progress: bool = True  # show a progress bar per epoch
+
+
+def bucketed_batches(ts: TrainingSet, batch_size: int, rng: np.random.Generator, bucket: int = 32) -> list[np.ndarray]:
+    """Shuffled batches of requests with similar history lengths, so little compute goes to padding.
+
+    The rows are shuffled, cut into groups of `bucket` batches, sorted by history length inside each
+    group and cut into batches; the batch order is then shuffled again.
+    """
+    order = rng.permutation(ts.rows)
+    req = ts.samples.requests
+    lengths = np.minimum(req.hist_end - req.hist_start, ts.max_len)
+    batches = []
+    for lo in range(0, len(order), batch_size * bucket):
+        group = order[lo : lo + batch_size * bucket]
+        group = group[np.argsort(lengths[group], kind="stable")]
+        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str,
+          on_epoch: Callable[[int, IncRec], None] | None = None) -> dict:
+    """Train in place; returns per-epoch wall times and mean losses. `on_epoch(epoch, model)` runs
+    after each epoch (evaluation hooks)."""
+    if len(ts.rows) == 0:
+        raise ValueError("no training request has a target: nothing to train on")
+    model.to(device).train()
+    optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
+    rng = np.random.default_rng(seed)
+    history: dict[str, list] = {"epoch_seconds": [], "loss": []}
+    for epoch in range(cfg.epochs):
+        start = time.perf_counter()
+        batches = bucketed_batches(ts, cfg.batch_size, rng)
+        sums: dict[str, float] = {}
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress)
+        for rows in bar:
+            batch = train_batch(ts, rows, cfg.n_negatives, rng).to(device)
+            parts = model.loss(batch)
+            optimiser.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            optimiser.step()
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            bar.set_postfix(loss=f"{sums['total'] / (bar.n + 1):.3f}")
+        history["epoch_seconds"].append(round(time.perf_counter() - start, 3))
+        history["loss"].append({k: round(v / len(batches), 5) for k, v in sums.items()})
+        if on_epoch is not None:
+            on_epoch(epoch, model)
+            model.train()
+    model.eval()
+    return history

@@ -1,0 +1,133 @@
+"""IncRec (paper 2.2): a shared item tower with basic, incremental and alignment user towers.
+
+    L = L_b + L_inc + L_align                                              (eq. 8)
+    L_b     basic tower,       positives RTG ∪ ITG, negatives N            (eq. 2)
+    L_inc   incremental tower, positives ITG weighted by α, negatives RTG ∪ N  (eq. 4)
+    L_align alignment tower,   positives ETG, negatives N                  (eq. 6)
+    α_i     = s_align(u, j), j the exposed item nearest to i               (eq. 7)
+
+The variants of the paper's Tables 1-3 switch parts on and off (PROTOCOL section 4); the base
+model ("TB-Online") is the basic tower alone. Every tower is a fresh instance of the backbone,
+so any backbone with the user-tower signature (UserInput -> [B, n_interests, D]) plugs in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from models.inputs import UserInput
+from models.item_tower import ItemTower
+from models.losses import nearest_exposed_alpha, sampled_softmax, score, transform_alpha
+
+ALPHA_SOURCES = ("one", "item", "nearest_exposed")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which towers train, on what, and which tower serves (PROTOCOL section 4)."""
+
+    name: str  # off (base), na, ori, on, tb_itg, tb_boost
+    incremental: bool = False  # train an incremental tower with L_inc and serve it
+    alignment: bool = False  # train an alignment tower with L_align (needed by alpha item / nearest_exposed)
+    alpha: str = "one"  # one (IncRec-NA), item (IncRec-ori: s_align(u, i)), nearest_exposed (eq. 7)
+    alpha_transform: str = "sigmoid"  # raw | sigmoid | softplus: how the inner product becomes a weight
+    alpha_normalise: bool = True  # divide α by its batch mean, so L_inc keeps IncRec-NA's scale
+    basic_targets: str = "all"  # all (RTG ∪ ITG) or itg (TB-ITG)
+    itg_weight: float = 1.0  # weight of ITG positives in L_b (TB-boost > 1)
+
+    def __post_init__(self) -> None:
+        if self.alpha not in ALPHA_SOURCES:
+            raise ValueError(f"increc.alpha={self.alpha!r}; choose one of {list(ALPHA_SOURCES)}")
+        if self.alpha != "one" and not self.alignment:
+            raise ValueError(f"increc.alpha={self.alpha!r} needs the alignment tower (increc.alignment=true)")
+        if self.basic_targets not in ("all", "itg"):
+            raise ValueError(f"increc.basic_targets={self.basic_targets!r}; choose all or itg")
+
+    @property
+    def is_base(self) -> bool:
+        return not self.incremental and self.basic_targets == "all" and self.itg_weight == 1.0
+
+
+@dataclass
+class TrainBatch:
+    """Everything one optimisation step needs for B requests (built by bench.batches)."""
+
+    user: UserInput
+    negatives: torch.Tensor  # [M] long, sampled from the pool
+    x_rows: torch.Tensor  # [P] long, batch row of each target of X_u
+    x_items: torch.Tensor  # [P] long
+    x_is_itg: torch.Tensor  # [P] bool
+    x_neg_mask: torch.Tensor  # [B, M] bool, negative equals a target of the row
+    rtg: torch.Tensor  # [B, E1] long, the row's RTG items (padded)
+    rtg_mask: torch.Tensor  # [B, E1] bool, True = real
+    etg_rows: torch.Tensor  # [Q] long
+    etg_items: torch.Tensor  # [Q] long
+    etg: torch.Tensor  # [B, E2] long, the row's exposed items (padded)
+    etg_mask: torch.Tensor  # [B, E2] bool
+    etg_neg_mask: torch.Tensor  # [B, M] bool, negative equals an exposed item of the row
+
+    def to(self, device: torch.device | str) -> "TrainBatch":
+        moved = {k: (v.to(device) if isinstance(v, (torch.Tensor, UserInput)) else v) for k, v in vars(self).items()}
+        return TrainBatch(**moved)
+
+
+class IncRec(nn.Module):
+    """The towers of one variant and its loss; `serve` gives the user vectors retrieval uses."""
+
+    def __init__(self, item_tower: ItemTower, make_user_tower: Callable[[], nn.Module], variant: Variant) -> None:
+        super().__init__()
+        self.variant = variant
+        self.item_tower = item_tower
+        names = ["basic"] + (["incremental"] if variant.incremental else []) + (["alignment"] if variant.alignment else [])
+        self.towers = nn.ModuleDict({name: make_user_tower() for name in names})
+
+    @property
+    def serving_tower(self) -> str:
+        return "incremental" if self.variant.incremental else "basic"
+
+    def serve(self, user: UserInput) -> torch.Tensor:
+        """[B, K, D] user vectors of the serving tower."""
+        return self.towers[self.serving_tower](user)
+
+    def loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        v = self.variant
+        item_vec = self.item_tower  # shorthand
+        neg = item_vec(batch.negatives)  # [M, D]
+        x_vec = item_vec(batch.x_items)  # [P, D]
+        parts: dict[str, torch.Tensor] = {}
+
+        # L_b (eq. 2): RTG ∪ ITG, or ITG only (TB-ITG); ITG up-weighted for TB-boost.
+        keep = batch.x_is_itg if v.basic_targets == "itg" else torch.ones_like(batch.x_is_itg)
+        weights = None
+        if v.itg_weight != 1.0:
+            weights = torch.where(batch.x_is_itg, v.itg_weight, 1.0)[keep].to(neg.dtype)
+        basic = self.towers["basic"](batch.user)  # [B, K, D]
+        parts["basic"] = sampled_softmax(basic, batch.x_rows[keep], x_vec[keep], neg, batch.x_neg_mask, weights=weights)
+
+        align = None
+        if v.alignment:  # L_align (eq. 6): exposed items against sampled negatives
+            align = self.towers["alignment"](batch.user)
+            parts["align"] = sampled_softmax(align, batch.etg_rows, item_vec(batch.etg_items), neg, batch.etg_neg_mask)
+
+        if v.incremental:  # L_inc (eq. 4): ITG against the row's RTG and sampled negatives
+            inc = self.towers["incremental"](batch.user)
+            itg = batch.x_is_itg
+            rows, itg_vec = batch.x_rows[itg], x_vec[itg]
+            alpha = None
+            if v.alpha != "one":
+                with torch.no_grad():
+                    if v.alpha == "item":  # IncRec-ori: the ITG item itself
+                        raw = score(align[rows].detach(), itg_vec.detach())
+                    else:  # eq. 7: the nearest exposed item
+                        raw = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(), item_vec(batch.etg).detach(), batch.etg_mask)
+                    alpha = transform_alpha(raw, v.alpha_transform)
+                    if v.alpha_normalise and alpha.numel():
+                        alpha = alpha / alpha.mean().clamp_min(1e-12)
+            parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,
+                                                   extra_neg=item_vec(batch.rtg), extra_mask=batch.rtg_mask, weights=alpha)
+        parts["total"] = sum(parts.values())
+        return parts

@@ -1,0 +1,30 @@
+"""What a user tower reads: the profile P_u and the history B_u of a batch of requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class UserInput:
+    """A batch of (P_u, B_u). Histories are left-aligned, oldest first: row r holds its items in
+    columns 0..len_r-1 and padding after them (RecBole's layout)."""
+
+    profile: torch.Tensor  # [B, F] long, categorical profile codes (0 = unknown)
+    items: torch.Tensor  # [B, L] long, history item codes (padding positions hold 0)
+    tabs: torch.Tensor  # [B, L] long, scenario of each history item
+    mask: torch.Tensor  # [B, L] bool, True where the history has an item
+
+    def to(self, device: torch.device | str) -> "UserInput":
+        return UserInput(*(t.to(device, non_blocking=True) for t in (self.profile, self.items, self.tabs, self.mask)))
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """[B] history length per row."""
+        return self.mask.sum(dim=1)
+
+    @property
+    def batch_size(self) -> int:
+        return self.profile.shape[0]

@@ -1,0 +1,42 @@
+"""The shared item tower g_item(I_i) of paper eq. 1: item-id embedding plus side-feature embeddings.
+
+One instance is shared by every user tower of a model (paper Figure 2); it embeds both the
+candidates and the history items the user towers read.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.embeddings import FieldEmbeddings
+
+
+class ItemTower(nn.Module):
+    """v_i = E_id[i] + sum_f E_f[feature_f(i)]  (PROTOCOL section 3)."""
+
+    def __init__(self, item_features: torch.Tensor, feature_cardinalities: list[int], dim: int = 64,
+                 use_side_features: bool = True, init_std: float = 0.02) -> None:
+        super().__init__()
+        n_items = item_features.shape[0]
+        self.dim = dim
+        self.ids = nn.Embedding(n_items, dim)
+        nn.init.normal_(self.ids.weight, std=init_std)
+        self.use_side_features = use_side_features and item_features.shape[1] > 0
+        self.register_buffer("features", item_features.long(), persistent=False)  # [n_items, F]
+        self.side = FieldEmbeddings(feature_cardinalities, dim, init_std) if self.use_side_features else None
+
+    @property
+    def n_items(self) -> int:
+        return self.ids.num_embeddings
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        # items: [...] long -> [..., dim]
+        out = self.ids(items)
+        if self.side is not None:
+            out = out + self.side(self.features[items])
+        return out
+
+    def all_items(self) -> torch.Tensor:
+        """[n_items, dim] the whole pool."""
+        return self(torch.arange(self.n_items, device=self.ids.weight.device))
