@@ -33,3 +33,9 @@ def auto_ks(pool_size: int) -> list[int]:
     k = min(max(_nice(pool_size / 150), 10), 1000)
     k = min(k, max(pool_size // 4, 1))  # Sup@2K needs 4K <= pool
     return [k, 2 * k]
+
+
+def auto_budget(pool_size: int) -> int:
+    """|R_u| scaled to the pool as PROTOCOL section 2 sets it for KuaiRand-Pure (200 of 7.6k items),
+    within [10, 1000]."""
+    return int(min(max(round(pool_size * 200 / 7583), 10), 1000))

@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bench.batches import TrainingSet, user_input
-from bench.config import auto_ks
+from bench.config import auto_budget, auto_ks
 from bench.data import load_dataset
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
@@ -149,7 +149,10 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
         fit_rows = pos.time_ms < req.first_test_ms  # the training period only
         cf = fit_itemcf(pos.user[fit_rows], pos.item[fit_rows], ds.n_items, window=ex.window, shrink=float(ex.shrink),
                         neighbors=ex.neighbors, progress=progress)
-        retrieved = itemcf_retrieve(cf, req.history(), budget=int(ex.budget), n_triggers=int(ex.n_triggers),
+        budget = auto_budget(ds.n_items) if ex.budget == "auto" else int(ex.budget)
+        if budget < 1:
+            raise ConfigError(f"existing.budget={ex.budget!r}: give a positive integer or 'auto'")
+        retrieved = itemcf_retrieve(cf, req.history(), budget=budget, n_triggers=int(ex.n_triggers),
                                     decay=float(ex.decay), progress=progress)
 
     with timer("samples"):
@@ -196,6 +199,7 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
         "stage_seconds": timer.seconds,
         "pool_size": ds.n_items,
         "ks": ks,
+        "existing_budget": budget,
         "eval_requests": int(len(eval_rows)),
         "dataset_stats": ds.stats,
         "sample_stats": stats,

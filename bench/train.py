@@ -18,7 +18,7 @@ from models.increc import IncRec
 class TrainConfig:
     epochs: int = 10  # passes over the training requests
     batch_size: int = 256  # requests per step
-    lr: float = 0.05  # AdaGrad learning rate
+    lr: float = 0.01  # AdaGrad learning rate
     n_negatives: int = 1024  # items sampled uniformly from the pool per batch (N of eq. 2, 4, 6)
     progress: bool = True  # show a progress bar per epoch
 

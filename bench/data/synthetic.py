@@ -21,26 +21,27 @@ clicked items) misses. The generator builds a world where such items exist and a
   "mainstream". Each item belongs to one topic; authors are nested in topics (an author only
   uploads in one topic). Within a topic, items have Zipf-like popularity (exponent
   ``feed_topic_zipf`` for mainstream topics, the flatter ``hidden_topic_zipf`` for niche ones);
-  niche topics hold more items each and little global popularity, so the hidden targets spread
+  niche topics hold as many items as mainstream ones but little global popularity, so the hidden targets spread
   over a long tail that a co-visitation budget covers poorly.
   A topic's first tag (``tag`` column) is a noisy, many-to-one label of the topic; video duration
   has a per-topic typical length.
 * Users. Each user has 2-6 *feed topics* (mainstream, favouring topics popular with the user's
   ``onehot_feat0`` group) and 1-2 *hidden topics* (niche). The first hidden topic is, with
   probability ``profile_fidelity``, a fixed function of ``onehot_feat2``; the second (half of the
-  users) a fixed function of ``onehot_feat9``, with the same fidelity; otherwise random. So the profile predicts the hidden
-  interests, and so does the user's earlier activity outside the main feed.
+  users) a fixed function of ``onehot_feat9``, with the same fidelity; otherwise random. So the
+  profile predicts the hidden interests, and so does the user's earlier activity outside the
+  main feed.
 * Visits. Active (user, day) cells receive a number of impressions; about ``main_share`` of them
   are main-feed impressions (``tab`` 1). These come in visits: a visit is a burst of tab-1
   impressions a few seconds to about two minutes apart, lasting at most 45 minutes; the day is cut
   into 16 slots of 90 minutes (with a random phase per cell), a visit occupies one slot, so two
   visits are at least 30 minutes apart. Slots are chosen with the diurnal profile of the real log.
-* Main feed. 85% of its items come from the user's feed topics, 12% from global popularity, 3%
+* Main feed. 88% of its items come from the user's feed topics, 8% from global popularity, 4%
   from the hidden topics. Clicked feed items co-occur within users: item-CF's home ground.
 * Other scenarios (every tab but 1, with the real per-tab shares: 0, 4, 6 and 2 dominate, all 15
   tabs appear from the ``small`` preset up). Each such impression follows one of the user's
-  visits by a truncated-exponential delay (mean 45 minutes, at most 4 hours). 60% of these items
-  come from the hidden topics, 15% from feed topics, 25% from global popularity.
+  visits by a truncated-exponential delay (mean 45 minutes, at most 4 hours). 80% of these items
+  come from the hidden topics, 10% from feed topics, 10% from global popularity.
 * Labels. ``is_click`` is a logistic function of a per-tab intercept (calibrated to the real
   per-tab click rates), bonuses for an item in the user's feed topics and in the user's hidden
   topics (the hidden bonus is large outside the main feed), and a per-item quality. ``long_view``,
@@ -90,7 +91,7 @@ import pandas as pd
 
 from bench.errors import ConfigError
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 TZ_MS = 8 * 3_600_000  # Beijing is UTC+8
 DAY_MS = 86_400_000
@@ -149,8 +150,8 @@ class SyntheticPreset:
     active_day_share: float = 0.5
     silent_user_share: float = 0.03
     feed_topic_zipf: float = 1.2
-    hidden_topic_zipf: float = 1.0
-    profile_fidelity: float = 0.8
+    hidden_topic_zipf: float = 1.2
+    profile_fidelity: float = 0.9
     duplicate_share: float = 0.02
 
     def __post_init__(self) -> None:
@@ -235,8 +236,8 @@ SIDE_TAB_SHARE = {0: 9990, 2: 3340, 3: 171, 4: 6980, 5: 329, 6: 5360, 7: 53, 8: 
 TAB_CTR = np.array([0.116, 0.46, 0.424, 0.021, 0.544, 0.237, 0.178, 0.441, 0.040, 0.98, 0.98, 0.002, 0.122,
                     0.363, 0.002])
 # Item source mixtures (feed topics, hidden topics, global popularity) and the click-logit bonuses.
-MAIN_SOURCE = np.array([0.85, 0.03, 0.12])
-SIDE_SOURCE = np.array([0.15, 0.60, 0.25])
+MAIN_SOURCE = np.array([0.88, 0.04, 0.08])
+SIDE_SOURCE = np.array([0.10, 0.80, 0.10])
 MAIN_BONUS = (1.6, 1.6)  # (item in a feed topic, item in a hidden topic)
 SIDE_BONUS = (0.8, 2.5)
 # Duplicates: relative chance that a row of each tab is the one duplicated.
@@ -359,7 +360,7 @@ def _build_items(p: SyntheticPreset, rng: np.random.Generator):
     n, T, H = p.n_items, p.n_topics, p.n_hidden_topics
     n_main = T - H
     # Topic sizes and global shares: mainstream topics share most of the popularity (Zipf-like over
-    # topics); niche topics hold more items each but little popularity.
+    # topics); niche topics hold as many items but little popularity.
     size_w = rng.lognormal(0.0, 0.5, T)
     size_w[n_main:] *= NICHE_SIZE_FACTOR
     sizes = rng.multinomial(n - T, _norm(size_w)) + 1

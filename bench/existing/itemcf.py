@@ -25,7 +25,7 @@ PAIR_CHUNK = 20_000_000  # candidate pairs materialised at once while counting c
 
 @dataclass
 class ItemCF:
-    """Fitted item-item similarities: row i holds i's neighbours, best first."""
+    """Fitted item-item similarities: row i holds sim(i, j) of i's kept neighbours j (columns in id order)."""
 
     neighbors: sp.csr_matrix  # [n_items, n_items] float64, at most `neighbors` entries per row
 
@@ -147,7 +147,8 @@ def triggers(history: Ragged, n_triggers: int = 20, decay: float = 0.9) -> tuple
 
 def retrieve(model: ItemCF, history: Ragged, *, budget: int = 200, n_triggers: int = 20, decay: float = 0.9,
              chunk: int = 50_000, progress: bool = False) -> Ragged:
-    """R_u for every row of `history`: the top `budget` items by trigger-weighted similarity."""
+    """R_u for every row of `history`: the top `budget` items by trigger-weighted similarity, as a set
+    (each row in item-id order)."""
     n_rows = history.n_rows
     t_rows, t_items, t_w = triggers(history, n_triggers, decay)
     w = sp.csr_matrix((t_w, (t_rows, t_items)), shape=(n_rows, model.n_items))
