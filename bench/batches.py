@@ -23,6 +23,7 @@ class TrainingSet:
     max_len: int
     targets: Ragged  # training targets of X_u (test-period positives removed)
     target_is_itg: np.ndarray  # [len(targets.values)] bool
+    exposures: Ragged  # training ETG (test-period impressions removed)
     rows: np.ndarray  # request ids to train on
 
     @classmethod
@@ -31,17 +32,18 @@ class TrainingSet:
         usable = samples.train_target_mask()
         targets = req.targets.mask(usable)
         is_itg = samples.is_itg[usable]
+        exposures = req.exposures.mask(samples.train_exposure_mask())
         has = targets.lengths() > 0
         if with_exposures:  # L_align also learns from train requests without targets
-            has = has | (req.exposures.lengths() > 0)
+            has = has | (exposures.lengths() > 0)
         rows = np.flatnonzero(~req.is_test & has)
-        return cls(samples, profiles, n_items, max_len, targets, is_itg, rows)
+        return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows)
 
 
 def user_input(samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int) -> UserInput:
     """(P_u, B_u) of the given requests; histories left-aligned (oldest first), as wide as the longest."""
     req = samples.requests
-    starts = np.maximum(req.hist_start[rows], req.hist_end[rows] - max_len)
+    starts = np.maximum(req.hist_start[rows], req.hist_end[rows] - max_len)  # a tower may read fewer than requests.max_len
     ends = req.hist_end[rows]
     lens = ends - starts
     width = int(lens.max()) if len(lens) else 0
@@ -80,13 +82,12 @@ def _padded(ragged: Ragged, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tenso
 
 def train_batch(ts: TrainingSet, rows: np.ndarray, n_negatives: int, rng: np.random.Generator) -> TrainBatch:
     """The TrainBatch of requests `rows` with `n_negatives` items sampled uniformly from the pool."""
-    req = ts.samples.requests
     b = len(rows)
     negatives = rng.integers(0, ts.n_items, size=n_negatives)
     x = ts.targets.take(rows)
     x_rows = x.row_ids()
     sub_itg = _take_flags(ts.targets, ts.target_is_itg, rows)
-    etg = req.exposures.take(rows)
+    etg = ts.exposures.take(rows)
     etg_rows = etg.row_ids()
     rtg = Ragged.from_rows(x_rows[~sub_itg], x.values[~sub_itg], b)
     rtg_pad, rtg_mask = _padded(rtg, np.arange(b))

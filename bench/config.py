@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+
+from bench.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -39,3 +41,56 @@ def auto_budget(pool_size: int) -> int:
     """|R_u| scaled to the pool as PROTOCOL section 2 sets it for KuaiRand-Pure (200 of 7.6k items),
     within [10, 1000]."""
     return int(min(max(round(pool_size * 200 / 7583), 10), 1000))
+
+
+def int_list(value, key: str) -> list[int]:
+    items = value if isinstance(value, (list, tuple)) or OmegaConf.is_list(value) else [value]
+    try:
+        return [int(v) for v in items]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r}: give an integer or a list of integers") from None
+
+
+def _check(ok: bool, key: str, value, rule: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: {rule}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Reject bad values before any work starts, naming the key and what it accepts."""
+    ds = cfg.dataset
+    if ds.kind == "kuairand" and (OmegaConf.is_missing(ds, "root") or not ds.root):
+        raise ConfigError(f"dataset.root is required for dataset={ds.name}: pass dataset.root=DIR")
+    if ds.kind == "synthetic":
+        from bench.data.synthetic import PRESETS
+
+        _check(ds.preset in PRESETS, "dataset.preset", ds.preset, f"choose one of {list(PRESETS)}")
+    ks = cfg.eval.ks
+    if ks != "auto":
+        _check(min(int_list(ks, "eval.ks")) >= 1, "eval.ks", ks, "K values must be positive, or 'auto'")
+    r = cfg.requests
+    int_list(r.primary_tabs, "requests.primary_tabs")
+    _check(r.session_gap_min > 0, "requests.session_gap_min", r.session_gap_min, "must be positive")
+    _check(r.horizon_h > 0, "requests.horizon_h", r.horizon_h, "must be positive")
+    _check(int(r.max_len) >= 1, "requests.max_len", r.max_len, "the history needs at least one position")
+    _check(int(r.test_days) >= 1, "requests.test_days", r.test_days, "at least one test day")
+    t = cfg.train
+    _check(int(t.epochs) >= 0, "train.epochs", t.epochs, "must be 0 or more")
+    _check(int(t.batch_size) >= 1, "train.batch_size", t.batch_size, "must be at least 1")
+    _check(float(t.lr) > 0, "train.lr", t.lr, "must be positive")
+    _check(int(t.n_negatives) >= 1, "train.n_negatives", t.n_negatives, "must be at least 1")
+    ex = cfg.existing
+    _check(ex.window is None or int(ex.window) >= 2, "existing.window", ex.window, "at least 2, or null for the whole history")
+    _check(float(ex.shrink) >= 0, "existing.shrink", ex.shrink, "must be 0 or more")
+    _check(ex.neighbors is None or int(ex.neighbors) >= 1, "existing.neighbors", ex.neighbors, "at least 1, or null for all")
+    _check(int(ex.n_triggers) >= 1, "existing.n_triggers", ex.n_triggers, "must be at least 1")
+    _check(0 < float(ex.decay) <= 1, "existing.decay", ex.decay, "must lie in (0, 1]")
+    _check(ex.budget == "auto" or (str(ex.budget).isdigit() and int(ex.budget) >= 1), "existing.budget", ex.budget,
+           "a positive integer or 'auto'")
+    tower = cfg.model.user_tower
+    if "n_heads" in tower:
+        _check(int(cfg.model.dim) % int(tower.n_heads) == 0, "model.user_tower.n_heads", tower.n_heads,
+               f"must divide model.dim={cfg.model.dim}")
+    if "max_len" in tower:
+        _check(int(tower.max_len) >= int(r.max_len), "model.user_tower.max_len", tower.max_len,
+               f"must be at least requests.max_len={r.max_len}")

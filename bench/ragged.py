@@ -39,7 +39,8 @@ class Ragged:
     def take(self, rows: np.ndarray) -> "Ragged":
         """The sub-ragged of the given rows, in that order."""
         rows = np.asarray(rows, dtype=np.int64)
-        starts, lens = self.indptr[rows], self.lengths()[rows]
+        starts = self.indptr[rows]
+        lens = self.indptr[rows + 1] - starts
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lens, out=indptr[1:])
         idx = np.repeat(starts - indptr[:-1], lens) + np.arange(indptr[-1])

@@ -44,6 +44,7 @@ class Requests:
     target_tabs: np.ndarray  # [len(targets.values)] int16, scenario of each target's first positive
     target_times: np.ndarray  # [len(targets.values)] int64, time of each target's first positive
     exposures: Ragged  # ETG: distinct items impressed in the request
+    exposure_times: np.ndarray  # [len(exposures.values)] int64, first impression time of each exposed item
     positives: Positives
     first_test_ms: int  # first millisecond of the test period
 
@@ -57,6 +58,7 @@ class Requests:
         return Ragged.from_rows(rows, self.positives.item[idx], self.n)
 
     def history_tabs(self) -> Ragged:
+        """The scenario of every history item, aligned with history()."""
         rows, idx = segment_ranges(self.hist_start, self.hist_end)
         return Ragged.from_rows(rows, self.positives.tab[idx], self.n)
 
@@ -141,6 +143,7 @@ def build_requests(
     # ETG: distinct items impressed in the request itself.
     first = _distinct_per_row(req_of_imp, item[prim])
     exposures = Ragged.from_rows(req_of_imp[first], item[prim][first].astype(np.int32), n_req)
+    exposure_times = p_time[first]
 
     return Requests(
         user=r_user,
@@ -153,6 +156,7 @@ def build_requests(
         target_tabs=target_tabs,
         target_times=target_times,
         exposures=exposures,
+        exposure_times=exposure_times,
         positives=positives,
         first_test_ms=first_test,
     )

@@ -6,7 +6,11 @@ exact flat index so that metric differences are the models', not the index's.
 
 from __future__ import annotations
 
-import faiss
+import logging
+
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise in run logs
+
+import faiss  # noqa: E402
 import numpy as np
 import pandas as pd
 

@@ -19,14 +19,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bench.batches import TrainingSet, user_input
-from bench.config import auto_budget, auto_ks
+from bench.config import int_list, auto_budget, auto_ks, validate
 from bench.data import load_dataset
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
 from bench.existing.itemcf import fit_itemcf, retrieve as itemcf_retrieve
 from bench.metrics import base_sup, incremental, popularity_ranking
 from bench.record import code_version, data_fingerprint, package_versions, write_json_atomic
-from bench.requests import DAY_MS, build_requests
+from bench.requests import build_requests
 from bench.retrieve import top_k
 from bench.samples import Samples, sample_statistics, split_groups
 from bench.train import TrainConfig, train
@@ -60,9 +60,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_ks(ks, pool_size: int) -> list[int]:
-    values = auto_ks(pool_size) if ks == "auto" else [int(k) for k in ks]
-    if not values or min(values) < 1:
-        raise ConfigError(f"eval.ks={ks!r}: give positive integers or 'auto'")
+    values = auto_ks(pool_size) if ks == "auto" else int_list(ks, "eval.ks")
     if 2 * max(values) > pool_size:
         raise ConfigError(f"eval.ks={values}: Sup@K and Inc@K need 2K <= pool size ({pool_size}); choose smaller K")
     return sorted(set(values))
@@ -111,6 +109,7 @@ class RunResult:
 
 def run(cfg: DictConfig, out_dir: Path) -> RunResult:
     """Run one experiment and write `out_dir/run.json`."""
+    validate(cfg)
     timer = StageTimer()
     seed = int(cfg.seed)
     np.random.seed(seed)
@@ -123,8 +122,6 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
     train_cfg = TrainConfig(epochs=int(cfg.train.epochs), batch_size=int(cfg.train.batch_size), lr=float(cfg.train.lr),
                             n_negatives=int(cfg.train.n_negatives), progress=progress)
     max_len = int(cfg.requests.max_len)
-    if max_len < 1:
-        raise ConfigError(f"requests.max_len={max_len}: the history needs at least one position")
 
     with timer("load"):
         ds = load_dataset(cfg.dataset, progress=progress)
@@ -134,7 +131,7 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
     with timer("requests"):
         req = build_requests(
             ds.log,
-            primary_tabs=list(cfg.requests.primary_tabs),
+            primary_tabs=int_list(cfg.requests.primary_tabs, "requests.primary_tabs"),
             session_gap_ms=int(cfg.requests.session_gap_min * 60_000),
             horizon_ms=int(cfg.requests.horizon_h * 3_600_000),
             max_len=max_len,
@@ -150,8 +147,6 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
         cf = fit_itemcf(pos.user[fit_rows], pos.item[fit_rows], ds.n_items, window=ex.window, shrink=float(ex.shrink),
                         neighbors=ex.neighbors, progress=progress)
         budget = auto_budget(ds.n_items) if ex.budget == "auto" else int(ex.budget)
-        if budget < 1:
-            raise ConfigError(f"existing.budget={ex.budget!r}: give a positive integer or 'auto'")
         retrieved = itemcf_retrieve(cf, req.history(), budget=budget, n_triggers=int(ex.n_triggers),
                                     decay=float(ex.decay), progress=progress)
 
@@ -211,13 +206,14 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
 
 
 def format_table(record: dict) -> str:
-    """The console summary: one row per K with mean hit rates (micro ratios are in run.json)."""
+    """The console summary: per K, the mean of per-request ratios and the micro ratio (all hits / all items)."""
     cfg, m = record["config"], record["metrics"]
     head = (f"dataset={cfg['dataset']['name']} pool={record['pool_size']} items  model={cfg['model']['name']}  "
             f"increc={cfg['increc']['name']}  seed={record['seed']}  test requests with ITG={record['eval_requests']}")
     cols = ["Base", "Sup", "Inc", "Exposure", "Pop_Base", "Pop_Sup"]
-    lines = [head, f"{'K':>6}" + "".join(f"{c:>10}" for c in cols)]
+    lines = [head, f"{'K':>6} {'':>5}" + "".join(f"{c:>10}" for c in cols)]
     for k in record["ks"]:
-        cells = [m.get(f"{c}@{k}") for c in cols]
-        lines.append(f"{k:>6}" + "".join(f"{'—' if v is None else f'{v:.4f}':>10}" for v in cells))
+        for prefix, label in (("", "mean"), ("micro_", "micro")):
+            cells = [m.get(f"{prefix}{c}@{k}") for c in cols]
+            lines.append(f"{k:>6} {label:>5}" + "".join(f"{'—' if v is None else f'{v:.4f}':>10}" for v in cells))
     return "\n".join(lines)

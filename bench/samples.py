@@ -2,7 +2,8 @@
 
 RTG = X_u ∩ R_u (targets the existing system already retrieves), ITG = X_u \\ R_u (incremental
 targets), ETG = the items exposed in the request. The training targets of a train request are
-restricted to positives before the first test millisecond, so no test-period label is learnt.
+restricted to positives before the first test millisecond, and its exposures to impressions
+before it, so no test-period label or exposure is learnt.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class Samples:
         """[T] targets usable for training: of a train request, from a positive before the test period."""
         req = self.requests
         return ~req.is_test[req.targets.row_ids()] & (req.target_times < req.first_test_ms)
+
+    def train_exposure_mask(self) -> np.ndarray:
+        """[len(exposures.values)] exposures usable for training (L_align, eq. 7): of a train request,
+        impressed before the test period (a request running past midnight is cut there)."""
+        req = self.requests
+        return ~req.is_test[req.exposures.row_ids()] & (req.exposure_times < req.first_test_ms)
 
     def eval_rows(self) -> np.ndarray:
         """Test requests with a non-empty ITG: the rows every metric averages over (PROTOCOL 5)."""

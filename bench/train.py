@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from bench.batches import TrainingSet, train_batch
+from bench.errors import DataError
 from models.increc import IncRec
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10  # passes over the training requests
+    epochs: int = 3  # passes over the training requests
     batch_size: int = 256  # requests per step
     lr: float = 0.01  # AdaGrad learning rate
     n_negatives: int = 1024  # items sampled uniformly from the pool per batch (N of eq. 2, 4, 6)
@@ -40,12 +40,10 @@ def bucketed_batches(ts: TrainingSet, batch_size: int, rng: np.random.Generator,
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str,
-          on_epoch: Callable[[int, IncRec], None] | None = None) -> dict:
-    """Train in place; returns per-epoch wall times and mean losses. `on_epoch(epoch, model)` runs
-    after each epoch (evaluation hooks)."""
+def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str) -> dict:
+    """Train in place; returns per-epoch wall times and mean losses."""
     if len(ts.rows) == 0:
-        raise ValueError("no training request has a target: nothing to train on")
+        raise DataError("no training request has a target (or exposure): nothing to train on")
     model.to(device).train()
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
@@ -53,7 +51,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
         batches = bucketed_batches(ts, cfg.batch_size, rng)
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress)
         for rows in bar:
             batch = train_batch(ts, rows, cfg.n_negatives, rng).to(device)
@@ -62,12 +60,8 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
             parts["total"].backward()
             optimiser.step()
             for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach())
-            bar.set_postfix(loss=f"{sums['total'] / (bar.n + 1):.3f}")
+                sums[name] = sums.get(name, 0.0) + value.detach()
         history["epoch_seconds"].append(round(time.perf_counter() - start, 3))
-        history["loss"].append({k: round(v / len(batches), 5) for k, v in sums.items()})
-        if on_epoch is not None:
-            on_epoch(epoch, model)
-            model.train()
+        history["loss"].append({k: round(float(v) / len(batches), 5) for k, v in sums.items()})
     model.eval()
     return history

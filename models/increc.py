@@ -24,6 +24,7 @@ from models.item_tower import ItemTower
 from models.losses import nearest_exposed_alpha, sampled_softmax, score, transform_alpha
 
 ALPHA_SOURCES = ("one", "item", "nearest_exposed")
+ALPHA_TRANSFORMS = ("raw", "sigmoid", "softplus")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Variant:
     alignment: bool = False  # train an alignment tower with L_align (needed by alpha item / nearest_exposed)
     alpha: str = "one"  # one (IncRec-NA), item (IncRec-ori: s_align(u, i)), nearest_exposed (eq. 7)
     alpha_transform: str = "sigmoid"  # raw | sigmoid | softplus: how the inner product becomes a weight
-    alpha_normalise: bool = True  # divide α by its batch mean, so L_inc keeps IncRec-NA's scale
+    alpha_normalise: bool = True  # divide α by its batch mean |α|, so L_inc keeps IncRec-NA's scale
     basic_targets: str = "all"  # all (RTG ∪ ITG) or itg (TB-ITG)
     itg_weight: float = 1.0  # weight of ITG positives in L_b (TB-boost > 1)
 
@@ -44,6 +45,10 @@ class Variant:
             raise ValueError(f"increc.alpha={self.alpha!r}; choose one of {list(ALPHA_SOURCES)}")
         if self.alpha != "one" and not self.alignment:
             raise ValueError(f"increc.alpha={self.alpha!r} needs the alignment tower (increc.alignment=true)")
+        if self.alpha_transform not in ALPHA_TRANSFORMS:
+            raise ValueError(f"increc.alpha_transform={self.alpha_transform!r}; choose one of {list(ALPHA_TRANSFORMS)}")
+        if self.itg_weight <= 0:
+            raise ValueError(f"increc.itg_weight={self.itg_weight}: must be positive")
         if self.basic_targets not in ("all", "itg"):
             raise ValueError(f"increc.basic_targets={self.basic_targets!r}; choose all or itg")
 
@@ -125,8 +130,8 @@ class IncRec(nn.Module):
                     else:  # eq. 7: the nearest exposed item
                         raw = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(), item_vec(batch.etg).detach(), batch.etg_mask)
                     alpha = transform_alpha(raw, v.alpha_transform)
-                    if v.alpha_normalise and alpha.numel():
-                        alpha = alpha / alpha.mean().clamp_min(1e-12)
+                    if v.alpha_normalise and alpha.numel():  # mean |α| = 1; keeps the sign of a raw α
+                        alpha = alpha / alpha.abs().mean().clamp_min(1e-12)
             parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,
                                                    extra_neg=item_vec(batch.rtg), extra_mask=batch.rtg_mask, weights=alpha)
         parts["total"] = sum(parts.values())

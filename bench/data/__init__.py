@@ -19,8 +19,6 @@ def load_dataset(cfg, progress: bool = True) -> Dataset:
 
         root = ensure_generated(cfg.preset, int(cfg.data_seed), Path(cfg.cache_dir), progress=progress)
     elif kind == "kuairand":
-        if cfg.root in (None, "", "???"):
-            raise ConfigError("dataset.root is required for dataset=kuairand: pass dataset.root=DIR")
         root = Path(cfg.root)
         if not root.is_dir():
             hint = " (the real sample is expected beside the project root)" if cfg.name == "kuairand_sample" else ""

@@ -90,8 +90,13 @@ class KuaiRandFiles:
 
 
 def _candidates(root: Path) -> list[Path]:
-    dirs = [root] + ([root / "data"] if (root / "data").is_dir() else [])
-    return sorted(p for d in dirs for p in d.iterdir() if p.is_file())
+    """The files of `root`, or of `root/data` (the official archives' layout) when `root` holds no
+    KuaiRand log itself; never both, so a copy in each is not read twice."""
+    own = sorted(p for p in root.iterdir() if p.is_file())
+    data = root / "data"
+    if any(LOG_RE.match(p.name) for p in own) or not data.is_dir():
+        return own
+    return sorted(p for p in data.iterdir() if p.is_file())
 
 
 def _prefer_plain(paths: list[Path]) -> list[Path]:
@@ -211,7 +216,7 @@ def read_logs(files: tuple[Path, ...], label: str, progress: bool = True) -> tup
                     raise DataError(f"{path}: column {col!r} holds {_describe(value)} (data row {row})") from None
                 _check_log_chunk(path, chunk, label, start)
                 hashes.append(pd.util.hash_pandas_object(chunk, index=False).to_numpy())
-                parts.append(chunk[keep])
+                parts.append(_narrow(chunk[keep]))
                 start += len(chunk)
                 bar.update(len(chunk))
         finally:
@@ -224,6 +229,22 @@ def read_logs(files: tuple[Path, ...], label: str, progress: bool = True) -> tup
     log = log.loc[~dup].reset_index(drop=True)
     log["positive"] = log.pop(label).to_numpy() == 1
     return log, {"log_rows": rows, "log_duplicates": int(dup.sum())}
+
+
+def _narrow(frame: pd.DataFrame) -> pd.DataFrame:
+    """The kept log columns in the smallest exact dtypes, so memory per row stays small on big logs."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col].to_numpy()
+        if col == "time_ms":
+            out[col] = values
+        elif col == "tab":
+            out[col] = values.astype(np.int16)
+        elif col in ("user_id", "video_id"):
+            out[col] = values.astype(np.int32) if (len(values) == 0 or values.max() < 2**31) else values
+        else:  # the 0/1 label
+            out[col] = values.astype(np.int8)
+    return pd.DataFrame(out)
 
 
 def _check_log_chunk(path: Path, chunk: pd.DataFrame, label: str, start: int) -> None:
