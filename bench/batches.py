@@ -25,6 +25,17 @@ class TrainingSet:
     target_is_itg: np.ndarray  # [len(targets.values)] bool
     exposures: Ragged  # training ETG (test-period impressions removed)
     rows: np.ndarray  # request ids to train on
+    with_exposures: bool  # exposures are positives too (L_align)
+
+    def log_q(self) -> np.ndarray:
+        """[n_items] log frequency of each item among the training positives (targets, and exposures
+        when they are positives): the in-batch sampling distribution the logQ correction removes."""
+        items = self.targets.values
+        if self.with_exposures:
+            items = np.concatenate([items, self.exposures.values])
+        counts = np.bincount(items, minlength=self.n_items).astype(np.float64)
+        with np.errstate(divide="ignore"):
+            return np.log(counts / max(counts.sum(), 1.0))
 
     @classmethod
     def build(cls, samples: Samples, profiles: np.ndarray, n_items: int, max_len: int, *, with_exposures: bool) -> "TrainingSet":
@@ -37,7 +48,7 @@ class TrainingSet:
         if with_exposures:  # L_align also learns from train requests without targets
             has = has | (exposures.lengths() > 0)
         rows = np.flatnonzero(~req.is_test & has)
-        return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows)
+        return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows, with_exposures)
 
 
 def user_input(samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int) -> UserInput:
@@ -80,14 +91,28 @@ def _padded(ragged: Ragged, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tenso
     return torch.from_numpy(values.astype(np.int64)), torch.from_numpy(mask)
 
 
-def train_batch(ts: TrainingSet, rows: np.ndarray, n_negatives: int, rng: np.random.Generator) -> TrainBatch:
-    """The TrainBatch of requests `rows` with `n_negatives` items sampled uniformly from the pool."""
+SAMPLERS = ("uniform", "in_batch")
+
+
+def train_batch(ts: TrainingSet, rows: np.ndarray, n_negatives: int, rng: np.random.Generator,
+                sampler: str = "uniform", log_q: np.ndarray | None = None) -> TrainBatch:
+    """The TrainBatch of requests `rows`.
+
+    Negatives: `uniform` draws `n_negatives` items uniformly from the pool (no correction needed);
+    `in_batch` uses the batch's own positives (targets, and exposures when they are positives), with
+    the logQ correction from `log_q` ([n_items], TrainingSet.log_q()).
+    """
     b = len(rows)
-    negatives = rng.integers(0, ts.n_items, size=n_negatives)
     x = ts.targets.take(rows)
+    etg = ts.exposures.take(rows)
+    if sampler == "uniform":
+        negatives = rng.integers(0, ts.n_items, size=n_negatives)
+    elif sampler == "in_batch":
+        negatives = np.concatenate([x.values, etg.values] if ts.with_exposures else [x.values]).astype(np.int64)
+    else:
+        raise ValueError(f"negative sampler {sampler!r}; choose one of {list(SAMPLERS)}")
     x_rows = x.row_ids()
     sub_itg = _take_flags(ts.targets, ts.target_is_itg, rows)
-    etg = ts.exposures.take(rows)
     etg_rows = etg.row_ids()
     rtg = Ragged.from_rows(x_rows[~sub_itg], x.values[~sub_itg], b)
     rtg_pad, rtg_mask = _padded(rtg, np.arange(b))
@@ -106,7 +131,15 @@ def train_batch(ts: TrainingSet, rows: np.ndarray, n_negatives: int, rng: np.ran
         etg=etg_pad,
         etg_mask=etg_mask,
         etg_neg_mask=torch.from_numpy(_hit_mask(etg_rows, etg.values, negatives, b)),
+        **_logq(log_q if sampler == "in_batch" else None, negatives, x.values, etg.values),
     )
+
+
+def _logq(log_q: np.ndarray | None, negatives: np.ndarray, targets: np.ndarray, exposed: np.ndarray) -> dict:
+    if log_q is None:
+        return {}
+    as_tensor = lambda items: torch.from_numpy(log_q[items].astype(np.float32))  # noqa: E731
+    return {"neg_logq": as_tensor(negatives), "x_logq": as_tensor(targets), "etg_logq": as_tensor(exposed)}
 
 
 def _take_flags(ragged: Ragged, flags: np.ndarray, rows: np.ndarray) -> np.ndarray:

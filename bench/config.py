@@ -87,6 +87,8 @@ def validate(cfg: DictConfig) -> None:
     _check(0 < float(ex.decay) <= 1, "existing.decay", ex.decay, "must lie in (0, 1]")
     _check(ex.budget == "auto" or (str(ex.budget).isdigit() and int(ex.budget) >= 1), "existing.budget", ex.budget,
            "a positive integer or 'auto'")
+    negatives = cfg.model.get("negatives", "uniform")
+    _check(negatives in ("uniform", "in_batch"), "model.negatives", negatives, "choose uniform or in_batch")
     tower = cfg.model.user_tower
     if "n_heads" in tower:
         _check(int(cfg.model.dim) % int(tower.n_heads) == 0, "model.user_tower.n_heads", tower.n_heads,

@@ -82,6 +82,7 @@ def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> In
         list(Dataset.cardinalities(ds.items).values()),
         dim=int(cfg.model.dim),
         use_side_features=bool(cfg.model.item_side_features),
+        **({"normalize": True} if cfg.model.get("item_normalize", False) else {}),
     )
     profile_cards = list(Dataset.cardinalities(ds.users).values())
     n_scenarios = int(ds.log["tab"].max()) + 1
@@ -120,7 +121,8 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
     variant = variant_from_config(cfg.increc)
     base_variant = Variant(name="off")
     train_cfg = TrainConfig(epochs=int(cfg.train.epochs), batch_size=int(cfg.train.batch_size), lr=float(cfg.train.lr),
-                            n_negatives=int(cfg.train.n_negatives), progress=progress)
+                            n_negatives=int(cfg.train.n_negatives), negatives=str(cfg.model.get("negatives", "uniform")),
+                            progress=progress)
     max_len = int(cfg.requests.max_len)
 
     with timer("load"):

@@ -16,10 +16,11 @@ from models.increc import IncRec
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 3  # passes over the training requests
+    epochs: int = 4  # passes over the training requests
     batch_size: int = 256  # requests per step
     lr: float = 0.01  # AdaGrad learning rate
     n_negatives: int = 1024  # items sampled uniformly from the pool per batch (N of eq. 2, 4, 6)
+    negatives: str = "uniform"  # uniform (from the pool) | in_batch (the batch's positives, logQ-corrected)
     progress: bool = True  # show a progress bar per epoch
 
 
@@ -47,6 +48,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     model.to(device).train()
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
+    log_q = ts.log_q() if cfg.negatives == "in_batch" else None
     history: dict[str, list] = {"epoch_seconds": [], "loss": []}
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
@@ -54,7 +56,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress)
         for rows in bar:
-            batch = train_batch(ts, rows, cfg.n_negatives, rng).to(device)
+            batch = train_batch(ts, rows, cfg.n_negatives, rng, cfg.negatives, log_q).to(device)
             parts = model.loss(batch)
             optimiser.zero_grad(set_to_none=True)
             parts["total"].backward()

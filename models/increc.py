@@ -74,9 +74,12 @@ class TrainBatch:
     etg: torch.Tensor  # [B, E2] long, the row's exposed items (padded)
     etg_mask: torch.Tensor  # [B, E2] bool
     etg_neg_mask: torch.Tensor  # [B, M] bool, negative equals an exposed item of the row
+    neg_logq: torch.Tensor | None = None  # [M] log sampling probability of each negative (in-batch sampling)
+    x_logq: torch.Tensor | None = None  # [P] the same for each target
+    etg_logq: torch.Tensor | None = None  # [Q] the same for each exposed item
 
     def to(self, device: torch.device | str) -> "TrainBatch":
-        moved = {k: (v.to(device) if isinstance(v, (torch.Tensor, UserInput)) else v) for k, v in vars(self).items()}
+        moved = {k: (v.to(device) if isinstance(v, (torch.Tensor, UserInput)) else v) for k, v in vars(self).items()}  # None stays
         return TrainBatch(**moved)
 
 
@@ -111,12 +114,15 @@ class IncRec(nn.Module):
         if v.itg_weight != 1.0:
             weights = torch.where(batch.x_is_itg, v.itg_weight, 1.0)[keep].to(neg.dtype)
         basic = self.towers["basic"](batch.user)  # [B, K, D]
-        parts["basic"] = sampled_softmax(basic, batch.x_rows[keep], x_vec[keep], neg, batch.x_neg_mask, weights=weights)
+        x_logq = batch.x_logq
+        parts["basic"] = sampled_softmax(basic, batch.x_rows[keep], x_vec[keep], neg, batch.x_neg_mask, weights=weights,
+                                         pos_logq=None if x_logq is None else x_logq[keep], neg_logq=batch.neg_logq)
 
         align = None
         if v.alignment:  # L_align (eq. 6): exposed items against sampled negatives
             align = self.towers["alignment"](batch.user)
-            parts["align"] = sampled_softmax(align, batch.etg_rows, item_vec(batch.etg_items), neg, batch.etg_neg_mask)
+            parts["align"] = sampled_softmax(align, batch.etg_rows, item_vec(batch.etg_items), neg, batch.etg_neg_mask,
+                                             pos_logq=batch.etg_logq, neg_logq=batch.neg_logq)
 
         if v.incremental:  # L_inc (eq. 4): ITG against the row's RTG and sampled negatives
             inc = self.towers["incremental"](batch.user)
@@ -133,6 +139,7 @@ class IncRec(nn.Module):
                     if v.alpha_normalise and alpha.numel():  # mean |α| = 1; keeps the sign of a raw α
                         alpha = alpha / alpha.abs().mean().clamp_min(1e-12)
             parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,
-                                                   extra_neg=item_vec(batch.rtg), extra_mask=batch.rtg_mask, weights=alpha)
+                                                   extra_neg=item_vec(batch.rtg), extra_mask=batch.rtg_mask, weights=alpha,
+                                                   pos_logq=None if x_logq is None else x_logq[itg], neg_logq=batch.neg_logq)
         parts["total"] = sum(parts.values())
         return parts

@@ -37,6 +37,8 @@ def sampled_softmax(
     extra_neg: torch.Tensor | None = None,
     extra_mask: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
+    pos_logq: torch.Tensor | None = None,
+    neg_logq: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted mean of l(u, i) over positives (eq. 2, 4, 6).
 
@@ -44,12 +46,17 @@ def sampled_softmax(
     neg [M, D] shared sampled negatives; neg_mask [B, M] True = drop (equals a positive of the row);
     extra_neg [B, E, D] per-row extra negatives with extra_mask [B, E] True = real entry;
     weights [P] (α_i of eq. 4), default 1.
+    pos_logq [P], neg_logq [M]: log sampling probabilities subtracted from the logits (the logQ
+    correction of Yi et al. 2019, for in-batch negatives); None when negatives are uniform.
     """
     if rows.numel() == 0:
         return user.sum() * 0.0
     u = pick_interest(user, rows, pos)  # [P, D]
     pos_logit = (u * pos).sum(-1, keepdim=True)  # [P, 1]
     neg_logit = u @ neg.T  # [P, M]
+    if neg_logq is not None:
+        pos_logit = pos_logit - pos_logq[:, None]
+        neg_logit = neg_logit - neg_logq[None, :]
     if neg_mask is not None:
         neg_logit = neg_logit.masked_fill(neg_mask[rows], float("-inf"))
     logits = [pos_logit, neg_logit]

@@ -77,3 +77,18 @@ def test_train_batch_groups_masks_and_test_period_cut() -> None:
         assert torch.equal(batch.x_neg_mask[r], expect_x)
         assert torch.equal(batch.etg_neg_mask[r], expect_e)
     assert batch.x_neg_mask.any()  # 200 draws from 10 items: the masks are exercised
+
+
+def test_in_batch_negatives_carry_the_logq_correction() -> None:
+    samples = _samples()
+    ts = TrainingSet.build(samples, np.zeros((3, 1), dtype=np.int64), N_ITEMS, 50, with_exposures=True)
+    log_q = ts.log_q()
+    # training positives: targets 1, 2, 4 and exposures 1, 3, 4 -> counts 1:2, 2:1, 3:1, 4:2 of 6
+    assert np.allclose(np.exp(log_q[[1, 2, 3, 4]]), [2 / 6, 1 / 6, 1 / 6, 2 / 6])
+    batch = train_batch(ts, np.array([0, 1]), 999, np.random.default_rng(0), "in_batch", log_q)
+    assert batch.negatives.tolist() == [1, 2, 4, 1, 3, 4]  # the batch's targets, then its exposures
+    assert torch.allclose(batch.neg_logq, torch.tensor(log_q[[1, 2, 4, 1, 3, 4]], dtype=torch.float32))
+    assert torch.allclose(batch.x_logq, torch.tensor(log_q[[1, 2, 4]], dtype=torch.float32))
+    # a row's own positives are accidental hits among the in-batch negatives
+    assert batch.x_neg_mask[0].tolist() == [True, True, False, True, False, False]
+    assert train_batch(ts, np.array([0]), 5, np.random.default_rng(0)).neg_logq is None  # uniform: no correction

@@ -292,3 +292,16 @@ def test_incremental_loss_does_not_reach_alignment_tower(alpha):
     # L_align does train the alignment tower (so the check above can fail)
     parts["align"].backward()
     assert torch.count_nonzero(model.towers["alignment"].table.grad) > 0
+
+
+def test_logq_correction_subtracts_log_probabilities_from_every_logit():
+    from models.losses import sampled_softmax
+
+    user = torch.tensor([[[1.0, 0.0]]])  # [1, 1, 2]
+    pos = torch.tensor([[2.0, 0.0]])  # logit 2
+    neg = torch.tensor([[1.0, 0.0], [0.0, 0.0]])  # logits 1, 0
+    pos_logq, neg_logq = torch.tensor([-1.0]), torch.tensor([-2.0, -0.5])
+    got = sampled_softmax(user, torch.tensor([0]), pos, neg, pos_logq=pos_logq, neg_logq=neg_logq)
+    # corrected logits: 2 - (-1) = 3; 1 - (-2) = 3; 0 - (-0.5) = 0.5
+    expect = torch.logsumexp(torch.tensor([3.0, 3.0, 0.5]), 0) - 3.0
+    assert torch.isclose(got, expect)
