@@ -7,6 +7,7 @@ candidates and the history items the user towers read.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.embeddings import FieldEmbeddings
@@ -16,10 +17,11 @@ class ItemTower(nn.Module):
     """v_i = E_id[i] + sum_f E_f[feature_f(i)]  (PROTOCOL section 3)."""
 
     def __init__(self, item_features: torch.Tensor, feature_cardinalities: list[int], dim: int = 64,
-                 use_side_features: bool = True, init_std: float = 0.02) -> None:
+                 use_side_features: bool = True, init_std: float = 0.02, normalize: bool = False) -> None:
         super().__init__()
         n_items = item_features.shape[0]
         self.dim = dim
+        self.normalize = normalize  # return unit-length vectors (a true cosine for DSSM's similarity: cosine)
         self.ids = nn.Embedding(n_items, dim)
         nn.init.normal_(self.ids.weight, std=init_std)
         self.use_side_features = use_side_features and item_features.shape[1] > 0
@@ -35,6 +37,8 @@ class ItemTower(nn.Module):
         out = self.ids(items)
         if self.side is not None:
             out = out + self.side(self.features[items])
+        if self.normalize:
+            out = F.normalize(out, dim=-1)
         return out
 
     def all_items(self) -> torch.Tensor:
