@@ -54,7 +54,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
         start = time.perf_counter()
         batches = bucketed_batches(ts, cfg.batch_size, rng)
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
-        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress)
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if cfg.progress else True)
         for rows in bar:
             batch = train_batch(ts, rows, cfg.n_negatives, rng, cfg.negatives, log_q).to(device)
             parts = model.loss(batch)

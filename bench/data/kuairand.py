@@ -197,7 +197,7 @@ def read_logs(files: tuple[Path, ...], label: str, progress: bool = True) -> tup
         dtypes = {c: LOG_DTYPES.get(c, "float64") for c in header if c in LOG_DTYPES}
         reader = _read_csv(path, dtype=dtypes, chunksize=CHUNK_ROWS)
         start = 0
-        bar = tqdm(desc=f"read {path.name}", unit=" rows", unit_scale=True, disable=not progress, leave=False)
+        bar = tqdm(desc=f"read {path.name}", unit=" rows", unit_scale=True, disable=None if progress else True, leave=False)
         try:
             while True:
                 try:

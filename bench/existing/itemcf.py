@@ -88,7 +88,7 @@ def covisit_counts(user: np.ndarray, item: np.ndarray, n_items: int, window: int
     block_starts = user_starts[np.unique(np.searchsorted(user_starts, np.arange(0, n, per_block), side="right") - 1)]
     bounds = np.r_[block_starts, n]
     for lo_pos, hi_pos in tqdm(zip(bounds[:-1], bounds[1:]), total=len(bounds) - 1, desc="item-CF co-visits",
-                               leave=False, disable=not progress):
+                               leave=False, disable=None if progress else True):
         u_blk, i_blk = user[lo_pos:hi_pos], item[lo_pos:hi_pos].astype(np.int64)
         pairs, owners = [], []
         for d in range(1, min(window, len(u_blk))):
@@ -153,7 +153,7 @@ def retrieve(model: ItemCF, history: Ragged, *, budget: int = 200, n_triggers: i
     t_rows, t_items, t_w = triggers(history, n_triggers, decay)
     w = sp.csr_matrix((t_w, (t_rows, t_items)), shape=(n_rows, model.n_items))
     out_rows, out_items = [], []
-    for lo in tqdm(range(0, n_rows, chunk), desc="item-CF retrieval", leave=False, disable=not progress):
+    for lo in tqdm(range(0, n_rows, chunk), desc="item-CF retrieval", leave=False, disable=None if progress else True):
         scores = sp.csr_matrix(w[lo : lo + chunk] @ model.neighbors)  # [chunk, n_items], all > 0
         top = _top_per_row(scores, budget)
         out_rows.append(np.repeat(np.arange(lo, lo + top.shape[0]), np.diff(top.indptr)))
