@@ -25,3 +25,28 @@ class FieldEmbeddings(nn.Module):
         for f in range(1, self.n_fields):
             out = out + self.tables[f](codes[..., f])
         return out
+
+
+def context_embeddings(n_scenarios: int, profile_cardinalities: list[int], dim: int, *, use_scenario: bool,
+                       use_profile: bool, init_std: float) -> tuple[nn.Embedding | None, FieldEmbeddings | None]:
+    """The scenario table added to history tokens and the profile-field tables of a user tower.
+
+    Created in this order; the scenario table keeps torch's default initialisation here and each
+    tower initialises it as its paper does.
+    """
+    scenarios = nn.Embedding(n_scenarios, dim) if use_scenario else None
+    profile = FieldEmbeddings(profile_cardinalities, dim, init_std) if use_profile and profile_cardinalities else None
+    return scenarios, profile
+
+
+def history_tokens(item_tower: nn.Module, scenarios: nn.Embedding | None, items: torch.Tensor,
+                   tabs: torch.Tensor) -> torch.Tensor:
+    """[B, L, D] history item vectors from the shared item tower, plus their scenario embeddings."""
+    tokens = item_tower(items)
+    return tokens if scenarios is None else tokens + scenarios(tabs)
+
+
+def masked_sum(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum over real positions and their count: tokens [B, L, D], mask [B, L] -> ([B, D], [B, 1] >= 1)."""
+    m = mask.unsqueeze(-1)  # [B, L, 1]
+    return tokens.masked_fill(~m, 0.0).sum(dim=1), m.sum(dim=1).clamp(min=1).to(tokens.dtype)

@@ -55,7 +55,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.embeddings import FieldEmbeddings
+from models.embeddings import context_embeddings, history_tokens
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -78,8 +78,8 @@ class _ComiRecBase(nn.Module):
         self.item_tower = item_tower
         self.n_interests = int(n_interests)
         self.max_len = int(max_len)
-        self.scenarios = nn.Embedding(n_scenarios, dim) if use_scenario else None
-        self.profile = FieldEmbeddings(profile_cardinalities, dim, initializer_range) if use_profile and profile_cardinalities else None
+        self.scenarios, self.profile = context_embeddings(n_scenarios, profile_cardinalities, dim, use_scenario=use_scenario,
+                                                          use_profile=use_profile, init_std=initializer_range)
         if self.scenarios is not None:
             nn.init.normal_(self.scenarios.weight, std=initializer_range)
 
@@ -87,9 +87,7 @@ class _ComiRecBase(nn.Module):
         """[B, L, D] history item vectors (plus scenario), zero at padding."""
         if user.items.shape[1] > self.max_len:
             raise ValueError(f"history width {user.items.shape[1]} exceeds {type(self).__name__} max_len {self.max_len}")
-        tokens = self.item_tower(user.items)  # [B, L, D]
-        if self.scenarios is not None:
-            tokens = tokens + self.scenarios(user.tabs)
+        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
         return tokens.masked_fill(~user.mask.unsqueeze(-1), 0.0)
 
     def with_profile(self, interests: torch.Tensor, user: UserInput) -> torch.Tensor:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.embeddings import FieldEmbeddings
+from models.embeddings import context_embeddings, history_tokens, masked_sum
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -77,8 +77,8 @@ class DSSM(nn.Module):
         self.pooling = pooling
         self.similarity = similarity
         self.temperature = float(temperature)
-        self.scenarios = nn.Embedding(n_scenarios, dim) if use_scenario else None
-        self.profile = FieldEmbeddings(profile_cardinalities, dim, initializer_range) if use_profile and profile_cardinalities else None
+        self.scenarios, self.profile = context_embeddings(n_scenarios, profile_cardinalities, dim, use_scenario=use_scenario,
+                                                          use_profile=use_profile, init_std=initializer_range)
         if self.scenarios is not None:
             nn.init.normal_(self.scenarios.weight, std=initializer_range)
         widths = [dim * (2 if self.profile is not None else 1), *[int(h) for h in hidden_sizes], dim]
@@ -93,13 +93,10 @@ class DSSM(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, user: UserInput) -> torch.Tensor:
-        tokens = self.item_tower(user.items)  # [B, L, D]
-        if self.scenarios is not None:
-            tokens = tokens + self.scenarios(user.tabs)
-        mask = user.mask.unsqueeze(-1)  # [B, L, 1] bool
-        bag = tokens.masked_fill(~mask, 0.0).sum(dim=1)  # [B, D], masked sum
+        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
+        bag, count = masked_sum(tokens, user.mask)  # [B, D], [B, 1]
         if self.pooling == "mean":
-            bag = bag / mask.sum(dim=1).clamp(min=1).to(bag.dtype)  # [B, D], 0 when the history is empty
+            bag = bag / count  # [B, D], 0 when the history is empty
         x = bag if self.profile is None else torch.cat([bag, self.profile(user.profile)], dim=-1)  # [B, D or 2D]
         y = self.mlp(x)  # [B, D]
         if self.similarity == "cosine":

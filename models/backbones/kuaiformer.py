@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.embeddings import FieldEmbeddings
+from models.embeddings import context_embeddings, history_tokens
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -188,8 +188,8 @@ class KuaiFormer(nn.Module):
         self.n_history_tokens = self.n_group_tokens + self.keep_recent
         self.n_tokens = 1 + self.n_history_tokens + self.n_interests  # start/profile + history + queries
 
-        self.scenarios = nn.Embedding(n_scenarios, dim) if use_scenario else None
-        self.profile = FieldEmbeddings(profile_cardinalities, dim, initializer_range) if use_profile and profile_cardinalities else None
+        self.scenarios, self.profile = context_embeddings(n_scenarios, profile_cardinalities, dim, use_scenario=use_scenario,
+                                                          use_profile=use_profile, init_std=initializer_range)
         self.start = nn.Parameter(torch.randn(dim) * initializer_range)  # [D], the first token
         self.queries = nn.Parameter(torch.randn(self.n_interests, dim) * initializer_range)  # [k, D]
         self.positions = nn.Embedding(self.n_tokens, dim)  # one per token slot of the fixed layout
@@ -238,9 +238,7 @@ class KuaiFormer(nn.Module):
         real = (src >= 0) & (src < lengths[:, None])
         src = torch.where(real, src, width).clamp(0, width)  # padding slots read the padding column
         real = real & mask.gather(1, src)
-        x = self.item_tower(items.gather(1, src))  # [B, span, D]
-        if self.scenarios is not None:
-            x = x + self.scenarios(tabs.gather(1, src))
+        x = history_tokens(self.item_tower, self.scenarios, items.gather(1, src), tabs.gather(1, src))  # [B, span, D]
 
         tokens, valid, start = [], [], 0
         for (c, s), compressor in zip(self.groups, self.compressors):

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.embeddings import FieldEmbeddings
+from models.embeddings import context_embeddings, history_tokens
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -85,8 +85,8 @@ class SASRec(nn.Module):
         self.item_tower = item_tower
         self.max_len = max_len
         self.positions = nn.Embedding(max_len + 1, dim)  # +1: the profile token
-        self.scenarios = nn.Embedding(n_scenarios, dim) if use_scenario else None
-        self.profile = FieldEmbeddings(profile_cardinalities, dim, initializer_range) if use_profile and profile_cardinalities else None
+        self.scenarios, self.profile = context_embeddings(n_scenarios, profile_cardinalities, dim, use_scenario=use_scenario,
+                                                          use_profile=use_profile, init_std=initializer_range)
         self.start = nn.Parameter(torch.randn(dim) * initializer_range)  # [D], the first token
         self.ln_in = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.dropout = nn.Dropout(hidden_dropout)
@@ -113,9 +113,7 @@ class SASRec(nn.Module):
     def forward(self, user: UserInput) -> torch.Tensor:
         if user.items.shape[1] > self.max_len:
             raise ValueError(f"history width {user.items.shape[1]} exceeds SASRec max_len {self.max_len}")
-        tokens = self.item_tower(user.items)  # [B, L, D]
-        if self.scenarios is not None:
-            tokens = tokens + self.scenarios(user.tabs)
+        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
         first = self.start.expand(tokens.shape[0], -1)  # [B, D]
         if self.profile is not None:
             first = first + self.profile(user.profile)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.embeddings import FieldEmbeddings
+from models.embeddings import context_embeddings, history_tokens, masked_sum
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -58,8 +58,8 @@ class YouTubeDNN(nn.Module):
         super().__init__()
         dim = item_tower.dim
         self.item_tower = item_tower
-        self.scenarios = nn.Embedding(n_scenarios, dim) if use_scenario else None
-        self.profile = FieldEmbeddings(profile_cardinalities, dim, initializer_range) if use_profile and profile_cardinalities else None
+        self.scenarios, self.profile = context_embeddings(n_scenarios, profile_cardinalities, dim, use_scenario=use_scenario,
+                                                          use_profile=use_profile, init_std=initializer_range)
         if self.scenarios is not None:
             nn.init.normal_(self.scenarios.weight, std=initializer_range)
         widths = [dim * (2 if self.profile is not None else 1), *[int(h) for h in hidden_sizes], dim]
@@ -76,11 +76,8 @@ class YouTubeDNN(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, user: UserInput) -> torch.Tensor:
-        tokens = self.item_tower(user.items)  # [B, L, D]
-        if self.scenarios is not None:
-            tokens = tokens + self.scenarios(user.tabs)
-        mask = user.mask.unsqueeze(-1)  # [B, L, 1] bool
-        count = mask.sum(dim=1).clamp(min=1).to(tokens.dtype)  # [B, 1]
-        watch = tokens.masked_fill(~mask, 0.0).sum(dim=1) / count  # [B, D], masked mean (0 when empty)
+        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
+        total, count = masked_sum(tokens, user.mask)  # [B, D], [B, 1]
+        watch = total / count  # [B, D], masked mean (0 when empty)
         x = watch if self.profile is None else torch.cat([watch, self.profile(user.profile)], dim=-1)  # [B, D or 2D]
         return self.mlp(x)[:, None]  # [B, 1, D]
