@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bench.errors import ConfigError
+from models.losses import INTEREST_SCORING
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -89,6 +90,8 @@ def validate(cfg: DictConfig) -> None:
            "a positive integer or 'auto'")
     negatives = cfg.model.get("negatives", "uniform")
     _check(negatives in ("uniform", "in_batch"), "model.negatives", negatives, "choose uniform or in_batch")
+    scoring = cfg.model.get("interest_scoring", "closest")
+    _check(scoring in INTEREST_SCORING, "model.interest_scoring", scoring, f"choose one of {list(INTEREST_SCORING)}")
     tower = cfg.model.user_tower
     if "n_heads" in tower:
         _check(int(cfg.model.dim) % int(tower.n_heads) == 0, "model.user_tower.n_heads", tower.n_heads,

@@ -88,7 +88,8 @@ def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> In
     n_scenarios = int(ds.log["tab"].max()) + 1
     make_tower = instantiate(cfg.model.user_tower)
     return IncRec(item_tower, lambda: make_tower(item_tower=item_tower, profile_cardinalities=profile_cards,
-                                                 n_scenarios=n_scenarios), variant)
+                                                 n_scenarios=n_scenarios), variant,
+                  interests=str(cfg.model.get("interest_scoring", "closest")))
 
 
 @torch.no_grad()

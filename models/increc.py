@@ -86,9 +86,11 @@ class TrainBatch:
 class IncRec(nn.Module):
     """The towers of one variant and its loss; `serve` gives the user vectors retrieval uses."""
 
-    def __init__(self, item_tower: ItemTower, make_user_tower: Callable[[], nn.Module], variant: Variant) -> None:
+    def __init__(self, item_tower: ItemTower, make_user_tower: Callable[[], nn.Module], variant: Variant,
+                 interests: str = "closest") -> None:
         super().__init__()
         self.variant = variant
+        self.interests = interests  # how multi-interest towers score items in the loss (losses.sampled_softmax)
         self.item_tower = item_tower
         names = ["basic"] + (["incremental"] if variant.incremental else []) + (["alignment"] if variant.alignment else [])
         self.towers = nn.ModuleDict({name: make_user_tower() for name in names})
@@ -116,13 +118,14 @@ class IncRec(nn.Module):
         basic = self.towers["basic"](batch.user)  # [B, K, D]
         x_logq = batch.x_logq
         parts["basic"] = sampled_softmax(basic, batch.x_rows[keep], x_vec[keep], neg, batch.x_neg_mask, weights=weights,
-                                         pos_logq=None if x_logq is None else x_logq[keep], neg_logq=batch.neg_logq)
+                                         pos_logq=None if x_logq is None else x_logq[keep], neg_logq=batch.neg_logq,
+                                         interests=self.interests)
 
         align = None
         if v.alignment:  # L_align (eq. 6): exposed items against sampled negatives
             align = self.towers["alignment"](batch.user)
             parts["align"] = sampled_softmax(align, batch.etg_rows, item_vec(batch.etg_items), neg, batch.etg_neg_mask,
-                                             pos_logq=batch.etg_logq, neg_logq=batch.neg_logq)
+                                             pos_logq=batch.etg_logq, neg_logq=batch.neg_logq, interests=self.interests)
 
         if v.incremental:  # L_inc (eq. 4): ITG against the row's RTG and sampled negatives
             inc = self.towers["incremental"](batch.user)
@@ -140,6 +143,7 @@ class IncRec(nn.Module):
                         alpha = alpha / alpha.abs().mean().clamp_min(1e-12)
             parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,
                                                    extra_neg=item_vec(batch.rtg), extra_mask=batch.rtg_mask, weights=alpha,
-                                                   pos_logq=None if x_logq is None else x_logq[itg], neg_logq=batch.neg_logq)
+                                                   pos_logq=None if x_logq is None else x_logq[itg], neg_logq=batch.neg_logq,
+                                                   interests=self.interests)
         parts["total"] = sum(parts.values())
         return parts

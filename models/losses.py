@@ -3,7 +3,8 @@
 All three losses share one form: for a positive (u, i) with score s(u, i) = max_k <u_k, v_i>,
     l(u, i) = -log( exp s(u,i) / (exp s(u,i) + Σ_{j ∈ negatives} exp s_k*(u, j)) )
 where k* is the interest closest to the positive (the ComiRec training rule; single-interest
-towers have k* = 0). Negatives are items sampled from the pool (shared by the batch), masked
+towers have k* = 0), or, with interests='max' (KuaiFormer's rule), every negative j is scored
+by max_k <u_k, v_j> too. Negatives are items sampled from the pool (shared by the batch), masked
 where they equal a positive of the row ("accidental hits"), plus optional per-row extra
 negatives (the request's RTG items in eq. 4). The loss is the weighted mean over positives.
 """
@@ -11,6 +12,9 @@ negatives (the request's RTG items in eq. 4). The loss is the weighted mean over
 from __future__ import annotations
 
 import torch
+
+
+INTEREST_SCORING = ("closest", "max")
 
 
 def pick_interest(user: torch.Tensor, rows: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -39,6 +43,7 @@ def sampled_softmax(
     weights: torch.Tensor | None = None,
     pos_logq: torch.Tensor | None = None,
     neg_logq: torch.Tensor | None = None,
+    interests: str = "closest",
 ) -> torch.Tensor:
     """Weighted mean of l(u, i) over positives (eq. 2, 4, 6).
 
@@ -48,20 +53,37 @@ def sampled_softmax(
     weights [P] (α_i of eq. 4), default 1.
     pos_logq [P], neg_logq [M]: log sampling probabilities subtracted from the logits (the logQ
     correction of Yi et al. 2019, for in-batch negatives); None when negatives are uniform.
+    interests: how a multi-interest user [B, K>1, D] scores items in the loss.
+      'closest' (ComiRec's hard read-out): the interest nearest the positive scores the positive
+        and every negative of that positive;
+      'max' (KuaiFormer): every item, positive or negative, gets s(u, i) = max_k <u_k, v_i>, the
+        score serving ranks by, so no interest is left free to retrieve negatives.
+    Both are the same for K = 1.
     """
+    if interests not in INTEREST_SCORING:
+        raise ValueError(f"interests={interests!r}; choose one of {list(INTEREST_SCORING)}")
     if rows.numel() == 0:
         return user.sum() * 0.0
-    u = pick_interest(user, rows, pos)  # [P, D]
-    pos_logit = (u * pos).sum(-1, keepdim=True)  # [P, 1]
-    neg_logit = u @ neg.T  # [P, M]
+    if interests == "max" and user.shape[1] > 1:
+        pos_logit = score(user[rows], pos)[:, None]  # [P, 1]
+        neg_logit = torch.einsum("bkd,md->bkm", user, neg).amax(dim=1)[rows]  # [P, M]
+        extra = None
+        if extra_neg is not None and extra_neg.shape[1] > 0:
+            extra = torch.einsum("bkd,bed->bke", user, extra_neg).amax(dim=1)[rows]  # [P, E]
+    else:
+        u = pick_interest(user, rows, pos)  # [P, D]
+        pos_logit = (u * pos).sum(-1, keepdim=True)  # [P, 1]
+        neg_logit = u @ neg.T  # [P, M]
+        extra = None
+        if extra_neg is not None and extra_neg.shape[1] > 0:
+            extra = torch.einsum("pd,ped->pe", u, extra_neg[rows])  # [P, E]
     if neg_logq is not None:
         pos_logit = pos_logit - pos_logq[:, None]
         neg_logit = neg_logit - neg_logq[None, :]
     if neg_mask is not None:
         neg_logit = neg_logit.masked_fill(neg_mask[rows], float("-inf"))
     logits = [pos_logit, neg_logit]
-    if extra_neg is not None and extra_neg.shape[1] > 0:
-        extra = torch.einsum("pd,ped->pe", u, extra_neg[rows])  # [P, E]
+    if extra is not None:
         logits.append(extra.masked_fill(~extra_mask[rows], float("-inf")))
     loss = torch.logsumexp(torch.cat(logits, dim=1), dim=1) - pos_logit[:, 0]  # [P]
     if weights is None:

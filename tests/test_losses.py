@@ -66,6 +66,29 @@ def test_sampled_softmax_multi_interest_uses_closest():
     assert sampled_softmax(user, T([0]), pos, neg).item() == pytest.approx(0.16984601955628564, rel=1e-6)
 
 
+def test_sampled_softmax_multi_interest_max_scores_every_item_by_its_best_interest():
+    user = T([[[1.0, 0.0], [0.0, 1.0]]])  # interests a, b
+    pos = T([[0.0, 2.0]])  # max(<a, v>, <b, v>) = max(0, 2) = 2
+    neg = T([[1.0, 0.0], [0.0, -1.0]])  # max over interests: 1 (a) and 0 (a)
+    # log(e^2 + e^1 + e^0) - 2; 'closest' gives 0.169846 on the same input (test above)
+    got = sampled_softmax(user, T([0]), pos, neg, interests="max")
+    assert got.item() == pytest.approx(0.40760596444438013, rel=1e-6)
+    # extra negatives per row: (3,0) -> 3 (a), masked one ignored: log(e^2 + e^1 + e^0 + e^3) - 2
+    got = sampled_softmax(user, T([0]), pos, neg, extra_neg=T([[[3.0, 0.0], [9.0, 9.0]]]),
+                          extra_mask=T([[True, False]]), interests="max")
+    assert got.item() == pytest.approx(math.log(math.e ** 2 + math.e + 1 + math.e ** 3) - 2, rel=1e-6)
+
+
+def test_sampled_softmax_interest_rules_agree_for_one_interest():
+    g = torch.Generator().manual_seed(0)
+    user, pos, neg = torch.randn(3, 1, 4, generator=g), torch.randn(5, 4, generator=g), torch.randn(7, 4, generator=g)
+    rows = T([0, 2, 2, 1, 0])
+    closest = sampled_softmax(user, rows, pos, neg, interests="closest")
+    assert sampled_softmax(user, rows, pos, neg, interests="max").item() == pytest.approx(closest.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="closest"):
+        sampled_softmax(user, rows, pos, neg, interests="mean")
+
+
 def test_sampled_softmax_no_positive():
     user = torch.ones(2, 1, 3, requires_grad=True)
     out = sampled_softmax(user, torch.zeros(0, dtype=torch.long), torch.zeros(0, 3), torch.ones(4, 3))

@@ -12,9 +12,11 @@ Transformer over it; the paper's three ingredients, as this module realises them
 2. Multi-interest query tokens. k learnable tokens q_1..q_k are appended after the history; the
    causal Transformer's outputs at those k positions are the k interests u_1..u_k (k = 6 in the
    paper). Causality lets q_j see the whole history and q_1..q_{j-1}.
-3. Next-item prediction with s(u, i) = max_k <u_k, v_i>, trained by an in-batch softmax with
-   logQ correction (and label smoothing). The loss is not part of this module: the harness's
-   loss path owns it (models/losses.py); this file only produces the interests [B, k, D].
+3. Next-item prediction with s(u, i) = max_k <u_k, v_i> for the positive AND every negative,
+   trained by an in-batch softmax with logQ correction (`negatives: in_batch`,
+   `interest_scoring: max` in conf/model/kuaiformer.yaml). The paper adds label smoothing; the
+   harness leaves it out so every backbone trains on the same loss. The loss is not part of
+   this module (models/losses.py owns it); this file only produces the interests [B, k, D].
 
 The Transformer block is a pre-norm, Llama-like layer (the paper builds on the Llama block):
     h = x + Dropout(W_o · MultiHead(RMSNorm(x)))
