@@ -20,12 +20,13 @@ def main(cfg: DictConfig) -> None:
     from bench.run import format_table, run  # imported here so --help stays fast
 
     try:
-        result = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        hc = HydraConfig.get()
+        result = run(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(format_table(result.record))
-    print(f"run record: {result.path}")
+    print(f"run record: {result.path}" + (" (finished already: same config and code, kept)" if result.resumed else ""))
 
 
 if __name__ == "__main__":

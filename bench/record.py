@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -10,6 +11,8 @@ import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
 
 from bench.config import PROJECT_ROOT
 
@@ -25,8 +28,19 @@ def data_fingerprint(files: list[Path]) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 over the paths and bytes of every .py file of bench/ and models/: what cache keys and
+    resumed runs compare, so any edit of the code (committed or not) changes it."""
+    h = hashlib.sha256()
+    for package in ("bench", "models"):
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def code_version() -> dict[str, str | bool | None]:
-    """The git commit of the project and whether its tracked files differ from it."""
+    """The git commit of the project, whether its tracked files differ from it, and the code digest."""
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
@@ -36,7 +50,7 @@ def code_version() -> dict[str, str | bool | None]:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "dirty": bool(status) if status is not None else None}
+    return {"git_commit": commit, "dirty": bool(status) if status is not None else None, "code_digest": code_digest()}
 
 
 def package_versions() -> dict[str, str | None]:
@@ -57,6 +71,20 @@ def write_json_atomic(obj: dict, path: Path) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
             f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_npz_atomic(path: Path, arrays: dict) -> Path:
+    """Write arrays as .npz to a temporary file in the same folder, then rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,6 +6,7 @@ Inc@K and Exposure@K from the variant's serving tower, de-duplicated against the
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import contextmanager
@@ -19,14 +20,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bench.batches import TrainingSet, user_input
-from bench.config import int_list, auto_budget, auto_ks, validate
-from bench.data import load_dataset
+from bench.cache import StageCache, from_json_array, json_array
+from bench.config import int_list, auto_ks, validate
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
-from bench.existing.itemcf import fit_itemcf, retrieve as itemcf_retrieve
-from bench.metrics import base_sup, incremental, popularity_ranking
-from bench.record import code_version, data_fingerprint, package_versions, write_json_atomic
-from bench.requests import build_requests
+from bench.metrics import (base_sup_counts, curve_ks, hits_by_tab, incremental_channels, incremental_counts,
+                           popularity_ranking, summarise)
+from bench.prepare import cache_parts, prepare
+from bench.ragged import Ragged
+from bench.record import code_digest, code_version, package_versions, write_json_atomic, write_npz_atomic
 from bench.retrieve import top_k
 from bench.samples import Samples, sample_statistics, split_groups
 from bench.train import TrainConfig, train
@@ -107,12 +109,49 @@ def rank_pool(model: IncRec, samples: Samples, profiles: np.ndarray, rows: np.nd
 class RunResult:
     record: dict
     path: Path
+    resumed: bool = False  # True when a finished record of the same config and code was found and kept
 
 
-def run(cfg: DictConfig, out_dir: Path) -> RunResult:
-    """Run one experiment and write `out_dir/run.json`."""
+PER_REQUEST = "per_request.npz"
+RESUME_IGNORED = ("seeds", "cache")  # top-level keys that never change a job's result
+BASE_STAGE = "base"
+
+
+def _comparable(config: dict) -> dict:
+    """A job's config without the keys that do not change its result (sweep bookkeeping, progress bars)."""
+    out = {k: v for k, v in config.items() if k not in RESUME_IGNORED}
+    out["train"] = {k: v for k, v in out.get("train", {}).items() if k != "progress"}
+    return out
+
+
+def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
+    """The record already in `out_dir` when it was written by the same config and code, else None."""
+    path = out_dir / "run.json"
+    if not path.exists() or not (out_dir / PER_REQUEST).exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same_config = _comparable(record.get("config", {})) == _comparable(OmegaConf.to_container(cfg, resolve=True))
+    same_code = record.get("code_version", {}).get("code_digest") == code_digest()
+    return record if same_config and same_code else None
+
+
+def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> RunResult:
+    """Run one experiment and write `out_dir/run.json` (and the per-request hit rates beside it).
+
+    A finished record of the same config and code in `out_dir` is kept and returned instead
+    (`resume: true`), which is what makes a re-launched sweep skip its finished jobs.
+    `overrides`: the command-line overrides of the job (recorded, so a report can print its command).
+    """
     validate(cfg)
+    if bool(cfg.get("resume", True)) and (done := finished_record(cfg, out_dir)) is not None:
+        log.info("finished already (same config and code): %s", out_dir / "run.json")
+        return RunResult(done, out_dir / "run.json", resumed=True)
     timer = StageTimer()
+    if cfg.train.get("threads") is not None:
+        torch.set_num_threads(int(cfg.train.threads))
     seed = int(cfg.seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -125,84 +164,92 @@ def run(cfg: DictConfig, out_dir: Path) -> RunResult:
                             n_negatives=int(cfg.train.n_negatives), negatives=str(cfg.model.get("negatives", "uniform")),
                             progress=progress)
     max_len = int(cfg.requests.max_len)
+    cache = StageCache(cfg.cache.dir if cfg.cache.enabled else None)
 
-    with timer("load"):
-        ds = load_dataset(cfg.dataset, progress=progress)
-        fingerprint = data_fingerprint(ds.files)
+    prep = prepare(cfg, cache, timer, progress)
+    ds, req = prep.ds, prep.req
     ks = resolve_ks(cfg.eval.ks, ds.n_items)
-
-    with timer("requests"):
-        req = build_requests(
-            ds.log,
-            primary_tabs=int_list(cfg.requests.primary_tabs, "requests.primary_tabs"),
-            session_gap_ms=int(cfg.requests.session_gap_min * 60_000),
-            horizon_ms=int(cfg.requests.horizon_h * 3_600_000),
-            max_len=max_len,
-            test_days=int(cfg.requests.test_days),
-        )
-        if req.first_test_ms <= int(ds.log["time_ms"].min()):
-            raise DataError(f"the log spans no more than requests.test_days={cfg.requests.test_days} day(s): no training period")
-
-    with timer("existing"):
-        ex = cfg.existing
-        pos = req.positives
-        fit_rows = pos.time_ms < req.first_test_ms  # the training period only
-        cf = fit_itemcf(pos.user[fit_rows], pos.item[fit_rows], ds.n_items, window=ex.window, shrink=float(ex.shrink),
-                        neighbors=ex.neighbors, progress=progress)
-        budget = auto_budget(ds.n_items) if ex.budget == "auto" else int(ex.budget)
-        retrieved = itemcf_retrieve(cf, req.history(), budget=budget, n_triggers=int(ex.n_triggers),
-                                    decay=float(ex.decay), progress=progress)
+    grid = curve_ks(ks, int(cfg.eval.curve_points))
 
     with timer("samples"):
-        samples = split_groups(req, retrieved, ds.n_items)
+        samples = split_groups(req, prep.retrieved, ds.n_items)
         stats = sample_statistics(samples)
         eval_rows = samples.eval_rows()
         if len(eval_rows) == 0:
             raise DataError("no test request has a non-empty ITG: nothing to evaluate (check requests.test_days and existing.budget)")
         itg_eval, etg_eval = samples.itg.take(eval_rows), req.exposures.take(eval_rows)
+        itg_tabs = Ragged(samples.itg.indptr, req.target_tabs[samples.is_itg]).take(eval_rows).values  # tab per ITG item
+        n_tabs = int(ds.log["tab"].max()) + 1
         profiles = ds.profiles()
 
-    metrics: dict[str, float | None] = {}
-    pop = popularity_ranking(pos.item[fit_rows], ds.n_items, 2 * max(ks))
-    metrics |= base_sup(np.broadcast_to(pop, (len(eval_rows), len(pop))), itg_eval, ks, prefix="Pop_")
+    pos = req.positives
+    pop = popularity_ranking(pos.item[pos.time_ms < req.first_test_ms], ds.n_items, 2 * max(ks))
+    counts = base_sup_counts(np.broadcast_to(pop, (len(eval_rows), len(pop))), itg_eval, ks, prefix="Pop_")
     training: dict[str, dict] = {}
 
-    with timer("train_base"):
-        base = build_model(cfg, ds, base_variant, seed)
-        ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=False)
-        training["base"] = train(base, ts, train_cfg, seed, device, desc="base")
-    with timer("retrieve_base"):
-        base_ranked = rank_pool(base, samples, profiles, eval_rows, 2 * max(ks), max_len, device, int(cfg.eval.batch_size))
-        metrics |= base_sup(base_ranked, itg_eval, ks)
-
-    if variant.is_base:
-        for k in ks:
-            metrics |= {f"Inc@{k}": None, f"micro_Inc@{k}": None, f"Exposure@{k}": None, f"micro_Exposure@{k}": None}
+    train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
+    base_key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(device), ks=ks,
+                         model=OmegaConf.to_container(cfg.model, resolve=True), train=train_section,
+                         eval_batch=int(cfg.eval.batch_size))
+    cached = cache.load(BASE_STAGE, base_key)
+    if cached is not None and np.array_equal(cached["eval_rows"], eval_rows):
+        base_ranked, training["base"] = cached["ranked"], from_json_array(cached["training"])
     else:
+        with timer("train_base"):
+            base = build_model(cfg, ds, base_variant, seed)
+            ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=False)
+            training["base"] = train(base, ts, train_cfg, seed, device, desc="base")
+        with timer("retrieve_base"):
+            base_ranked = rank_pool(base, samples, profiles, eval_rows, 2 * max(ks), max_len, device, int(cfg.eval.batch_size))
+        cache.save(BASE_STAGE, base_key, {"ranked": base_ranked, "eval_rows": eval_rows,
+                                          "training": json_array(training["base"])})
+    counts |= base_sup_counts(base_ranked, itg_eval, grid)
+    tab_hits = {f"Base@{k}": base_ranked[:, :k] for k in ks} | {f"Sup@{k}": base_ranked[:, k : 2 * k] for k in ks}
+
+    if not variant.is_base:
         with timer("train_variant"):
             model = build_model(cfg, ds, variant, seed)
             ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=variant.alignment)
             training["variant"] = train(model, ts, train_cfg, seed, device, desc=f"increc={variant.name}")
         with timer("retrieve_variant"):
             ranked = rank_pool(model, samples, profiles, eval_rows, 2 * max(ks), max_len, device, int(cfg.eval.batch_size))
-            metrics |= incremental(ranked, base_ranked, itg_eval, etg_eval, ks)
+            counts |= incremental_counts(ranked, base_ranked, itg_eval, etg_eval, grid)
+            tab_hits |= {f"Inc@{k}": channel for k, channel in incremental_channels(ranked, base_ranked, ks).items()}
 
+    summary = summarise(counts)
+    metrics: dict[str, float | None] = {}
+    for k in ks:
+        for name in ("Base", "Sup", "Inc", "Exposure", "Pop_Base", "Pop_Sup"):
+            metrics[f"{name}@{k}"] = summary.get(f"{name}@{k}")
+            metrics[f"micro_{name}@{k}"] = summary.get(f"micro_{name}@{k}")
+    curve = {name: {str(k): summary[f"{name}@{k}"] for k in grid} for name in ("Base", "Sup", "Inc") if f"{name}@{grid[0]}" in summary}
+    by_tab = {"ITG": np.bincount(itg_tabs, minlength=n_tabs).tolist()}
+    by_tab |= {name: hits_by_tab(r, itg_eval, itg_tabs, n_tabs).tolist() for name, r in tab_hits.items()}
+
+    write_npz_atomic(out_dir / PER_REQUEST, {"rows": eval_rows.astype(np.int64),
+                                             **{f"{name}/hits": c.hits for name, c in counts.items() if "@" in name},
+                                             **{f"{name}/size": c.size for name, c in counts.items() if "@" in name}})
     record = {
         "config": OmegaConf.to_container(cfg, resolve=True),
         "seed": seed,
-        "data_fingerprint": fingerprint,
+        "overrides": list(overrides or []),
+        "data_fingerprint": prep.fingerprint,
         "code_version": code_version(),
         "versions": package_versions(),
         "device": str(device),
         "stage_seconds": timer.seconds,
+        "cache": cache.events,
         "pool_size": ds.n_items,
         "ks": ks,
-        "existing_budget": budget,
+        "existing_budget": prep.budget,
         "eval_requests": int(len(eval_rows)),
         "dataset_stats": ds.stats,
         "sample_stats": stats,
         "training": training,
         "metrics": metrics,
+        "curve": curve,
+        "hits_by_tab": by_tab,
+        "per_request": PER_REQUEST,
     }
     path = write_json_atomic(record, out_dir / "run.json")
     return RunResult(record, path)

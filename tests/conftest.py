@@ -26,10 +26,12 @@ def real_sample() -> Path:
 
 
 def compose_config(*overrides: str) -> DictConfig:
-    """The app's config as `python -m bench OVERRIDES` would compose it (without the Hydra runtime)."""
+    """The app's config as `python -m bench OVERRIDES` would compose it (without the Hydra runtime).
+    The stage cache is off unless an override sets a cache key, so every test computes what it checks."""
     register_resolvers()
+    extra = [] if any(o.startswith("cache.") for o in overrides) else ["cache.enabled=false"]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return compose("config", overrides=[*overrides, *extra])
 
 
 @pytest.fixture(scope="session")

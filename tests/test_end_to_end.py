@@ -73,7 +73,7 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path: Path, synthetic_c
 
 def test_same_metrics_in_a_separate_process(tmp_path: Path, synthetic_cache: Path) -> None:
     """Two processes, same config and seed: identical metrics (no hidden global state)."""
-    args = [*TINY, f"dataset.cache_dir={synthetic_cache}", "increc=na", "train.epochs=1"]
+    args = [*TINY, f"dataset.cache_dir={synthetic_cache}", "increc=na", "train.epochs=1", "cache.enabled=false"]
     records = []
     for i in range(2):
         out = tmp_path / f"p{i}"

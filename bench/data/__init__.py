@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.data.kuairand import load_kuairand
+from bench.data.kuairand import KuaiRandFiles, find_files, load_kuairand
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
 
 KINDS = ("synthetic", "kuairand")
 
 
-def load_dataset(cfg, progress: bool = True) -> Dataset:
-    """Read the dataset a `dataset` config group describes (synthetic files are generated first)."""
+def dataset_root(cfg, progress: bool = True) -> Path:
+    """The directory a `dataset` config group points at (synthetic files are generated there first)."""
     kind = cfg.kind
     if kind == "synthetic":
         from bench.data.synthetic import ensure_generated
@@ -25,8 +25,20 @@ def load_dataset(cfg, progress: bool = True) -> Dataset:
             raise DataError(f"{root}: data directory not found{hint}; set dataset.root=DIR")
     else:
         raise ConfigError(f"dataset.kind={kind!r}; choose one of {list(KINDS)}")
+    return root
+
+
+def dataset_files(cfg, progress: bool = True) -> list[Path]:
+    """The files `load_dataset` reads for this config: what the data fingerprint hashes."""
+    found: KuaiRandFiles = find_files(dataset_root(cfg, progress), include_random=bool(cfg.include_random),
+                                      release=cfg.get("release"))
+    return [*found.logs, *found.videos] + ([found.users] if found.users else [])
+
+
+def load_dataset(cfg, progress: bool = True) -> Dataset:
+    """Read the dataset a `dataset` config group describes (synthetic files are generated first)."""
     return load_kuairand(
-        root,
+        dataset_root(cfg, progress),
         label=cfg.label,
         include_random=bool(cfg.include_random),
         release=cfg.get("release"),

@@ -377,5 +377,5 @@ def load_kuairand(
         items=len(items),
         positives=int(out["positive"].sum()),
     )
-    files = [*found.logs, *found.videos] + ([found.users] if found.users else [])
+    files = [*found.logs, *found.videos] + ([found.users] if found.users else [])  # as bench.data.dataset_files
     return Dataset(name=name, log=out, items=items, users=users, stats=stats, files=files)

@@ -1,0 +1,93 @@
+"""The model-independent stages, cached as one entry: data -> requests (PROTOCOL 1) -> existing system (2).
+
+Every variant, backbone and seed of a dataset shares these, so a sweep computes them once: the
+cache key is the data fingerprint, the code digest and the `dataset`, `requests` and `existing`
+config sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from bench.cache import StageCache, from_json_array, json_array, pack_dataclass, pack_frame, unpack_dataclass, unpack_frame
+from bench.config import auto_budget, int_list
+from bench.data import dataset_files, load_dataset
+from bench.data.schema import Dataset
+from bench.errors import DataError
+from bench.existing.itemcf import fit_itemcf, retrieve as itemcf_retrieve
+from bench.ragged import Ragged
+from bench.record import data_fingerprint
+from bench.requests import Requests, build_requests
+
+STAGE = "prepared"
+
+
+@dataclass
+class Prepared:
+    """A dataset with its requests and the existing system's retrieval R_u per request."""
+
+    ds: Dataset
+    req: Requests
+    retrieved: Ragged  # R_u per request
+    budget: int  # items the existing system retrieves per request
+    fingerprint: str  # sha256 of the data files
+
+
+def _pack(p: Prepared) -> dict[str, np.ndarray]:
+    meta = {"name": p.ds.name, "stats": p.ds.stats, "files": [str(f) for f in p.ds.files], "budget": p.budget}
+    return (pack_frame(p.ds.log, "log") | pack_frame(p.ds.items, "items") | pack_frame(p.ds.users, "users")
+            | pack_dataclass(p.req, "req") | pack_dataclass(p.retrieved, "retrieved") | {"meta": json_array(meta)})
+
+
+def _unpack(arrays: dict[str, np.ndarray], fingerprint: str) -> Prepared:
+    meta = from_json_array(arrays["meta"])
+    ds = Dataset(name=meta["name"], log=unpack_frame(arrays, "log"), items=unpack_frame(arrays, "items"),
+                 users=unpack_frame(arrays, "users"), stats=meta["stats"], files=[Path(f) for f in meta["files"]])
+    return Prepared(ds, unpack_dataclass(Requests, arrays, "req"), unpack_dataclass(Ragged, arrays, "retrieved"),
+                    int(meta["budget"]), fingerprint)
+
+
+def cache_parts(cfg: DictConfig, fingerprint: str) -> dict:
+    """What the prepared stage depends on (the base-model stage extends these)."""
+    return {"fingerprint": fingerprint, **{s: OmegaConf.to_container(cfg[s], resolve=True)
+                                           for s in ("dataset", "requests", "existing")}}
+
+
+def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepared:
+    """Load the data, build the requests and run the existing system, or read all three from the cache."""
+    with timer("fingerprint"):
+        fingerprint = data_fingerprint(dataset_files(cfg.dataset, progress=progress))
+    key = cache.key(STAGE, **cache_parts(cfg, fingerprint))
+    arrays = cache.load(STAGE, key)
+    if arrays is not None:
+        return _unpack(arrays, fingerprint)
+
+    with timer("load"):
+        ds = load_dataset(cfg.dataset, progress=progress)
+    with timer("requests"):
+        req = build_requests(
+            ds.log,
+            primary_tabs=int_list(cfg.requests.primary_tabs, "requests.primary_tabs"),
+            session_gap_ms=int(cfg.requests.session_gap_min * 60_000),
+            horizon_ms=int(cfg.requests.horizon_h * 3_600_000),
+            max_len=int(cfg.requests.max_len),
+            test_days=int(cfg.requests.test_days),
+        )
+        if req.first_test_ms <= int(ds.log["time_ms"].min()):
+            raise DataError(f"the log spans no more than requests.test_days={cfg.requests.test_days} day(s): no training period")
+    with timer("existing"):
+        ex = cfg.existing
+        pos = req.positives
+        fit_rows = pos.time_ms < req.first_test_ms  # the training period only
+        cf = fit_itemcf(pos.user[fit_rows], pos.item[fit_rows], ds.n_items, window=ex.window, shrink=float(ex.shrink),
+                        neighbors=ex.neighbors, progress=progress)
+        budget = auto_budget(ds.n_items) if ex.budget == "auto" else int(ex.budget)
+        retrieved = itemcf_retrieve(cf, req.history(), budget=budget, n_triggers=int(ex.n_triggers),
+                                    decay=float(ex.decay), progress=progress)
+    prepared = Prepared(ds, req, retrieved, budget, fingerprint)
+    cache.save(STAGE, key, _pack(prepared))
+    return prepared

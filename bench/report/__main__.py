@@ -1,0 +1,80 @@
+"""`python -m bench.report DIR... [--out DIR]`: run records -> results/<dataset>/tableN.md and plots."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench.config import PROJECT_ROOT
+from bench.errors import BenchError
+from bench.report.collect import TableRuns, collect
+from bench.report.plots import hit_vs_k, itg_hits_by_tab
+from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render
+
+SWEPT = ("model", "increc", "seed", "seeds")  # keys the sweep sets per job, or the seed count added below
+NO_EFFECT = ("cache", "resume", "train.progress", "hydra")  # overrides that never change a result
+
+
+def regenerate_command(runs: TableRuns) -> str:
+    """The sweep and report commands that reproduce this table: the overrides every job shares (minus
+    the swept keys), the seed count, and the folder the records are in."""
+    lists = [j.record.get("overrides", []) for j in runs.jobs.values()]
+    def kept(o: str) -> bool:
+        key = o.split("=")[0].lstrip("+~")
+        return key not in SWEPT and not any(key == n or key.startswith(n + ".") or key.startswith(n + "/") for n in NO_EFFECT)
+
+    common = [o for o in lists[0] if all(o in other for other in lists[1:]) and kept(o)]
+    if not any(o.startswith("experiment=") for o in common):
+        common.insert(0, f"experiment={runs.table}")
+    seeds = runs.seeds()
+    common.append(f"seeds={len(seeds)}" if seeds == list(range(len(seeds))) else f"seed={','.join(map(str, seeds))}")
+    folder = Path(os.path.commonpath([str(j.path.parent.parent) for j in runs.jobs.values()]))
+    try:
+        folder = folder.relative_to(PROJECT_ROOT)
+    except ValueError:
+        pass
+    return f"python -m bench -m {' '.join(common)} && python -m bench.report {folder}"
+
+
+def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
+    if runs.table == "table1":
+        return [(m, "na") for m in ordered(runs.models(), MODEL_ORDER)]
+    order = TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER
+    return [(m, v) for m in runs.models() for v in ordered(runs.variants(), order) if not (v == "off" and runs.table == "table2")]
+
+
+def write_report(dirs: list[Path], out: Path) -> list[Path]:
+    """Write one markdown file (and its plots) per (dataset, table) found under `dirs`."""
+    written = []
+    for runs in collect(dirs):
+        folder = out / runs.dataset
+        folder.mkdir(parents=True, exist_ok=True)
+        order = panel_order(runs)
+        plots = [hit_vs_k(runs, order, folder / f"{runs.table}_hit_vs_k.png").name,
+                 itg_hits_by_tab(runs, order, folder / f"{runs.table}_itg_hits_by_tab.png").name]
+        path = folder / f"{runs.table}.md"
+        tmp = path.with_suffix(".md.tmp")
+        tmp.write_text(render(runs, regenerate_command(runs), plots))
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("dirs", nargs="+", type=Path, help="folders holding run.json records (searched recursively)")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results", help="results folder (default: results/)")
+    args = parser.parse_args(argv)
+    try:
+        for path in write_report(args.dirs, args.out):
+            print(path)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

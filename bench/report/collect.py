@@ -1,0 +1,127 @@
+"""Read run records (run.json + per_request.npz) and group them into the paper tables they belong to."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+
+TABLES = ("table1", "table2", "table3")
+
+
+class ReportError(BenchError):
+    """Records that cannot make a table (missing, inconsistent or duplicated)."""
+
+
+@dataclass
+class Job:
+    """One finished run: its record and its per-request hit counts."""
+
+    path: Path  # the run.json
+    record: dict
+    arrays: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def model(self) -> str:
+        return self.record["config"]["model"]["name"]
+
+    @property
+    def variant(self) -> str:
+        return self.record["config"]["increc"]["name"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.record["seed"])
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.arrays["rows"]
+
+    def metric(self, name: str) -> float | None:
+        return self.record["metrics"].get(name)
+
+    def per_request(self, name: str) -> np.ndarray:
+        """[R] per-request hit rate of `name` (e.g. 'Inc@50')."""
+        if f"{name}/hits" not in self.arrays:
+            raise ReportError(f"{self.path}: no per-request values for {name}")
+        return self.arrays[f"{name}/hits"] / self.arrays[f"{name}/size"]
+
+
+@dataclass
+class TableRuns:
+    """The jobs of one table on one dataset, indexed by (model, variant, seed)."""
+
+    dataset: str
+    table: str
+    jobs: dict[tuple[str, str, int], Job]
+
+    def seeds(self) -> list[int]:
+        return sorted({s for _, _, s in self.jobs})
+
+    def models(self) -> list[str]:
+        return sorted({m for m, _, _ in self.jobs})
+
+    def variants(self) -> list[str]:
+        return sorted({v for _, v, _ in self.jobs})
+
+    def select(self, model: str, variant: str) -> list[Job]:
+        """The jobs of one (model, variant), one per seed, in seed order."""
+        return [self.jobs[k] for k in sorted(self.jobs) if k[0] == model and k[1] == variant]
+
+    @property
+    def any(self) -> Job:
+        return self.jobs[min(self.jobs)]
+
+
+def load_job(path: Path) -> Job:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: not a readable run record ({exc})") from None
+    npz = path.parent / record.get("per_request", "per_request.npz")
+    try:
+        with np.load(npz, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{npz}: per-request values missing or unreadable ({exc}); re-run the job") from None
+    return Job(path, record, arrays)
+
+
+def collect(dirs: list[Path]) -> list[TableRuns]:
+    """Every run.json under `dirs` that belongs to a paper table, grouped by (dataset, table).
+
+    A table's jobs must share the data fingerprint, the pool and the K values; two records of the
+    same (model, variant, seed) are an error naming both.
+    """
+    paths = sorted({p.resolve() for d in dirs for p in (Path(d).rglob("run.json") if Path(d).is_dir() else [])})
+    missing = [str(d) for d in dirs if not Path(d).is_dir()]
+    if missing:
+        raise ReportError(f"not a directory: {', '.join(missing)}")
+    groups: dict[tuple[str, str], dict[tuple[str, str, int], Job]] = defaultdict(dict)
+    for path in paths:
+        job = load_job(path)
+        table = job.record["config"].get("experiment_name")
+        if table not in TABLES:
+            continue
+        key = (job.model, job.variant, job.seed)
+        group = groups[(job.record["config"]["dataset"]["name"], table)]
+        if key in group:
+            raise ReportError(f"two records of {key}: {group[key].path} and {path}; keep one")
+        group[key] = job
+    if not groups:
+        raise ReportError(f"no run record of {list(TABLES)} under {', '.join(map(str, dirs))}")
+    out = []
+    for (dataset, table), jobs in sorted(groups.items()):
+        first = next(iter(jobs.values()))
+        for job in jobs.values():
+            for field_name in ("data_fingerprint", "pool_size", "ks"):
+                if job.record[field_name] != first.record[field_name]:
+                    raise ReportError(f"{table} on {dataset}: {job.path} and {first.path} differ in {field_name}; "
+                                      "a table needs one dataset and one set of K values")
+        out.append(TableRuns(dataset, table, jobs))
+    return out
