@@ -80,7 +80,7 @@ def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> In
     """A fresh IncRec of the configured backbone: shared item tower, one user tower per role."""
     torch.manual_seed(seed)
     item_tower = ItemTower(
-        torch.from_numpy(ds.item_features()),
+        torch.tensor(ds.item_features()),  # a copy: cached frames may be read-only
         list(Dataset.cardinalities(ds.items).values()),
         dim=int(cfg.model.dim),
         use_side_features=bool(cfg.model.item_side_features),
