@@ -29,5 +29,19 @@ def main(cfg: DictConfig) -> None:
     print(f"run record: {result.path}" + (" (finished already: same config and code, kept)" if result.resumed else ""))
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """Check the command line (every job of a sweep) before Hydra starts, then hand over to Hydra."""
+    from bench.precheck import precheck
+
+    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion") or a.startswith("--info")
+               for a in sys.argv[1:]):
+        try:
+            precheck(sys.argv[1:])
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    entry()

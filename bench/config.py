@@ -58,7 +58,16 @@ def _check(ok: bool, key: str, value, rule: str) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Reject bad values before any work starts, naming the key and what it accepts."""
+    """Reject bad values before any work starts, naming the key and what it accepts: unknown keys and
+    types first (bench.config_spec), then ranges and combinations."""
+    from bench.config_spec import check_config
+    from models.increc import Variant
+
+    check_config(cfg)
+    try:
+        Variant(**OmegaConf.to_container(cfg.increc, resolve=True))
+    except ValueError as exc:  # an inconsistent combination, e.g. IncRec-ori without the alignment tower
+        raise ConfigError(str(exc)) from None
     ds = cfg.dataset
     if ds.kind == "kuairand" and (OmegaConf.is_missing(ds, "root") or not ds.root):
         raise ConfigError(f"dataset.root is required for dataset={ds.name}: pass dataset.root=DIR")
@@ -80,6 +89,13 @@ def validate(cfg: DictConfig) -> None:
     _check(int(t.batch_size) >= 1, "train.batch_size", t.batch_size, "must be at least 1")
     _check(float(t.lr) > 0, "train.lr", t.lr, "must be positive")
     _check(int(t.n_negatives) >= 1, "train.n_negatives", t.n_negatives, "must be at least 1")
+    _check(t.threads is None or int(t.threads) >= 1, "train.threads", t.threads, "at least 1, or null for torch's default")
+    _check(str(t.device) in ("auto", "cpu") or str(t.device).startswith("cuda"), "train.device", t.device,
+           "auto, cpu, cuda or cuda:N")
+    e = cfg.eval
+    _check(int(e.batch_size) >= 1, "eval.batch_size", e.batch_size, "must be at least 1")
+    _check(int(e.curve_points) >= 0, "eval.curve_points", e.curve_points, "must be 0 or more")
+    _check(int(cfg.seeds) >= 1, "seeds", cfg.seeds, "at least one seed")
     ex = cfg.existing
     _check(ex.window is None or int(ex.window) >= 2, "existing.window", ex.window, "at least 2, or null for the whole history")
     _check(float(ex.shrink) >= 0, "existing.shrink", ex.shrink, "must be 0 or more")

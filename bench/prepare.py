@@ -51,6 +51,23 @@ def _unpack(arrays: dict[str, np.ndarray], fingerprint: str) -> Prepared:
                     int(meta["budget"]), fingerprint)
 
 
+def check_requests(req: Requests, ds: Dataset, cfg: DictConfig) -> None:
+    """Degenerate data ends here with a one-line DataError saying what is missing (PROTOCOL section 1)."""
+    days = int(cfg.requests.test_days)
+    tabs = list(int_list(cfg.requests.primary_tabs, "requests.primary_tabs"))
+    if req.first_test_ms <= int(ds.log["time_ms"].min()):
+        raise DataError(f"the log spans no more than requests.test_days={days} day(s): no training period")
+    if len(req.positives.item) == 0:
+        raise DataError(f"the log has no positive ({cfg.dataset.label} = 1): nothing to learn or to evaluate")
+    if not req.is_test.any():
+        last = ds.log["tab"].to_numpy()[ds.log["time_ms"].to_numpy() >= req.first_test_ms]
+        raise DataError(f"no test request: no impression in the primary scenario(s) {tabs} on the last {days} day(s) "
+                        f"(scenarios seen there: {sorted(set(last.tolist()))}); see requests.primary_tabs and test_days")
+    if req.is_test.all():
+        raise DataError(f"no training request: every request in the primary scenario(s) {tabs} falls on the last "
+                        f"{days} day(s); lower requests.test_days")
+
+
 def cache_parts(cfg: DictConfig, fingerprint: str) -> dict:
     """What the prepared stage depends on (the base-model stage extends these)."""
     return {"fingerprint": fingerprint, **{s: OmegaConf.to_container(cfg[s], resolve=True)
@@ -77,8 +94,7 @@ def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepar
             max_len=int(cfg.requests.max_len),
             test_days=int(cfg.requests.test_days),
         )
-        if req.first_test_ms <= int(ds.log["time_ms"].min()):
-            raise DataError(f"the log spans no more than requests.test_days={cfg.requests.test_days} day(s): no training period")
+        check_requests(req, ds, cfg)
     with timer("existing"):
         ex = cfg.existing
         pos = req.positives

@@ -173,10 +173,13 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
 
     with timer("samples"):
         samples = split_groups(req, prep.retrieved, ds.n_items)
-        stats = sample_statistics(samples)
+        stats = sample_statistics(samples, tabs=np.unique(ds.log["tab"].to_numpy()))
         eval_rows = samples.eval_rows()
         if len(eval_rows) == 0:
-            raise DataError("no test request has a non-empty ITG: nothing to evaluate (check requests.test_days and existing.budget)")
+            raise DataError(f"none of the {int(req.is_test.sum())} test requests has an incremental target (non-empty ITG): "
+                            "nothing to evaluate (check requests.test_days, requests.horizon_h and existing.budget)")
+        if not samples.train_target_mask().any():
+            raise DataError("no training request has a target (a positive within requests.horizon_h): nothing to train on")
         itg_eval, etg_eval = samples.itg.take(eval_rows), req.exposures.take(eval_rows)
         itg_tabs = Ragged(samples.itg.indptr, req.target_tabs[samples.is_itg]).take(eval_rows).values  # tab per ITG item
         n_tabs = int(ds.log["tab"].max()) + 1

@@ -63,15 +63,19 @@ def _share(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 
 
-def sample_statistics(samples: Samples) -> dict[str, float | int | None | dict]:
-    """The statistics PROTOCOL section 2 tabulates, plus per-scenario ITG shares."""
+def sample_statistics(samples: Samples, tabs: np.ndarray | None = None) -> dict[str, float | int | None | dict]:
+    """The statistics PROTOCOL section 2 tabulates, plus per-scenario ITG shares.
+
+    `tabs`: every scenario of the log; one without any target is listed with 0 targets and a null
+    share (a reported zero, never a division by zero).
+    """
     req = samples.requests
     x_len = req.targets.lengths()
     itg_len = samples.itg_counts()
     t_rows = req.targets.row_ids()
     test_t = req.is_test[t_rows]
     per_tab: dict[str, dict[str, float | int | None]] = {}
-    for tab in np.unique(req.target_tabs):
+    for tab in np.unique(req.target_tabs if tabs is None else np.concatenate([req.target_tabs, tabs])):
         sel = req.target_tabs == tab
         per_tab[str(int(tab))] = {
             "targets": int(sel.sum()),

@@ -71,16 +71,32 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path: Path, synthetic_c
     assert other_seed["metrics"] != first["metrics"]  # the seed matters, so the equality above is not vacuous
 
 
-def test_same_metrics_in_a_separate_process(tmp_path: Path, synthetic_cache: Path) -> None:
-    """Two processes, same config and seed: identical metrics (no hidden global state)."""
-    args = [*TINY, f"dataset.cache_dir={synthetic_cache}", "increc=na", "train.epochs=1", "cache.enabled=false"]
-    records = []
-    for i in range(2):
-        out = tmp_path / f"p{i}"
-        subprocess.run([sys.executable, "-m", "bench", *args, f"hydra.run.dir={out}"], cwd=PROJECT_ROOT, check=True,
-                       capture_output=True, timeout=240)
-        records.append(json.loads((out / "run.json").read_text()))
-    assert records[0]["metrics"] == records[1]["metrics"]
+BACKBONES = ("youtube_dnn", "dssm", "sasrec", "comirec_dr", "comirec_sa", "kuaiformer")
+_DRIVER = """
+import json, sys, tempfile
+from pathlib import Path
+from bench.run import run
+from tests.conftest import compose_config
+out = {}
+for model in sys.argv[2:]:
+    cfg = compose_config("dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.epochs=1",
+                         "increc=na", f"model={model}", f"dataset.cache_dir={sys.argv[1]}")
+    out[model] = run(cfg, Path(tempfile.mkdtemp())).record["metrics"]
+print(json.dumps(out))
+"""
+
+
+def test_same_metrics_in_a_separate_process_for_every_backbone(synthetic_cache: Path) -> None:
+    """Two processes, same config and seed: identical metrics for each backbone (no hidden global state)."""
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _DRIVER, str(synthetic_cache), *BACKBONES], cwd=PROJECT_ROOT,
+                             check=True, capture_output=True, text=True, timeout=300)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert list(runs[0]) == list(BACKBONES)
+    for model in BACKBONES:
+        assert runs[0][model] == runs[1][model], model
+        assert runs[0][model]["Inc@10"] is not None
 
 
 def test_real_sample_through_the_kuairand_dataset(tmp_path: Path, real_sample: Path) -> None:

@@ -80,6 +80,8 @@ def covisit_counts(user: np.ndarray, item: np.ndarray, n_items: int, window: int
         c.setdiag(0)
         c.eliminate_zeros()
         return c
+    if n == 0:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float64)
     # Windowed: pairs at position offsets 1..window-1 within a user. Users are processed in blocks
     # (whole users only, so a (user, pair) is always deduplicated within one block).
     user_starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
@@ -96,9 +98,9 @@ def covisit_counts(user: np.ndarray, item: np.ndarray, n_items: int, window: int
             a, b = i_blk[:-d][same], i_blk[d:][same]
             pairs.append(np.minimum(a, b) * n_items + np.maximum(a, b))
             owners.append(u_blk[d:][same])
-        if not pairs:
+        pair, owner = (np.concatenate(pairs), np.concatenate(owners)) if pairs else (np.zeros(0, np.int64),) * 2
+        if len(pair) == 0:  # no two different items within the window in this block
             continue
-        pair, owner = np.concatenate(pairs), np.concatenate(owners)
         order = np.lexsort((owner, pair))
         pair, owner = pair[order], owner[order]
         first = np.r_[True, (pair[1:] != pair[:-1]) | (owner[1:] != owner[:-1])]

@@ -1,0 +1,120 @@
+"""The schema of the run config: every key the harness reads, with its type or its choices.
+
+`check_config` rejects an unknown key (listing the keys its section has, and the nearest one), a
+value of the wrong type and a value outside its choices, naming the key; bench.config.validate
+runs it first, then checks ranges and combinations. The user tower's keys are checked against
+the constructor of its `_target_`, so each backbone's own parameters are the valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from typing import Any, Callable
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from bench.errors import ConfigError
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int_list(v: Any) -> bool:
+    return _int(v) or (isinstance(v, (list, ListConfig)) and len(v) > 0 and all(_int(x) for x in v))
+
+
+Check = tuple[Callable[[Any], bool], str]  # predicate, what it accepts
+
+INT: Check = (_int, "an integer")
+NUMBER: Check = (_number, "a number")
+BOOL: Check = (lambda v: isinstance(v, bool), "true or false")
+STR: Check = (lambda v: isinstance(v, str), "a string")
+OPT_STR: Check = (lambda v: v is None or isinstance(v, str), "a string or null")
+OPT_INT: Check = (lambda v: v is None or _int(v), "an integer or null")
+INT_LIST: Check = (_int_list, "an integer or a non-empty list of integers")
+AUTO_INT: Check = (lambda v: v == "auto" or _int(v), "a positive integer or 'auto'")
+AUTO_INT_LIST: Check = (lambda v: v == "auto" or _int_list(v), "'auto', an integer or a list of integers")
+
+
+def choice(*options: str) -> Check:
+    return (lambda v: v in options, f"one of {list(options)}")
+
+
+SPEC: dict[str, dict[str, Check]] = {
+    "": {"seed": INT, "seeds": INT, "resume": BOOL, "experiment_name": OPT_STR},
+    "requests": {"primary_tabs": INT_LIST, "session_gap_min": NUMBER, "horizon_h": NUMBER, "max_len": INT,
+                 "test_days": INT},
+    "train": {"epochs": INT, "batch_size": INT, "lr": NUMBER, "n_negatives": INT, "device": STR, "threads": OPT_INT,
+              "progress": BOOL},
+    "eval": {"ks": AUTO_INT_LIST, "batch_size": INT, "curve_points": INT},
+    "cache": {"enabled": BOOL, "dir": STR},
+    "existing": {"name": STR, "window": OPT_INT, "shrink": NUMBER, "neighbors": OPT_INT, "n_triggers": INT,
+                 "decay": NUMBER, "budget": AUTO_INT},
+    "increc": {"name": STR, "incremental": BOOL, "alignment": BOOL, "alpha": choice("one", "item", "nearest_exposed"),
+               "alpha_transform": choice("raw", "sigmoid", "softplus"), "alpha_normalise": BOOL,
+               "basic_targets": choice("all", "itg"), "itg_weight": NUMBER},
+    "dataset": {"name": STR, "kind": choice("synthetic", "kuairand"), "preset": STR, "data_seed": INT, "cache_dir": STR,
+                "root": STR, "release": OPT_STR, "label": STR, "include_random": BOOL,
+                "unknown_items": choice("drop", "add"), "ks": AUTO_INT_LIST, "existing_budget": AUTO_INT},
+    "model": {"name": STR, "dim": INT, "item_side_features": BOOL, "item_normalize": BOOL,
+              "negatives": choice("uniform", "in_batch"), "interest_scoring": choice("closest", "max"),
+              "user_tower": (lambda v: isinstance(v, DictConfig), "a user-tower mapping with _target_")},
+}
+TOP_LEVEL_SECTIONS = [s for s in SPEC if s]
+HARNESS_PASSED = ("item_tower", "profile_cardinalities", "n_scenarios")  # user-tower arguments the harness fills in
+
+
+def unknown_key(key: str, valid: list[str]) -> ConfigError:
+    """An error naming the unknown key, the valid keys of its section and the nearest one."""
+    section, _, name = key.rpartition(".")
+    near = difflib.get_close_matches(name, valid, n=1)
+    hint = f"; did you mean '{(section + '.' if section else '') + near[0]}'?" if near else ""
+    where = f"'{section}'" if section else "the top level"
+    return ConfigError(f"unknown key '{key}': {where} has {', '.join(sorted(valid))}{hint}")
+
+
+def _tower_parameters(target: str) -> list[str]:
+    module, _, name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"model.user_tower._target_={target!r}: no such class") from None
+    return [p for p in inspect.signature(cls).parameters if p not in HARNESS_PASSED]
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Unknown keys, wrong types and out-of-choice values anywhere the harness reads: a ConfigError naming the key."""
+    allowed_top = set(SPEC[""]) | set(TOP_LEVEL_SECTIONS) | {"hydra"}
+    for key in cfg:
+        if key not in allowed_top:
+            raise unknown_key(str(key), sorted(allowed_top - {"hydra"}))
+    for section, spec in SPEC.items():
+        node = cfg if not section else cfg.get(section)
+        if section and not isinstance(node, DictConfig):
+            raise ConfigError(f"'{section}' must be a mapping of keys, got {node!r}")
+        for key in (node if section else []):
+            if key not in spec:
+                raise unknown_key(f"{section}.{key}", list(spec))
+        for key, (ok, accepts) in spec.items():
+            if section and key not in node:
+                continue  # optional in this choice of group (e.g. dataset.root for synthetic data)
+            if OmegaConf.is_missing(node, key):
+                continue  # ??? values are reported where they are needed (e.g. dataset.root)
+            value = node[key]
+            if not ok(value):
+                shown = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+                raise ConfigError(f"{(section + '.') if section else ''}{key}={shown!r}: expected {accepts}")
+    tower = cfg.model.user_tower
+    if "_target_" not in tower:
+        raise ConfigError("model.user_tower._target_ is missing: which user-tower class to build")
+    params = _tower_parameters(str(tower._target_))
+    for key in tower:
+        if key not in ("_target_", "_partial_") and key not in params:
+            raise unknown_key(f"model.user_tower.{key}", params)
