@@ -104,7 +104,8 @@ def pack_frame(frame: pd.DataFrame, prefix: str) -> dict[str, np.ndarray]:
     """An all-numeric DataFrame with a RangeIndex as {prefix/column: array} plus its column order."""
     if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or frame.index.step != 1:
         raise ValueError(f"{prefix}: only frames with a 0-based RangeIndex are cached")
-    out = {f"{prefix}/{c}": frame[c].to_numpy() for c in frame.columns}
+    out = {f"{prefix}/{c}": (frame[c].to_numpy() if frame[c].dtype != object else frame[c].to_numpy().astype(str))
+           for c in frame.columns}  # text columns as fixed-width unicode: loadable without pickle
     out[f"{prefix}/__columns__"] = json_array([str(c) for c in frame.columns])
     return out
 

@@ -63,12 +63,17 @@ def validate(cfg: DictConfig) -> None:
     from bench.config_spec import check_config
     from models.increc import Variant
 
+    ds = cfg.dataset
+    if ds.get("kind") == "atomic":
+        for key in ("name", "root"):
+            if OmegaConf.is_missing(ds, key):
+                raise ConfigError(f"dataset.{key} is required for dataset=atomic: pass dataset.root=DIR dataset.name=NAME "
+                                  "(the files are DIR/NAME.inter, NAME.item, NAME.user)")
     check_config(cfg)
     try:
         Variant(**OmegaConf.to_container(cfg.increc, resolve=True))
     except ValueError as exc:  # an inconsistent combination, e.g. IncRec-ori without the alignment tower
         raise ConfigError(str(exc)) from None
-    ds = cfg.dataset
     if ds.kind == "kuairand" and (OmegaConf.is_missing(ds, "root") or not ds.root):
         raise ConfigError(f"dataset.root is required for dataset={ds.name}: pass dataset.root=DIR")
     if ds.kind == "synthetic":

@@ -20,7 +20,6 @@ from bench.config_spec import unknown_key
 from bench.errors import ConfigError
 
 GROUPS = tuple(sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()))  # dataset, existing, experiment, increc, model
-_MISSING = object()
 
 
 def _values(override) -> list[str]:
@@ -47,9 +46,9 @@ def _compose(overrides: list[str]) -> DictConfig:
 
 def _check_keys(cfg: DictConfig, keys: list[str]) -> None:
     for key in keys:
-        if OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False) is _MISSING:
-            parent, _, _ = key.rpartition(".")
-            node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent, default=None, throw_on_missing=False) if parent else cfg
+        if not isinstance(node, DictConfig) or leaf not in node.keys():  # keys() lists ??? (required) keys too
             valid = [str(k) for k in node] if isinstance(node, DictConfig) else []
             raise unknown_key(key, [k for k in valid if k != "hydra"])
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.data.atomic import find_atomic_files, load_atomic
 from bench.data.kuairand import KuaiRandFiles, find_files, load_kuairand
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
 
-KINDS = ("synthetic", "kuairand")
+KINDS = ("synthetic", "kuairand", "atomic")
 
 
 def dataset_root(cfg, progress: bool = True) -> Path:
@@ -18,7 +19,7 @@ def dataset_root(cfg, progress: bool = True) -> Path:
         from bench.data.synthetic import ensure_generated
 
         root = ensure_generated(cfg.preset, int(cfg.data_seed), Path(cfg.cache_dir), progress=progress)
-    elif kind == "kuairand":
+    elif kind in ("kuairand", "atomic"):
         root = Path(cfg.root)
         if not root.is_dir():
             hint = " (the real sample is expected beside the project root)" if cfg.name == "kuairand_sample" else ""
@@ -30,6 +31,8 @@ def dataset_root(cfg, progress: bool = True) -> Path:
 
 def dataset_files(cfg, progress: bool = True) -> list[Path]:
     """The files `load_dataset` reads for this config: what the data fingerprint hashes."""
+    if cfg.kind == "atomic":
+        return find_atomic_files(dataset_root(cfg, progress), cfg.atomic_name).all
     found: KuaiRandFiles = find_files(dataset_root(cfg, progress), include_random=bool(cfg.include_random),
                                       release=cfg.get("release"))
     return [*found.logs, *found.videos] + ([found.users] if found.users else [])
@@ -37,6 +40,9 @@ def dataset_files(cfg, progress: bool = True) -> list[Path]:
 
 def load_dataset(cfg, progress: bool = True) -> Dataset:
     """Read the dataset a `dataset` config group describes (synthetic files are generated first)."""
+    if cfg.kind == "atomic":
+        return load_atomic(dataset_root(cfg, progress), cfg.atomic_name, min_rating=cfg.min_rating,
+                           unknown_items=cfg.unknown_items, dataset_name=cfg.name)
     return load_kuairand(
         dataset_root(cfg, progress),
         label=cfg.label,
