@@ -33,8 +33,9 @@ def entry() -> None:
     """Check the command line (every job of a sweep) before Hydra starts, then hand over to Hydra."""
     from bench.precheck import precheck
 
-    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion") or a.startswith("--info")
-               for a in sys.argv[1:]):
+    hydra_flags = ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion", "--config-name",
+                   "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--package", "-p", "--resolve")
+    if not any(a.split("=")[0] in hydra_flags for a in sys.argv[1:]):  # Hydra's own modes: left to Hydra
         try:
             precheck(sys.argv[1:])
         except BenchError as exc:

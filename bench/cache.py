@@ -1,8 +1,8 @@
 """On-disk stage cache: stage outputs stored as .npz files, keyed so that a stale entry can never be read.
 
-A key is the sha256 of (stage name, the code digest of bench/ and models/, the data fingerprint and
-every config section the stage depends on), so a change of data, code or configuration gives a
-new key. Entries are written atomically (temporary file, then rename) and carry a sha256 of their
+A key is the sha256 of (stage name, the code digest of bench/ and models/, the versions of python,
+torch, numpy and the other packages the record lists, the data fingerprint and every config section
+the stage depends on), so a change of data, code, packages or configuration gives a new key. Entries are written atomically (temporary file, then rename) and carry a sha256 of their
 arrays; an entry that fails to open or whose digest does not match is deleted and recomputed.
 Only plain arrays are stored (np.load with allow_pickle=False): nothing is unpickled.
 
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.record import code_digest, write_npz_atomic
+from bench.record import code_digest, package_versions, write_npz_atomic
 
 log = logging.getLogger("bench")
 
@@ -49,7 +49,8 @@ class StageCache:
 
     def key(self, stage: str, **parts: Any) -> str:
         """sha256 of the stage name, the code digest and the given parts (JSON-serialisable)."""
-        payload = json.dumps({"stage": stage, "code": code_digest(), **parts}, sort_keys=True, default=str)
+        payload = json.dumps({"stage": stage, "code": code_digest(), "versions": package_versions(), **parts},
+                             sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def path(self, stage: str, key: str) -> Path:

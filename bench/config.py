@@ -59,7 +59,17 @@ def _check(ok: bool, key: str, value, rule: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Reject bad values before any work starts, naming the key and what it accepts: unknown keys and
-    types first (bench.config_spec), then ranges and combinations."""
+    types first (bench.config_spec), then ranges and combinations. A broken interpolation
+    (`${...}` naming no key) is a ConfigError too."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        _validate(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(" ".join(str(exc).split())) from None
+
+
+def _validate(cfg: DictConfig) -> None:
     from bench.config_spec import check_config
     from models.increc import Variant
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import typing
 from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -81,13 +82,19 @@ def unknown_key(key: str, valid: list[str]) -> ConfigError:
     return ConfigError(f"unknown key '{key}': {where} has {', '.join(sorted(valid))}{hint}")
 
 
-def _tower_parameters(target: str) -> list[str]:
+def _tower_parameters(target: str) -> dict[str, Check | None]:
+    """The user tower's own constructor parameters, each with a type check from its annotation (if simple)."""
     module, _, name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
         raise ConfigError(f"model.user_tower._target_={target!r}: no such class") from None
-    return [p for p in inspect.signature(cls).parameters if p not in HARNESS_PASSED]
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not resolve: check names only
+        hints = {}
+    by_type = {int: INT, float: NUMBER, bool: BOOL, str: STR}
+    return {p: by_type.get(hints.get(p)) for p in inspect.signature(cls).parameters if p not in HARNESS_PASSED}
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -117,5 +124,10 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("model.user_tower._target_ is missing: which user-tower class to build")
     params = _tower_parameters(str(tower._target_))
     for key in tower:
-        if key not in ("_target_", "_partial_") and key not in params:
-            raise unknown_key(f"model.user_tower.{key}", params)
+        if key in ("_target_", "_partial_"):
+            continue
+        if key not in params:
+            raise unknown_key(f"model.user_tower.{key}", list(params))
+        check = params[key]
+        if check is not None and not check[0](tower[key]):
+            raise ConfigError(f"model.user_tower.{key}={tower[key]!r}: expected {check[1]}")

@@ -53,14 +53,20 @@ def code_version() -> dict[str, str | bool | None]:
     return {"git_commit": commit, "dirty": bool(status) if status is not None else None, "code_digest": code_digest()}
 
 
-def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str | None], ...]:
+    versions: list[tuple[str, str | None]] = [("python", platform.python_version())]
     for name in ("torch", "recbole", "faiss-cpu", "numpy", "pandas", "scipy", "hydra-core"):
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+            versions.append((name, None))
+    return tuple(versions)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of python and the packages whose changes can change a result (cache keys, resume)."""
+    return dict(_package_versions())
 
 
 def write_json_atomic(obj: dict, path: Path) -> Path:
@@ -71,6 +77,8 @@ def write_json_atomic(obj: dict, path: Path) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
             f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -85,6 +93,8 @@ def write_npz_atomic(path: Path, arrays: dict) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

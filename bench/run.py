@@ -23,12 +23,14 @@ from bench.batches import TrainingSet, user_input
 from bench.cache import StageCache, from_json_array, json_array
 from bench.config import int_list, auto_ks, validate
 from bench.data.schema import Dataset
-from bench.errors import ConfigError, DataError
+from bench.data import dataset_files
+from bench.errors import BenchError, ConfigError, DataError
 from bench.metrics import (base_sup_counts, curve_ks, hits_by_tab, incremental_channels, incremental_counts,
                            popularity_ranking, summarise)
 from bench.prepare import cache_parts, prepare
 from bench.ragged import Ragged
-from bench.record import code_digest, code_version, package_versions, write_json_atomic, write_npz_atomic
+from bench.record import (code_digest, code_version, data_fingerprint, package_versions, write_json_atomic,
+                          write_npz_atomic)
 from bench.retrieve import top_k
 from bench.samples import Samples, sample_statistics, split_groups
 from bench.train import TrainConfig, train
@@ -89,9 +91,12 @@ def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> In
     profile_cards = list(Dataset.cardinalities(ds.users).values())
     n_scenarios = int(ds.log["tab"].max()) + 1
     make_tower = instantiate(cfg.model.user_tower)
-    return IncRec(item_tower, lambda: make_tower(item_tower=item_tower, profile_cardinalities=profile_cards,
-                                                 n_scenarios=n_scenarios), variant,
-                  interests=str(cfg.model.get("interest_scoring", "closest")))
+    try:
+        return IncRec(item_tower, lambda: make_tower(item_tower=item_tower, profile_cardinalities=profile_cards,
+                                                     n_scenarios=n_scenarios), variant,
+                      interests=str(cfg.model.get("interest_scoring", "closest")))
+    except (TypeError, ValueError) as exc:  # a combination of user-tower settings its constructor refuses
+        raise ConfigError(f"model.user_tower ({cfg.model.name}): {' '.join(str(exc).split())}") from None
 
 
 @torch.no_grad()
@@ -125,7 +130,8 @@ def _comparable(config: dict) -> dict:
 
 
 def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
-    """The record already in `out_dir` when it was written by the same config and code, else None."""
+    """The record already in `out_dir` when it was written by the same config, code, package versions and
+    data files, else None."""
     path = out_dir / "run.json"
     if not path.exists() or not (out_dir / PER_REQUEST).exists():
         return None
@@ -135,7 +141,14 @@ def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
         return None
     same_config = _comparable(record.get("config", {})) == _comparable(OmegaConf.to_container(cfg, resolve=True))
     same_code = record.get("code_version", {}).get("code_digest") == code_digest()
-    return record if same_config and same_code else None
+    same_versions = record.get("versions") == package_versions()
+    if not (same_config and same_code and same_versions):
+        return None
+    try:
+        same_data = record.get("data_fingerprint") == data_fingerprint(dataset_files(cfg.dataset, progress=False))
+    except BenchError:
+        return None  # the data is gone or unreadable: the run itself will say why
+    return record if same_data else None
 
 
 def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> RunResult:
@@ -147,8 +160,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     """
     validate(cfg)
     if bool(cfg.get("resume", True)) and (done := finished_record(cfg, out_dir)) is not None:
-        log.info("finished already (same config and code): %s", out_dir / "run.json")
+        log.info("finished already (same config, code, packages and data): %s", out_dir / "run.json")
         return RunResult(done, out_dir / "run.json", resumed=True)
+    (out_dir / "run.json").unlink(missing_ok=True)  # a stale record must never sit beside new per-request values
     timer = StageTimer()
     if cfg.train.get("threads") is not None:
         torch.set_num_threads(int(cfg.train.threads))

@@ -32,7 +32,7 @@ DAY = 24 * HOUR
     (["train.lr=fast"], ["train.lr='fast'", "expected a number"]),
     (["train.progress=maybe"], ["train.progress='maybe'", "true or false"]),
     (["eval.ks=[5,abc]"], ["eval.ks=[5, 'abc']", "list of integers"]),
-    (["dataset.kind=parquet"], ["dataset.kind='parquet'", "['synthetic', 'kuairand']"]),
+    (["dataset.kind=parquet"], ["dataset.kind='parquet'", "['synthetic', 'kuairand', 'atomic']"]),
     (["increc.alpha=learned"], ["increc.alpha='learned'", "['one', 'item', 'nearest_exposed']"]),
     (["model.negatives=hard"], ["model.negatives='hard'", "['uniform', 'in_batch']"]),
     (["+train.epoch=3"], ["unknown key 'train.epoch'", "epochs", "did you mean 'train.epochs'?"]),
@@ -44,6 +44,9 @@ DAY = 24 * HOUR
     (["increc=ori", "increc.alignment=false"], ["increc.alpha='item'", "needs the alignment tower"]),
     (["train.device=gpu"], ["train.device='gpu'", "auto, cpu, cuda or cuda:N"]),
     (["dataset=kuairand"], ["dataset.root is required"]),
+    (["model.user_tower.n_heads=four"], ["model.user_tower.n_heads='four'", "expected an integer"]),
+    (["model=kuaiformer", "model.user_tower.n_interests=2.5"], ["model.user_tower.n_interests=2.5", "an integer"]),
+    (["train.epochs=${nope}"], ["Interpolation key 'nope' not found", "train.epochs"]),
 ])
 def test_bad_config_is_rejected_naming_the_key(overrides: list[str], needles: list[str]) -> None:
     with pytest.raises(ConfigError) as err:
@@ -54,10 +57,26 @@ def test_bad_config_is_rejected_naming_the_key(overrides: list[str], needles: li
         assert needle in msg, (needle, msg)
 
 
+def test_precheck_accepts_required_keys_and_real_commands() -> None:
+    from bench.precheck import precheck
+
+    precheck(["dataset=kuairand", "dataset.root=/data/KuaiRand-Pure"])  # root is ??? (required) in the YAML
+    precheck(["dataset=atomic", "dataset.root=/data", "dataset.name=ml-100k"])
+    precheck(["-m", "experiment=table2", "dataset=kuairand_sample", "model=sasrec", "seeds=2"])
+
+
+def test_tower_settings_its_constructor_refuses_are_a_config_error(tmp_path: Path, synthetic_cache: Path) -> None:
+    cfg = compose_config("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "model=comirec_dr",
+                         "model.user_tower.bilinear=shared", "train.epochs=0", "train.progress=false")
+    with pytest.raises(ConfigError, match=r"model.user_tower \(comirec_dr\): .*routing_init"):
+        run(cfg, tmp_path)
+
+
 def test_every_shipped_choice_validates() -> None:
     for group in ("model", "increc", "dataset", "existing"):
         for path in sorted((PROJECT_ROOT / "conf" / group).glob("*.yaml")):
-            extra = [f"dataset.root={PROJECT_ROOT}"] if path.stem == "kuairand" else []
+            extra = {"kuairand": [f"dataset.root={PROJECT_ROOT}"],
+                     "atomic": [f"dataset.root={PROJECT_ROOT}", "dataset.name=ml-100k"]}.get(path.stem, [])
             validate(compose_config(f"{group}={path.stem}", *extra))
 
 

@@ -92,7 +92,8 @@ def test_table2_and_table3_layout(tmp_path: Path) -> None:
         m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1}
         if inc is not None:
             m |= {"Inc@10": inc, "Inc@20": inc + 0.1}
-        write_record(tmp_path / "t2", "table2", "dssm", variant, 0, m, per)
+        extra = {"Inc@10": np.array([1, 2, 3, 4, 4, 4])} if variant == "tb_itg" else {}
+        write_record(tmp_path / "t2", "table2", "dssm", variant, 0, m, per | extra)
     for variant, inc, exp in (("na", 0.2, 0.1), ("ori", 0.15, 0.3), ("on", 0.18, 0.35)):
         m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1, "Inc@10": inc, "Inc@20": inc,
              "Exposure@10": exp, "Exposure@20": exp}
@@ -102,7 +103,12 @@ def test_table2_and_table3_layout(tmp_path: Path) -> None:
     assert [r.split(" | ")[0] for r in rows] == ["| TB-Online", "| TB-ITG", "| TB-boost", "| IncRec-NA"]
     assert rows[0].split(" | ")[2] == "5.00 ± 0.00"  # TB-Online's Inc@K is its Sup@K
     assert rows[2].split(" | ")[2] == "**40.00 ± 0.00**"  # TB-boost has the best Inc@10
-    assert rows[0].split(" | ")[3] == "—" and rows[1].split(" | ")[3] == "1.0000"  # identical per-request values
+    from scipy.stats import wilcoxon
+
+    # TB-ITG's Inc@10 against the Sup@10 of the same standalone base, request by request
+    expected = wilcoxon((np.array([1, 2, 3, 4, 4, 4]) - np.array([0, 1, 0, 1, 0, 1])) / 4).pvalue
+    assert rows[0].split(" | ")[3] == "—" and rows[1].split(" | ")[3] == f"{expected:.4f}"
+    assert rows[2].split(" | ")[3] == "1.0000"  # TB-boost: the same per-request values as Sup: no difference
     main, p_table = table3(t3, "dssm")
     head = main.splitlines()[0]
     assert head == "| variant | Base@10 | Inc@10 | Base@20 | Inc@20 | Exposure Hit@10 | Exposure Hit@20 |"
@@ -128,15 +134,38 @@ def test_report_cli_writes_tables_and_plots(tmp_path: Path) -> None:
 
 
 def test_regenerate_command_keeps_shared_overrides_only(tmp_path: Path) -> None:
-    for seed in (0, 1, 2):
-        for variant in ("off", "na"):
-            write_record(tmp_path, "table1", "dssm", variant, seed, {}, {},
-                         overrides=["experiment=table1", "dataset=kuairand_sample", f"increc={variant}", f"seed={seed}",
-                                    "model=dssm", "train.epochs=2", "cache.dir=/tmp/x", "train.progress=false"])
+    for table, models, variants in (("table1", ("dssm", "sasrec"), ("off", "na")), ("table2", ("sasrec",), ("off", "tb_itg"))):
+        for model in models:
+            for seed in (0, 1, 2):
+                for variant in variants:
+                    write_record(tmp_path / table, table, model, variant, seed, {}, {},
+                                 overrides=[f"experiment={table}", "dataset=kuairand_sample", f"increc={variant}",
+                                            f"seed={seed}", f"model={model}", "train.epochs=2", "cache.dir=/tmp/x",
+                                            "train.progress=false"])
+    t1, t2 = collect([tmp_path])
+    # what varies by job (model in Table 1, increc, seed) and what cannot change a result (cache, progress) go;
+    # the folder is not the experiment's default, so the sweep is pointed at it
+    assert regenerate_command(t1) == (f"python -m bench -m experiment=table1 dataset=kuairand_sample train.epochs=2 seeds=3 "
+                                      f"hydra.sweep.dir={tmp_path / 'table1'} && python -m bench.report {tmp_path / 'table1'}")
+    assert regenerate_command(t2).startswith("python -m bench -m experiment=table2 dataset=kuairand_sample model=sasrec "
+                                             "train.epochs=2 seeds=3 hydra.sweep.dir=")  # Table 2's backbone is kept
+
+
+def test_incomplete_sweep_is_refused(tmp_path: Path) -> None:
+    make_table1(tmp_path)
+    for name in ("run.json", "per_request.npz"):
+        (tmp_path / "dssm_na_seed1" / name).unlink()
+    with pytest.raises(ReportError, match=r"different seeds \(dssm/na: seeds \[0\]; dssm/off: seeds \[0, 1\]"):
+        collect([tmp_path])
+
+
+def test_single_runs_beside_a_table_are_ignored(tmp_path: Path) -> None:
+    make_table1(tmp_path / "t")
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "run.json").write_text(json.dumps({"config": {"experiment_name": None}}))  # no per_request.npz
     (runs,) = collect([tmp_path])
-    command = regenerate_command(runs)
-    assert command.startswith("python -m bench -m experiment=table1 dataset=kuairand_sample train.epochs=2 seeds=3 && "
-                              "python -m bench.report ")
+    assert runs.table == "table1"
 
 
 def test_collect_errors(tmp_path: Path) -> None:

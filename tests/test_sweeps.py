@@ -21,12 +21,24 @@ def sweep(args: list[str], **popen) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, start_new_session=True, **popen)
 
 
+def _leaves(node, prefix: str = "") -> dict[str, object]:
+    if isinstance(node, dict):
+        return {k: v for key, sub in node.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
 def test_experiment_files_hold_only_what_differs() -> None:
-    for table in ("table1", "table2", "table3"):
-        text = (PROJECT_ROOT / "conf" / "experiment" / f"{table}.yaml").read_text()
-        assert text.startswith("# @package _global_\n")
-    cfg = compose_config("experiment=table2")
-    assert cfg.model.name == "dssm" and cfg.experiment_name == "table2" and cfg.seeds == 3
+    from omegaconf import OmegaConf
+
+    default = _leaves(OmegaConf.to_container(compose_config(), resolve=True))
+    for table, model in (("table1", "sasrec"), ("table2", "dssm"), ("table3", "dssm")):
+        assert (PROJECT_ROOT / "conf" / "experiment" / f"{table}.yaml").read_text().startswith("# @package _global_\n")
+        cfg = compose_config(f"experiment={table}")
+        changed = {k for k, v in _leaves(OmegaConf.to_container(cfg, resolve=True)).items() if default.get(k, "?") != v}
+        assert {"experiment_name", "train.progress"} <= changed
+        # beyond its name and quiet logs, an experiment changes the backbone (Tables 2-3) and nothing else
+        assert all(k in ("experiment_name", "train.progress") or k.startswith("model.") for k in changed), changed
+        assert cfg.model.name == model and cfg.seeds == 3
     assert compose_config("experiment=table2", "model=sasrec").model.name == "sasrec"  # backbone overridable
     assert compose_config("experiment=table1", "dataset=kuairand_sample").dataset.name == "kuairand_sample"
 
@@ -82,3 +94,34 @@ def test_submitit_slurm_preset_composes() -> None:
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["hydra/launcher=submitit_slurm"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+
+
+def test_resume_keeps_a_record_only_for_the_same_config_code_packages_and_data(
+        tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
+    import shutil
+
+    import bench.run
+    from bench.data.synthetic import ensure_generated
+    from bench.run import finished_record, run
+
+    data = tmp_path / "data"
+    shutil.copytree(ensure_generated("tiny", 0, synthetic_cache, progress=False), data)
+    common = ("dataset=kuairand", f"dataset.root={data}", "dataset.ks=[10,20]", "dataset.existing_budget=16",
+              "model=youtube_dnn", "train.epochs=1", "increc=off")
+    cfg = compose_config(*common, "train.progress=false")
+    first = run(cfg, tmp_path / "job")
+    assert not first.resumed
+    again = run(compose_config(*common, "train.progress=true", "seeds=5", "cache.enabled=true"), tmp_path / "job")
+    assert again.resumed and again.record == first.record  # progress bars, seed count, cache: no effect
+    assert finished_record(compose_config(*common, "train.lr=0.02"), tmp_path / "job") is None
+    with monkeypatch.context() as m:
+        m.setattr(bench.run, "code_digest", lambda: "edited code")
+        assert finished_record(cfg, tmp_path / "job") is None
+    with monkeypatch.context() as m:
+        m.setattr(bench.run, "package_versions", lambda: {"torch": "another"})
+        assert finished_record(cfg, tmp_path / "job") is None
+    log = next(data.glob("log_standard_*"))
+    log.write_text(log.read_text() + log.read_text().splitlines(keepends=True)[1])  # the data changed
+    assert finished_record(cfg, tmp_path / "job") is None
+    rerun = run(cfg, tmp_path / "job")
+    assert not rerun.resumed and rerun.record["data_fingerprint"] != first.record["data_fingerprint"]

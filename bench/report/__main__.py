@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.config import PROJECT_ROOT
@@ -13,7 +14,7 @@ from bench.report.collect import TableRuns, collect
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
 from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render
 
-SWEPT = ("model", "increc", "seed", "seeds")  # keys the sweep sets per job, or the seed count added below
+SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys that vary by job are dropped anyway
 NO_EFFECT = ("cache", "resume", "train.progress", "hydra")  # overrides that never change a result
 
 
@@ -35,6 +36,8 @@ def regenerate_command(runs: TableRuns) -> str:
         folder = folder.relative_to(PROJECT_ROOT)
     except ValueError:
         pass
+    if folder != Path("outputs") / "experiments" / runs.dataset / runs.table:  # not the experiment's own folder
+        common.append(f"hydra.sweep.dir={folder}")
     return f"python -m bench -m {' '.join(common)} && python -m bench.report {folder}"
 
 
@@ -45,6 +48,13 @@ def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
     return [(m, v) for m in runs.models() for v in ordered(runs.variants(), order) if not (v == "off" and runs.table == "table2")]
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def write_report(dirs: list[Path], out: Path) -> list[Path]:
     """Write one markdown file (and its plots) per (dataset, table) found under `dirs`."""
     written = []
@@ -52,12 +62,11 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
         folder = out / runs.dataset
         folder.mkdir(parents=True, exist_ok=True)
         order = panel_order(runs)
-        plots = [hit_vs_k(runs, order, folder / f"{runs.table}_hit_vs_k.png").name,
-                 itg_hits_by_tab(runs, order, folder / f"{runs.table}_itg_hits_by_tab.png").name]
+        plots = [hit_vs_k(runs, order, folder / f"{runs.table}_hit_vs_k.png"),
+                 itg_hits_by_tab(runs, order, folder / f"{runs.table}_itg_hits_by_tab.png")]
+        plots = [p.name if p else "" for p in plots]
         path = folder / f"{runs.table}.md"
-        tmp = path.with_suffix(".md.tmp")
-        tmp.write_text(render(runs, regenerate_command(runs), plots))
-        tmp.replace(path)
+        write_text_atomic(path, render(runs, regenerate_command(runs), [p for p in plots if p]))
         written.append(path)
     return written
 

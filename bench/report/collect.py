@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,16 +79,20 @@ class TableRuns:
         return self.jobs[min(self.jobs)]
 
 
-def load_job(path: Path) -> Job:
+def read_record(path: Path) -> dict:
     try:
-        record = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ReportError(f"{path}: not a readable run record ({exc})") from None
+
+
+def load_job(path: Path, record: dict | None = None) -> Job:
+    record = read_record(path) if record is None else record
     npz = path.parent / record.get("per_request", "per_request.npz")
     try:
         with np.load(npz, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ReportError(f"{npz}: per-request values missing or unreadable ({exc}); re-run the job") from None
     return Job(path, record, arrays)
 
@@ -104,10 +109,11 @@ def collect(dirs: list[Path]) -> list[TableRuns]:
         raise ReportError(f"not a directory: {', '.join(missing)}")
     groups: dict[tuple[str, str], dict[tuple[str, str, int], Job]] = defaultdict(dict)
     for path in paths:
-        job = load_job(path)
-        table = job.record["config"].get("experiment_name")
+        record = read_record(path)
+        table = record.get("config", {}).get("experiment_name")
         if table not in TABLES:
-            continue
+            continue  # a single run or another sweep: not part of a paper table
+        job = load_job(path, record)
         key = (job.model, job.variant, job.seed)
         group = groups[(job.record["config"]["dataset"]["name"], table)]
         if key in group:
@@ -123,5 +129,10 @@ def collect(dirs: list[Path]) -> list[TableRuns]:
                 if job.record[field_name] != first.record[field_name]:
                     raise ReportError(f"{table} on {dataset}: {job.path} and {first.path} differ in {field_name}; "
                                       "a table needs one dataset and one set of K values")
+        seed_sets = {(m, v): sorted(s for mm, vv, s in jobs if (mm, vv) == (m, v)) for m, v, _ in jobs}
+        if len({tuple(s) for s in seed_sets.values()}) > 1:
+            detail = "; ".join(f"{m}/{v}: seeds {s}" for (m, v), s in sorted(seed_sets.items()))
+            raise ReportError(f"{table} on {dataset}: the rows have different seeds ({detail}); finish the sweep "
+                              "(relaunch its command: finished jobs are kept) or remove the extra runs")
         out.append(TableRuns(dataset, table, jobs))
     return out

@@ -8,6 +8,7 @@ itg_hits_by_tab: per row, the share of hits at the largest K that fall on ITG ta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -32,6 +33,15 @@ def panels(runs: TableRuns, order: list[tuple[str, str]]) -> list[tuple[str, lis
     return out
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Write the PNG to a temporary name in the same folder, then rename (never a half-written plot)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110, metadata=PNG_METADATA)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
     cols = min(3, n)
     rows = (n + cols - 1) // cols
@@ -49,8 +59,10 @@ def _curve(jobs: list[Job], name: str) -> tuple[list[int], list[float]] | None:
     return ks, [float(np.mean([c[str(k)] for c in curves])) for k in ks]
 
 
-def hit_vs_k(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path:
+def hit_vs_k(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path | None:
     chosen = panels(runs, order)
+    if not chosen:
+        return None
     fig, axes = _grid(len(chosen))
     for ax, (title, base_jobs, variant_jobs) in zip(axes.flat, chosen):
         for name, jobs, style in (("Base", base_jobs, "-"), ("Sup", base_jobs, "--"), ("Inc", variant_jobs, "-")):
@@ -64,9 +76,7 @@ def hit_vs_k(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path:
         ax.legend(fontsize=8)
     fig.suptitle(f"{runs.table} on {runs.dataset}: hit rate vs K (mean over seeds)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _tab_counts(jobs: list[Job], name: str) -> np.ndarray | None:
@@ -76,9 +86,11 @@ def _tab_counts(jobs: list[Job], name: str) -> np.ndarray | None:
     return np.sum(counts, axis=0).astype(np.float64)
 
 
-def itg_hits_by_tab(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path:
+def itg_hits_by_tab(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path | None:
     k = max(runs.any.record["ks"])
     chosen = panels(runs, order)
+    if not chosen:
+        return None
     fig, axes = _grid(len(chosen))
     for ax, (title, base_jobs, variant_jobs) in zip(axes.flat, chosen):
         itg = _tab_counts(base_jobs, "ITG")
@@ -101,6 +113,4 @@ def itg_hits_by_tab(runs: TableRuns, order: list[tuple[str, str]], path: Path) -
     fig.suptitle(f"{runs.table} on {runs.dataset}: where the ITG hits come from (K = {k}, summed over seeds)",
                  fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
