@@ -63,6 +63,13 @@ def recbole_layers() -> types.ModuleType:
     return _import("recbole.model.layers")
 
 
+def recbole_evaluator() -> tuple[type, type]:
+    """RecBole's (Collector, Evaluator): its full-ranking top-K bookkeeping and metric formulas."""
+    collector = _import("recbole.evaluator.collector")
+    evaluator = _import("recbole.evaluator.evaluator")
+    return collector.Collector, evaluator.Evaluator
+
+
 def recbole_sasrec() -> type:
     """RecBole's SASRec model class, with anomaly detection left off."""
     return _import("recbole.model.sequential_recommender.sasrec").SASRec
