@@ -1,0 +1,8 @@
+"""`python -m bench.perf`: performance figures, one `name: value` line each, saved as JSON with the machine.
+
+machine.py   what the figures were measured on (CPU model, cores, torch threads, GPU)
+retrieval.py full-pool exact top-2K retrieval against a plain matmul of the same shape (GFLOP/s)
+itemcf.py    the existing system's item-CF fit against the `implicit` library's item-item cosine
+
+Figures come from this command only, never from timed unit tests.
+"""

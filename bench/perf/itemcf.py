@@ -1,0 +1,36 @@
+"""The existing system's item-CF fit against `implicit`'s item-item cosine: `itemcf_time_ratio_vs_implicit`.
+
+Both fit on the same positives (the synthetic `pure` preset's training period by default): ours is
+bench.existing.itemcf.fit_itemcf (windowed co-visitation, shrinkage, top neighbours); theirs is
+implicit.nearest_neighbours.CosineRecommender(K=neighbors).fit on the user-item matrix. The ratio
+is our seconds over theirs (lower is better; the target is <= 1.5).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from bench.existing.itemcf import fit_itemcf
+
+
+def itemcf_figures(user: np.ndarray, item: np.ndarray, n_items: int, window: int | None = 50, shrink: float = 10.0,
+                   neighbors: int = 100) -> dict[str, float | str]:
+    start = time.perf_counter()
+    fit_itemcf(user, item, n_items, window=window, shrink=shrink, neighbors=neighbors, progress=False)
+    ours = time.perf_counter() - start
+    out: dict[str, float | str] = {"itemcf_fit_seconds": ours, "itemcf_positives": float(len(user))}
+    try:
+        from implicit.nearest_neighbours import CosineRecommender
+    except ImportError:
+        out["itemcf_time_ratio_vs_implicit"] = "skipped (pip install implicit)"
+        return out
+    n_users = int(user.max()) + 1 if len(user) else 0
+    matrix = sp.csr_matrix((np.ones(len(user), dtype=np.float32), (user, item)), shape=(n_users, n_items))
+    start = time.perf_counter()
+    CosineRecommender(K=neighbors).fit(matrix, show_progress=False)
+    theirs = time.perf_counter() - start
+    out |= {"implicit_fit_seconds": theirs, "itemcf_time_ratio_vs_implicit": ours / theirs}
+    return out
