@@ -13,9 +13,9 @@ from bench.perf.machine import machine
 from bench.perf.retrieval import retrieval_figures
 from bench.record import code_version, write_json_atomic
 
-SIZES = {  # (retrieval items, retrieval queries, item-CF preset)
-    "quick": (200_000, 2048, "pure"),
-    "full": (4_400_000, 4096, "pure"),
+SIZES = {  # (retrieval items, retrieval queries, item-CF preset, SASRec-vs-RecBole epochs, seeds)
+    "quick": (200_000, 2048, "pure", 1, [0]),
+    "full": (4_400_000, 4096, "pure", 5, [0, 1]),
 }
 
 
@@ -27,8 +27,9 @@ def itemcf_on_preset(preset: str) -> dict:
 
     root = ensure_generated(preset, 0, PROJECT_ROOT / ".cache" / "synthetic", progress=False)
     ds = load_kuairand(root, progress=False)
-    pos = build_requests(ds.log).positives
-    fit = pos.time_ms < build_requests(ds.log).first_test_ms
+    req = build_requests(ds.log)
+    pos = req.positives
+    fit = pos.time_ms < req.first_test_ms
     return itemcf_figures(pos.user[fit], pos.item[fit], ds.n_items)
 
 
@@ -37,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a few minutes (default)")
     mode.add_argument("--full", action="store_true", help="the complete run, at KuaiRand-1K scale")
+    parser.add_argument("--skip-sasrec", action="store_true", help="leave out the SASRec-vs-RecBole figures (the long part)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
     args = parser.parse_args(argv)
     which = "full" if args.full else "quick"
-    n_items, n_queries, preset = SIZES[which]
+    n_items, n_queries, preset, epochs, seeds = SIZES[which]
     figures: dict[str, object] = {}
 
     def show(new: dict) -> None:
@@ -48,8 +50,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}", flush=True)
         figures.update(new)
 
+    show({f"machine_{k}": v for k, v in machine().items()})
     show(retrieval_figures(n_items, n_queries))
     show(itemcf_on_preset(preset))
+    if not args.skip_sasrec:
+        from bench.perf.sasrec_recbole import sasrec_figures
+
+        show(sasrec_figures(epochs, seeds))
     out = args.out or PROJECT_ROOT / "outputs" / "perf" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{which}.json"
     write_json_atomic({"mode": which, "machine": machine(), "code_version": code_version(), "figures": figures}, out)
     print(f"figures: {out}")

@@ -1,0 +1,236 @@
+"""Our SASRec against RecBole 1.2.1's on ml-100k, under RecBole's own protocol, in one process.
+
+Both sides use RecBole's data pipeline for ml-100k as RecBole ships it (its leave-one-out split
+ordered by time, its augmented training prefixes, max_len 50) and are scored by RecBole's
+Trainer.evaluate (full ranking, history masked): our model is wrapped in a module with RecBole's
+`full_sort_predict`, so the evaluator is literally the same code. RecBole's side trains through its
+own Trainer (`_train_epoch` / `_valid_epoch`, anomaly detection off) with its SASRec defaults
+(2 layers, 2 heads, d 64, inner 256, dropout 0.5, CE loss, Adam 1e-3, batch 2048).
+
+Our side, two schemes:
+- `recbole`: RecBole's exact scheme (the same prefixes, CE over all items at the last position,
+  Adam 1e-3, batch 2048): the correctness check (test NDCG@10 over RecBole's) and the per-epoch speed;
+- `all_positions`: one pass per user sequence with the CE loss at every position (as the SASRec
+  paper trains), batch 256: the time to reach RecBole's final validation NDCG@10, and the test
+  NDCG@10 at early stopping (patience 3 epochs on validation NDCG@10).
+Our tower is models.backbones.sasrec.SASRec with ids only (no profile, no scenario, no side
+features); it reads a learned start token before the history, RecBole's does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bench.recbole_compat import _import
+from models.backbones.sasrec import SASRec as OurSASRec
+from models.embeddings import history_tokens
+from models.inputs import UserInput
+from models.item_tower import ItemTower
+
+RECBOLE_DEFAULTS = {  # RecBole 1.2.1's SASRec and sequential defaults, spelled out
+    "n_layers": 2, "n_heads": 2, "hidden_size": 64, "inner_size": 256, "hidden_dropout_prob": 0.5,
+    "attn_dropout_prob": 0.5, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
+    "loss_type": "CE", "MAX_ITEM_LIST_LENGTH": 50, "train_batch_size": 2048, "learning_rate": 0.001,
+    "learner": "adam", "train_neg_sample_args": None, "eval_batch_size": 4096,
+    "metrics": ["NDCG", "Hit"], "topk": [10], "valid_metric": "NDCG@10",
+}
+
+
+@dataclass
+class RecBoleData:
+    config: object
+    train: object
+    valid: object
+    test: object
+    n_items: int  # RecBole's item count, padding id 0 included
+
+
+def recbole_data(seed: int, epochs: int, workdir: str) -> RecBoleData:
+    """RecBole's ml-100k (shipped in its package) through its own Config, dataset and dataloaders."""
+    import recbole
+
+    config_cls = _import("recbole.config").Config
+    data = _import("recbole.data")
+    utils = _import("recbole.utils")
+    root = os.path.join(os.path.dirname(recbole.__file__), "dataset_example")
+    config = config_cls(model="SASRec", dataset="ml-100k", config_dict={
+        **RECBOLE_DEFAULTS, "data_path": root, "seed": seed, "reproducibility": True, "epochs": epochs,
+        "device": "cpu" if not torch.cuda.is_available() else "cuda", "use_gpu": torch.cuda.is_available(),
+        "show_progress": False, "checkpoint_dir": workdir, "log_wandb": False, "state": "ERROR"})
+    utils.init_seed(seed, True)
+    dataset = data.create_dataset(config)
+    train, valid, test = data.data_preparation(config, dataset)
+    torch.autograd.set_detect_anomaly(False)  # RecBole's model imports switch it on (see bench.recbole_compat)
+    return RecBoleData(config, train, valid, test, dataset.item_num)
+
+
+def _quiet_trainer(config, model):
+    trainer_cls = _import("recbole.trainer").Trainer
+    logging.getLogger().setLevel(logging.ERROR)
+    trainer = trainer_cls(config, model)
+    torch.autograd.set_detect_anomaly(False)
+    return trainer
+
+
+def run_recbole(data: RecBoleData, epochs: int) -> dict:
+    """RecBole's SASRec through its Trainer: seconds and validation NDCG@10 per epoch, final test NDCG@10."""
+    model = _import("recbole.model.sequential_recommender.sasrec").SASRec(data.config, data.train._dataset)
+    model = model.to(data.config["device"])
+    trainer = _quiet_trainer(data.config, model)
+    seconds, valid = [], []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        trainer._train_epoch(data.train, epoch, show_progress=False)
+        seconds.append(time.perf_counter() - start)
+        valid.append(trainer._valid_epoch(data.valid, show_progress=False)[1]["ndcg@10"])
+    test = trainer.evaluate(data.test, load_best_model=False, show_progress=False)
+    return {"epoch_seconds": seconds, "valid_ndcg10": valid, "test_ndcg10": float(test["ndcg@10"])}
+
+
+class Scorer(nn.Module):
+    """Our tower in RecBole's clothes: `full_sort_predict` on RecBole's (1-based, 0-padded) sequences."""
+
+    def __init__(self, n_items: int) -> None:  # n_items: RecBole's count, padding 0 included
+        super().__init__()
+        self.item_tower = ItemTower(torch.zeros(n_items - 1, 0, dtype=torch.long), [], dim=RECBOLE_DEFAULTS["hidden_size"])
+        self.tower = OurSASRec(self.item_tower, [], 1, use_profile=False, use_scenario=False,
+                               max_len=RECBOLE_DEFAULTS["MAX_ITEM_LIST_LENGTH"])
+
+    @staticmethod
+    def user_input(seq: torch.Tensor, length: torch.Tensor) -> UserInput:
+        mask = torch.arange(seq.shape[1], device=seq.device)[None] < length[:, None]
+        zeros = torch.zeros_like(seq)
+        return UserInput(torch.zeros(len(seq), 0, dtype=torch.long, device=seq.device), (seq - 1).clamp(min=0) * mask,
+                         zeros, mask)
+
+    def full_sort_predict(self, interaction) -> torch.Tensor:
+        u = self.tower(self.user_input(interaction["item_id_list"], interaction["item_length"]))[:, 0]  # [B, D]
+        scores = u @ self.item_tower.all_items().T  # [B, N-1]
+        return torch.cat([torch.zeros_like(scores[:, :1]), scores], dim=1)  # RecBole's id 0 (padding) first
+
+
+def evaluate(scorer: Scorer, data: RecBoleData, which: str) -> float:
+    trainer = _quiet_trainer(data.config, scorer)
+    result = trainer.evaluate(data.valid if which == "valid" else data.test, load_best_model=False, show_progress=False)
+    return float(result["ndcg@10"])
+
+
+def _prefixes(data: RecBoleData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    inter = data.train._dataset.inter_feat
+    return inter["item_id_list"], inter["item_length"], inter["item_id"]
+
+
+def train_recbole_scheme(scorer: Scorer, data: RecBoleData, epochs: int, seed: int) -> dict:
+    """RecBole's scheme on our tower: its prefixes, CE at the last position, Adam 1e-3, batch 2048."""
+    seq, length, target = _prefixes(data)
+    opt = torch.optim.Adam(scorer.parameters(), lr=RECBOLE_DEFAULTS["learning_rate"])
+    gen = torch.Generator().manual_seed(seed)
+    seconds, valid = [], []
+    for _ in range(epochs):
+        scorer.train()
+        start = time.perf_counter()
+        for idx in torch.randperm(len(seq), generator=gen).split(RECBOLE_DEFAULTS["train_batch_size"]):
+            u = scorer.tower(scorer.user_input(seq[idx], length[idx]))[:, 0]  # [B, D]
+            loss = nn.functional.cross_entropy(u @ scorer.item_tower.all_items().T, target[idx] - 1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        seconds.append(time.perf_counter() - start)
+        valid.append(evaluate(scorer, data, "valid"))
+    return {"epoch_seconds": seconds, "valid_ndcg10": valid, "test_ndcg10": evaluate(scorer, data, "test")}
+
+
+def _user_sequences(data: RecBoleData) -> tuple[torch.Tensor, torch.Tensor]:
+    """The longest training prefix of each user plus its target: one full sequence per user [U, L+1]."""
+    seq, length, target = _prefixes(data)
+    inter = data.train._dataset.inter_feat
+    user = inter["user_id"]
+    longest = {}
+    for row in torch.argsort(length, stable=True).tolist():  # later rows (longer prefixes) overwrite
+        longest[int(user[row])] = row
+    rows = torch.tensor(sorted(longest.values()))
+    full = torch.cat([seq[rows], torch.zeros(len(rows), 1, dtype=seq.dtype)], dim=1)
+    full[torch.arange(len(rows)), length[rows]] = target[rows]
+    return full, length[rows] + 1
+
+
+def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed: int, stop_at: float | None = None,
+                        patience: int = 3) -> dict:
+    """One pass per user sequence, CE at every position; stops at `stop_at` validation NDCG@10 if given,
+    else at early stopping (no better validation NDCG@10 for `patience` epochs)."""
+    full, full_len = _user_sequences(data)  # [U, L+1], 1-based ids
+    width = RECBOLE_DEFAULTS["MAX_ITEM_LIST_LENGTH"]
+    opt = torch.optim.Adam(scorer.parameters(), lr=RECBOLE_DEFAULTS["learning_rate"])
+    gen = torch.Generator().manual_seed(seed)
+    elapsed, history, best, best_state, since = 0.0, [], -1.0, None, 0
+    for _ in range(max_epochs):
+        scorer.train()
+        start = time.perf_counter()
+        for idx in torch.randperm(len(full), generator=gen).split(256):
+            inp, n = full[idx, :width], (full_len[idx] - 1).clamp(max=width)  # inputs and their lengths
+            tgt = full[idx, 1 : width + 1]  # [B, L] next item at every position
+            user = scorer.user_input(inp, n)
+            tokens = history_tokens(scorer.tower.item_tower, scorer.tower.scenarios, user.items, user.tabs)  # [B, L, D]
+            first = scorer.tower.start.expand(len(idx), -1)[:, None]
+            out = scorer.tower.encode(torch.cat([first, tokens], dim=1))[:, 1:]  # [B, L, D] after each item
+            valid_pos = user.mask & (tgt > 0)
+            logits = out[valid_pos] @ scorer.item_tower.all_items().T
+            loss = nn.functional.cross_entropy(logits, tgt[valid_pos] - 1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        elapsed += time.perf_counter() - start
+        score = evaluate(scorer, data, "valid")
+        history.append((elapsed, score))
+        if stop_at is not None and score >= stop_at:
+            break
+        if score > best:
+            best, since = score, 0
+            best_state = {k: v.clone() for k, v in scorer.state_dict().items()}
+        else:
+            since += 1
+            if since >= patience and stop_at is None:
+                break
+    if stop_at is None and best_state is not None:
+        scorer.load_state_dict(best_state)
+    return {"seconds_valid": history, "test_ndcg10": evaluate(scorer, data, "test")}
+
+
+@contextlib.contextmanager
+def _in_tempdir():
+    """RecBole writes log folders into the working directory: keep them out of the project."""
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        yield tmp
+
+
+def sasrec_figures(epochs: int, seeds: list[int]) -> dict[str, float]:
+    """The four SASRec-vs-RecBole figures, means over seeds."""
+    torch.autograd.set_detect_anomaly(False)
+    rel, speed, speedup_q, conv = [], [], [], []
+    for seed in seeds:
+        with _in_tempdir() as tmp:
+            data = recbole_data(seed, epochs, tmp)
+            theirs = run_recbole(data, epochs)
+            torch.manual_seed(seed)
+            exact = train_recbole_scheme(Scorer(data.n_items), data, epochs, seed)
+            torch.manual_seed(seed)
+            reach = train_all_positions(Scorer(data.n_items), data, 200, seed, stop_at=theirs["valid_ndcg10"][-1])
+            torch.manual_seed(seed)
+            converged = train_all_positions(Scorer(data.n_items), data, 200, seed)
+        rel.append(exact["test_ndcg10"] / theirs["test_ndcg10"])
+        speed.append(sum(theirs["epoch_seconds"]) / sum(exact["epoch_seconds"]))
+        reached = [t for t, s in reach["seconds_valid"] if s >= theirs["valid_ndcg10"][-1]]
+        speedup_q.append(sum(theirs["epoch_seconds"]) / reached[0] if reached else float("nan"))
+        conv.append(converged["test_ndcg10"] / theirs["test_ndcg10"])
+    mean = lambda xs: float(sum(xs) / len(xs))  # noqa: E731
+    return {"sasrec_ndcg10_relative_to_recbole": mean(rel), "sasrec_epoch_speedup_vs_recbole": mean(speed),
+            "sasrec_speedup_to_recbole_quality": mean(speedup_q),
+            "sasrec_ndcg10_converged_relative_to_recbole": mean(conv)}
