@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.perf.sasrec_recbole import sasrec_figures
 
         show(sasrec_figures(epochs, seeds))
+    if which == "full":  # the scale figures: the Pure-sized preset, then the KuaiRand-1K-sized one
+        from bench.perf.scale import end_to_end
+
+        show(end_to_end("pure"))
+        show(end_to_end("kuairand1k"))
     out = args.out or PROJECT_ROOT / "outputs" / "perf" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{which}.json"
     write_json_atomic({"mode": which, "machine": machine(), "code_version": code_version(), "figures": figures}, out)
     print(f"figures: {out}")
