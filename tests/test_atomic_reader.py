@@ -110,3 +110,19 @@ def test_recbole_ml100k_as_shipped() -> None:
     assert (ds.n_users, ds.n_items, len(ds.log)) == (943, 1682, 100_000)
     assert ds.stats["log_duplicates"] == 0
     assert np.all(np.diff(ds.log["time_ms"].to_numpy()[ds.log["user"].to_numpy() == 0]) >= 0)
+
+
+def test_error_rows_count_file_rows_and_duplicates_need_every_field(tmp_path: Path) -> None:
+    write(tmp_path, "toy.inter", INTER + "u1\ti1\t5\t1\nu1\ti1\t5\t1\nu1\ti2\t4\tnoon\n")
+    with pytest.raises(DataError, match=r"'noon', not a number \(data row 3\)"):
+        load_atomic(tmp_path, "toy")
+    write(tmp_path, "toy.inter", INTER + "u1\ti1\t5\t1\nu1\ti1\t3\t1\n")  # same user, item, time; other rating
+    assert load_atomic(tmp_path, "toy").stats["log_duplicates"] == 0
+
+
+def test_byte_order_mark_and_reserved_names(tmp_path: Path) -> None:
+    write(tmp_path, "toy.inter", "\ufeff" + INTER + "u1\ti1\t5\t1\n")
+    assert len(load_atomic(tmp_path, "toy").log) == 1
+    write(tmp_path, "toy.user", "user_id:token\traw_id:token\nu1\tx\n")
+    with pytest.raises(DataError, match=r"toy.user: field 'raw_id' has a name the harness reserves"):
+        load_atomic(tmp_path, "toy")

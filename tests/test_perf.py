@@ -28,3 +28,30 @@ def test_itemcf_figures() -> None:
 def test_machine_is_recorded() -> None:
     m = machine()
     assert m["cores"] >= 1 and m["torch_threads"] >= 1 and isinstance(m["cpu"], str)
+
+
+def test_recbole_wrapper_scores_every_item_and_sequences_hold_no_held_out_item() -> None:
+    """Our tower in RecBole's clothes, on RecBole's ml-100k pipeline (data only, no training)."""
+    import tempfile
+
+    import torch
+
+    from bench.perf import sasrec_recbole as sr
+
+    with tempfile.TemporaryDirectory() as tmp, sr._in_tempdir():
+        data = sr.recbole_data(0, 1, tmp)
+    scorer = sr.Scorer(data.n_items)
+    seq, length, _ = sr._prefixes(data)
+    scores = scorer.full_sort_predict({"item_id_list": seq[:3], "item_length": length[:3]})
+    assert scores.shape == (3, data.n_items)  # RecBole's column 0 (padding) included
+    full, full_len = sr._user_sequences(data)
+    valid = data.valid._dataset.inter_feat
+    held_out = set(zip(valid["user_id"].tolist(), valid["item_id"].tolist()))
+    users = data.train._dataset.inter_feat["user_id"]
+    by_user = {int(users[r]): r for r in range(len(users))}  # any row of the user: the user id of each sequence
+    assert len(full) == len(by_user) and (full_len <= full.shape[1]).all()
+    seq_users = sorted(by_user)
+    for row in range(0, len(full), 97):
+        items = set(full[row, : int(full_len[row])].tolist())
+        assert not any((seq_users[row], i) in held_out for i in items)
+    assert not torch.is_anomaly_enabled()

@@ -10,8 +10,9 @@ space-separated tokens; an empty cell is a missing value. ml-100k as RecBole shi
 Mapping: every interaction is one impression in a single scenario (tab 1) at timestamp x 1000 ms;
 it is positive when `min_rating` is null (RecBole's default for sequential models: every
 interaction counts) or rating >= min_rating. Item and user token fields become categorical codes
-(0 = missing), a token_seq field its first token; float fields are not used as features. Exact
-duplicate rows are dropped and counted, as for KuaiRand. Errors are one line naming the file, the
+(0 = missing), a token_seq field its first token; float fields are not used as features. Rows
+identical in every field are dropped and counted, as for KuaiRand (RecBole keeps them). A UTF-8
+byte-order mark is ignored. Errors are one line naming the file, the
 field and the data row.
 """
 
@@ -57,7 +58,7 @@ def find_atomic_files(root: str | Path, name: str) -> AtomicFiles:
 def read_header(path: Path) -> dict[str, str]:
     """{field: type} from the `field:type` header of an atomic file."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first field
             line = f.readline().rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read ({type(exc).__name__})") from None
@@ -75,7 +76,8 @@ def read_header(path: Path) -> dict[str, str]:
 def _read(path: Path, fields: dict[str, str], usecols: list[str]) -> pd.DataFrame:
     names = [f"{f}:{fields[f]}" for f in usecols]
     try:
-        frame = pd.read_csv(path, sep="\t", usecols=names, dtype=str, keep_default_na=False, quoting=3)
+        frame = pd.read_csv(path, sep="\t", usecols=names, dtype=str, keep_default_na=False, quoting=3,
+                            encoding="utf-8-sig")
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: malformed atomic file ({' '.join(str(exc).split())})") from None
     frame = frame[names]  # pandas keeps the file's column order: put them in the order asked for
@@ -102,12 +104,17 @@ def _require(path: Path, fields: dict[str, str], required: dict[str, tuple[str, 
             raise DataError(f"{path}: field '{field}' is {fields[field]}, expected {' or '.join(kinds)}")
 
 
-def _features(frame: pd.DataFrame, fields: dict[str, str], key: str) -> pd.DataFrame:
+RESERVED = ("raw_id", "no_feature")  # column names the Dataset uses itself
+
+
+def _features(frame: pd.DataFrame, fields: dict[str, str], key: str, path: Path) -> pd.DataFrame:
     """Categorical codes of every token / token_seq field but the key (token_seq: its first token)."""
     out = {}
     for field, kind in fields.items():
         if field == key or kind not in FEATURE_TYPES or field not in frame:
             continue
+        if field in RESERVED:
+            raise DataError(f"{path}: field '{field}' has a name the harness reserves ({list(RESERVED)}); rename it")
         text = frame[field] if kind == "token" else frame[field].str.split(" ", n=1).str[0]
         out[field] = encode_categories(text.reset_index(drop=True), numeric=False)
     return pd.DataFrame(out)
@@ -124,19 +131,19 @@ def load_atomic(root: str | Path, name: str, *, min_rating: float | None = None,
     if min_rating is not None:
         required["rating"] = ("float",)
     _require(files.inter, fields, required)
-    inter = _read(files.inter, fields, list(required))
-    stats: dict[str, int | float] = {"log_rows": len(inter)}
-    dup = inter.duplicated()
-    stats["log_duplicates"] = int(dup.sum())
-    inter = inter.loc[~dup].reset_index(drop=True)
+    inter = _read(files.inter, fields, list(fields))  # every field: duplicates are judged on whole rows
     for field in ("user_id", "item_id"):
         blank = (inter[field] == "").to_numpy()
         if blank.any():
             raise DataError(f"{files.inter}: field '{field}' is blank (data row {int(np.flatnonzero(blank)[0]) + 1})")
-    time_ms = np.round(_floats(files.inter, inter, "timestamp") * 1000).astype(np.int64)
+    time_ms = np.round(_floats(files.inter, inter, "timestamp") * 1000).astype(np.int64)  # row numbers: file rows
     positive = np.ones(len(inter), dtype=bool)
     if min_rating is not None:
         positive = _floats(files.inter, inter, "rating") >= float(min_rating)
+    stats: dict[str, int | float] = {"log_rows": len(inter)}
+    dup = inter.duplicated().to_numpy()
+    stats["log_duplicates"] = int(dup.sum())
+    inter, time_ms, positive = inter.loc[~dup].reset_index(drop=True), time_ms[~dup], positive[~dup]
 
     if files.item is not None:
         item_fields = read_header(files.item)
@@ -155,7 +162,7 @@ def load_atomic(root: str | Path, name: str, *, min_rating: float | None = None,
         item_code = pd.Index(raw_items["item_id"].to_numpy()).get_indexer(inter["item_id"].to_numpy())
         unknown[:] = False
     items = pd.concat([pd.DataFrame({"raw_id": raw_items["item_id"].to_numpy().astype(str)}),
-                       _features(raw_items, item_fields, "item_id")], axis=1)
+                       _features(raw_items, item_fields, "item_id", files.item or files.inter)], axis=1)
 
     keep = ~unknown
     user_raw, user_code = np.unique(inter["user_id"].to_numpy()[keep].astype(str), return_inverse=True)
@@ -164,7 +171,7 @@ def load_atomic(root: str | Path, name: str, *, min_rating: float | None = None,
         user_fields = read_header(files.user)
         _require(files.user, user_fields, {"user_id": ("token",)})
         raw_users = _read(files.user, user_fields, list(user_fields)).drop_duplicates("user_id").reset_index(drop=True)
-        codes = _features(raw_users, user_fields, "user_id")
+        codes = _features(raw_users, user_fields, "user_id", files.user)
         position = pd.Index(raw_users["user_id"].to_numpy()).get_indexer(user_raw)
         for col in codes.columns:
             users[col] = np.where(position >= 0, codes[col].to_numpy()[np.maximum(position, 0)], 0).astype(np.int32)

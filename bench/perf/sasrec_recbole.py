@@ -2,17 +2,23 @@
 
 Both sides use RecBole's data pipeline for ml-100k as RecBole ships it (its leave-one-out split
 ordered by time, its augmented training prefixes, max_len 50) and are scored by RecBole's
-Trainer.evaluate (full ranking, history masked): our model is wrapped in a module with RecBole's
-`full_sort_predict`, so the evaluator is literally the same code. RecBole's side trains through its
+Trainer.evaluate (full ranking; for sequential models RecBole masks only its padding item, no
+history): our model is wrapped in a module with RecBole's `full_sort_predict`, so the evaluator is
+literally the same code. RecBole's side trains through its
 own Trainer (`_train_epoch` / `_valid_epoch`, anomaly detection off) with its SASRec defaults
 (2 layers, 2 heads, d 64, inner 256, dropout 0.5, CE loss, Adam 1e-3, batch 2048).
 
 Our side, two schemes:
 - `recbole`: RecBole's exact scheme (the same prefixes, CE over all items at the last position,
   Adam 1e-3, batch 2048): the correctness check (test NDCG@10 over RecBole's) and the per-epoch speed;
-- `all_positions`: one pass per user sequence with the CE loss at every position (as the SASRec
-  paper trains), batch 256: the time to reach RecBole's final validation NDCG@10, and the test
-  NDCG@10 at early stopping (patience 3 epochs on validation NDCG@10).
+- `all_positions`: one pass per user sequence with the loss at every position (the SASRec paper's
+  scheme, with CE over all items where the paper uses BCE with sampled negatives), batch 256: the
+  time to reach RecBole's final validation NDCG@10, and the test NDCG@10 at early stopping
+  (patience 3 epochs on validation NDCG@10). Each user contributes its last 51 training items
+  (max_len + 1), not sliding windows: on ml-100k about 40% of RecBole's training targets.
+Known limits, to settle before quoting figures: RecBole's reference is its model after the same
+E epochs (not RecBole trained to its own early stopping), and RecBole's epoch time includes its
+dataloader's per-batch work while ours indexes tensors built before the clock starts.
 Our tower is models.backbones.sasrec.SASRec with ids only (no profile, no scenario, no side
 features); it reads a learned start token before the history, RecBole's does not.
 """
@@ -104,6 +110,10 @@ class Scorer(nn.Module):
         self.tower = OurSASRec(self.item_tower, [], 1, use_profile=False, use_scenario=False,
                                max_len=RECBOLE_DEFAULTS["MAX_ITEM_LIST_LENGTH"])
 
+    @property
+    def device(self) -> torch.device:
+        return self.item_tower.ids.weight.device
+
     @staticmethod
     def user_input(seq: torch.Tensor, length: torch.Tensor) -> UserInput:
         mask = torch.arange(seq.shape[1], device=seq.device)[None] < length[:, None]
@@ -125,7 +135,8 @@ def evaluate(scorer: Scorer, data: RecBoleData, which: str) -> float:
 
 def _prefixes(data: RecBoleData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     inter = data.train._dataset.inter_feat
-    return inter["item_id_list"], inter["item_length"], inter["item_id"]
+    device = data.config["device"]
+    return inter["item_id_list"].to(device), inter["item_length"].to(device), inter["item_id"].to(device)
 
 
 def train_recbole_scheme(scorer: Scorer, data: RecBoleData, epochs: int, seed: int) -> dict:
@@ -137,7 +148,7 @@ def train_recbole_scheme(scorer: Scorer, data: RecBoleData, epochs: int, seed: i
     for _ in range(epochs):
         scorer.train()
         start = time.perf_counter()
-        for idx in torch.randperm(len(seq), generator=gen).split(RECBOLE_DEFAULTS["train_batch_size"]):
+        for idx in torch.randperm(len(seq), generator=gen).to(seq.device).split(RECBOLE_DEFAULTS["train_batch_size"]):
             u = scorer.tower(scorer.user_input(seq[idx], length[idx]))[:, 0]  # [B, D]
             loss = nn.functional.cross_entropy(u @ scorer.item_tower.all_items().T, target[idx] - 1)
             opt.zero_grad(set_to_none=True)
@@ -152,13 +163,13 @@ def _user_sequences(data: RecBoleData) -> tuple[torch.Tensor, torch.Tensor]:
     """The longest training prefix of each user plus its target: one full sequence per user [U, L+1]."""
     seq, length, target = _prefixes(data)
     inter = data.train._dataset.inter_feat
-    user = inter["user_id"]
+    user = inter["user_id"].to(seq.device)
     longest = {}
     for row in torch.argsort(length, stable=True).tolist():  # later rows (longer prefixes) overwrite
         longest[int(user[row])] = row
-    rows = torch.tensor(sorted(longest.values()))
-    full = torch.cat([seq[rows], torch.zeros(len(rows), 1, dtype=seq.dtype)], dim=1)
-    full[torch.arange(len(rows)), length[rows]] = target[rows]
+    rows = torch.tensor(sorted(longest.values()), device=seq.device)
+    full = torch.cat([seq[rows], torch.zeros(len(rows), 1, dtype=seq.dtype, device=seq.device)], dim=1)
+    full[torch.arange(len(rows), device=seq.device), length[rows]] = target[rows]
     return full, length[rows] + 1
 
 
@@ -174,7 +185,7 @@ def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed
     for _ in range(max_epochs):
         scorer.train()
         start = time.perf_counter()
-        for idx in torch.randperm(len(full), generator=gen).split(256):
+        for idx in torch.randperm(len(full), generator=gen).to(full.device).split(256):
             inp, n = full[idx, :width], (full_len[idx] - 1).clamp(max=width)  # inputs and their lengths
             tgt = full[idx, 1 : width + 1]  # [B, L] next item at every position
             user = scorer.user_input(inp, n)
@@ -220,11 +231,13 @@ def sasrec_figures(epochs: int, seeds: list[int]) -> dict[str, float]:
             data = recbole_data(seed, epochs, tmp)
             theirs = run_recbole(data, epochs)
             torch.manual_seed(seed)
-            exact = train_recbole_scheme(Scorer(data.n_items), data, epochs, seed)
+            device = data.config["device"]
+            exact = train_recbole_scheme(Scorer(data.n_items).to(device), data, epochs, seed)
             torch.manual_seed(seed)
-            reach = train_all_positions(Scorer(data.n_items), data, 200, seed, stop_at=theirs["valid_ndcg10"][-1])
+            reach = train_all_positions(Scorer(data.n_items).to(device), data, 200, seed,
+                                        stop_at=theirs["valid_ndcg10"][-1])
             torch.manual_seed(seed)
-            converged = train_all_positions(Scorer(data.n_items), data, 200, seed)
+            converged = train_all_positions(Scorer(data.n_items).to(device), data, 200, seed)
         rel.append(exact["test_ndcg10"] / theirs["test_ndcg10"])
         speed.append(sum(theirs["epoch_seconds"]) / sum(exact["epoch_seconds"]))
         reached = [t for t, s in reach["seconds_valid"] if s >= theirs["valid_ndcg10"][-1]]
