@@ -44,6 +44,14 @@ def auto_budget(pool_size: int) -> int:
     return int(min(max(round(pool_size * 200 / 7583), 10), 1000))
 
 
+def resolve_ks(ks, pool_size: int) -> list[int]:
+    """The K values of `eval.ks` for a pool of `pool_size` items (auto: scaled); 2K must fit in the pool."""
+    values = auto_ks(pool_size) if ks == "auto" else int_list(ks, "eval.ks")
+    if 2 * max(values) > pool_size:
+        raise ConfigError(f"eval.ks={values}: Sup@K and Inc@K need 2K <= pool size ({pool_size}); choose smaller K")
+    return sorted(set(values))
+
+
 def int_list(value, key: str) -> list[int]:
     items = value if isinstance(value, (list, tuple)) or OmegaConf.is_list(value) else [value]
     try:
@@ -90,6 +98,7 @@ def _validate(cfg: DictConfig) -> None:
         from bench.data.synthetic import PRESETS
 
         _check(ds.preset in PRESETS, "dataset.preset", ds.preset, f"choose one of {list(PRESETS)}")
+        resolve_ks(cfg.eval.ks, PRESETS[ds.preset].n_items)  # the pool is known before any data is read
     ks = cfg.eval.ks
     if ks != "auto":
         _check(min(int_list(ks, "eval.ks")) >= 1, "eval.ks", ks, "K values must be positive, or 'auto'")

@@ -14,7 +14,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bench.cache import StageCache, from_json_array, json_array, pack_dataclass, pack_frame, unpack_dataclass, unpack_frame
-from bench.config import auto_budget, int_list
+from bench.config import auto_budget, int_list, resolve_ks
 from bench.data import dataset_files, load_dataset
 from bench.data.schema import Dataset
 from bench.errors import DataError
@@ -85,6 +85,7 @@ def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepar
 
     with timer("load"):
         ds = load_dataset(cfg.dataset, progress=progress)
+    resolve_ks(cfg.eval.ks, ds.n_items)  # K too large for the pool: say so before the long stages
     with timer("requests"):
         req = build_requests(
             ds.log,

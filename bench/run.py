@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.batches import TrainingSet, user_input
 from bench.cache import StageCache, from_json_array, json_array
-from bench.config import int_list, auto_ks, validate
+from bench.config import resolve_ks, validate
 from bench.data.schema import Dataset
 from bench.data import dataset_files
 from bench.errors import BenchError, ConfigError, DataError
@@ -61,13 +61,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name!r} but no CUDA device is available; use auto or cpu")
     return torch.device(name)
-
-
-def resolve_ks(ks, pool_size: int) -> list[int]:
-    values = auto_ks(pool_size) if ks == "auto" else int_list(ks, "eval.ks")
-    if 2 * max(values) > pool_size:
-        raise ConfigError(f"eval.ks={values}: Sup@K and Inc@K need 2K <= pool size ({pool_size}); choose smaller K")
-    return sorted(set(values))
 
 
 def variant_from_config(cfg: DictConfig) -> Variant:

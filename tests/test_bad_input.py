@@ -44,6 +44,7 @@ DAY = 24 * HOUR
     (["increc=ori", "increc.alignment=false"], ["increc.alpha='item'", "needs the alignment tower"]),
     (["train.device=gpu"], ["train.device='gpu'", "auto, cpu, cuda or cuda:N"]),
     (["dataset=kuairand"], ["dataset.root is required"]),
+    (["dataset.preset=tiny", "eval.ks=[400]"], ["eval.ks=[400]", "need 2K <= pool size (600)"]),
     (["model.user_tower.n_heads=four"], ["model.user_tower.n_heads='four'", "expected an integer"]),
     (["model=kuaiformer", "model.user_tower.n_interests=2.5"], ["model.user_tower.n_interests=2.5", "an integer"]),
     (["train.epochs=${nope}"], ["Interpolation key 'nope' not found", "train.epochs"]),
