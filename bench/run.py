@@ -6,7 +6,6 @@ Inc@K and Exposure@K from the variant's serving tower, de-duplicated against the
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from contextlib import contextmanager
@@ -23,14 +22,13 @@ from bench.batches import TrainingSet, user_input
 from bench.cache import StageCache, from_json_array, json_array
 from bench.config import resolve_ks, validate
 from bench.data.schema import Dataset
-from bench.data import dataset_files
-from bench.errors import BenchError, ConfigError, DataError
+from bench.errors import ConfigError, DataError
 from bench.metrics import (base_sup_counts, curve_ks, hits_by_tab, incremental_channels, incremental_counts,
                            popularity_ranking, summarise)
-from bench.prepare import cache_parts, prepare
+from bench.prepare import Prepared, cache_parts, prepare
 from bench.ragged import Ragged
-from bench.record import (code_digest, code_version, data_fingerprint, package_versions, write_json_atomic,
-                          write_npz_atomic)
+from bench.record import code_version, package_versions, write_json_atomic, write_npz_atomic
+from bench.resume import PER_REQUEST, finished_record
 from bench.retrieve import top_k
 from bench.samples import Samples, sample_statistics, split_groups
 from bench.train import TrainConfig, train
@@ -110,38 +108,31 @@ class RunResult:
     resumed: bool = False  # True when a finished record of the same config and code was found and kept
 
 
-PER_REQUEST = "per_request.npz"
-RESUME_IGNORED = ("seeds", "cache")  # top-level keys that never change a job's result
 BASE_STAGE = "base"
 
 
-def _comparable(config: dict) -> dict:
-    """A job's config without the keys that do not change its result (sweep bookkeeping, progress bars)."""
-    out = {k: v for k, v in config.items() if k not in RESUME_IGNORED}
-    out["train"] = {k: v for k, v in out.get("train", {}).items() if k != "progress"}
-    return out
-
-
-def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
-    """The record already in `out_dir` when it was written by the same config, code, package versions and
-    data files, else None."""
-    path = out_dir / "run.json"
-    if not path.exists() or not (out_dir / PER_REQUEST).exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    same_config = _comparable(record.get("config", {})) == _comparable(OmegaConf.to_container(cfg, resolve=True))
-    same_code = record.get("code_version", {}).get("code_digest") == code_digest()
-    same_versions = record.get("versions") == package_versions()
-    if not (same_config and same_code and same_versions):
-        return None
-    try:
-        same_data = record.get("data_fingerprint") == data_fingerprint(dataset_files(cfg.dataset, progress=False))
-    except BenchError:
-        return None  # the data is gone or unreadable: the run itself will say why
-    return record if same_data else None
+def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, eval_rows: np.ndarray, ks: list[int], seed: int,
+                    device: torch.device, train_cfg: TrainConfig, cache: StageCache,
+                    timer: StageTimer) -> tuple[np.ndarray, dict]:
+    """The base model's top 2·max(K) for every evaluated request [R, 2K] and its training log: trained here,
+    or read from the stage cache (one entry per dataset, backbone config, training config and seed)."""
+    ds, max_len = prep.ds, int(cfg.requests.max_len)
+    train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
+    key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(device), ks=ks,
+                    model=OmegaConf.to_container(cfg.model, resolve=True), train=train_section,
+                    eval_batch=int(cfg.eval.batch_size))
+    cached = cache.load(BASE_STAGE, key)
+    if cached is not None and np.array_equal(cached["eval_rows"], eval_rows):
+        return cached["ranked"], from_json_array(cached["training"])
+    profiles = ds.profiles()
+    with timer("train_base"):
+        base = build_model(cfg, ds, Variant(name="off"), seed)
+        ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=False)
+        training_log = train(base, ts, train_cfg, seed, device, desc="base")
+    with timer("retrieve_base"):
+        ranked = rank_pool(base, samples, profiles, eval_rows, 2 * max(ks), max_len, device, int(cfg.eval.batch_size))
+    cache.save(BASE_STAGE, key, {"ranked": ranked, "eval_rows": eval_rows, "training": json_array(training_log)})
+    return ranked, training_log
 
 
 def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> RunResult:
@@ -166,7 +157,6 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     device = resolve_device(str(cfg.train.device))
     progress = bool(cfg.train.progress)
     variant = variant_from_config(cfg.increc)
-    base_variant = Variant(name="off")
     train_cfg = TrainConfig(epochs=int(cfg.train.epochs), batch_size=int(cfg.train.batch_size), lr=float(cfg.train.lr),
                             n_negatives=int(cfg.train.n_negatives), negatives=str(cfg.model.get("negatives", "uniform")),
                             progress=progress)
@@ -197,22 +187,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     counts = base_sup_counts(np.broadcast_to(pop, (len(eval_rows), len(pop))), itg_eval, ks, prefix="Pop_")
     training: dict[str, dict] = {}
 
-    train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
-    base_key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(device), ks=ks,
-                         model=OmegaConf.to_container(cfg.model, resolve=True), train=train_section,
-                         eval_batch=int(cfg.eval.batch_size))
-    cached = cache.load(BASE_STAGE, base_key)
-    if cached is not None and np.array_equal(cached["eval_rows"], eval_rows):
-        base_ranked, training["base"] = cached["ranked"], from_json_array(cached["training"])
-    else:
-        with timer("train_base"):
-            base = build_model(cfg, ds, base_variant, seed)
-            ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=False)
-            training["base"] = train(base, ts, train_cfg, seed, device, desc="base")
-        with timer("retrieve_base"):
-            base_ranked = rank_pool(base, samples, profiles, eval_rows, 2 * max(ks), max_len, device, int(cfg.eval.batch_size))
-        cache.save(BASE_STAGE, base_key, {"ranked": base_ranked, "eval_rows": eval_rows,
-                                          "training": json_array(training["base"])})
+    base_ranked, training["base"] = standalone_base(cfg, prep, samples, eval_rows, ks, seed, device, train_cfg,
+                                                    cache, timer)
     counts |= base_sup_counts(base_ranked, itg_eval, grid)
     tab_hits = {f"Base@{k}": base_ranked[:, :k] for k in ks} | {f"Sup@{k}": base_ranked[:, k : 2 * k] for k in ks}
 

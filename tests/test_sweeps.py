@@ -100,9 +100,10 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_and_data(
         tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
     import shutil
 
-    import bench.run
+    import bench.resume
     from bench.data.synthetic import ensure_generated
-    from bench.run import finished_record, run
+    from bench.resume import finished_record
+    from bench.run import run
 
     data = tmp_path / "data"
     shutil.copytree(ensure_generated("tiny", 0, synthetic_cache, progress=False), data)
@@ -115,10 +116,10 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_and_data(
     assert again.resumed and again.record == first.record  # progress bars, seed count, cache: no effect
     assert finished_record(compose_config(*common, "train.lr=0.02"), tmp_path / "job") is None
     with monkeypatch.context() as m:
-        m.setattr(bench.run, "code_digest", lambda: "edited code")
+        m.setattr(bench.resume, "code_digest", lambda: "edited code")
         assert finished_record(cfg, tmp_path / "job") is None
     with monkeypatch.context() as m:
-        m.setattr(bench.run, "package_versions", lambda: {"torch": "another"})
+        m.setattr(bench.resume, "package_versions", lambda: {"torch": "another"})
         assert finished_record(cfg, tmp_path / "job") is None
     log = next(data.glob("log_standard_*"))
     log.write_text(log.read_text() + log.read_text().splitlines(keepends=True)[1])  # the data changed

@@ -1,0 +1,45 @@
+"""Resuming sweeps: a job keeps the record already in its folder only when nothing that decides its
+result has changed (config, code, package versions, data files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.data import dataset_files
+from bench.errors import BenchError
+from bench.record import code_digest, data_fingerprint, package_versions
+
+PER_REQUEST = "per_request.npz"
+RESUME_IGNORED = ("seeds", "cache")  # top-level keys that never change a job's result
+
+
+def _comparable(config: dict) -> dict:
+    """A job's config without the keys that do not change its result (sweep bookkeeping, progress bars)."""
+    out = {k: v for k, v in config.items() if k not in RESUME_IGNORED}
+    out["train"] = {k: v for k, v in out.get("train", {}).items() if k != "progress"}
+    return out
+
+
+def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
+    """The record already in `out_dir` when it was written by the same config, code, package versions and
+    data files, else None."""
+    path = out_dir / "run.json"
+    if not path.exists() or not (out_dir / PER_REQUEST).exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same_config = _comparable(record.get("config", {})) == _comparable(OmegaConf.to_container(cfg, resolve=True))
+    same_code = record.get("code_version", {}).get("code_digest") == code_digest()
+    same_versions = record.get("versions") == package_versions()
+    if not (same_config and same_code and same_versions):
+        return None
+    try:
+        same_data = record.get("data_fingerprint") == data_fingerprint(dataset_files(cfg.dataset, progress=False))
+    except BenchError:
+        return None  # the data is gone or unreadable: the run itself will say why
+    return record if same_data else None
