@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import IO, Callable
 
 import numpy as np
 
@@ -69,14 +70,14 @@ def package_versions() -> dict[str, str | None]:
     return dict(_package_versions())
 
 
-def write_json_atomic(obj: dict, path: Path) -> Path:
-    """Write JSON to a temporary file in the same folder, then rename: never a half-written record."""
+def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = False) -> Path:
+    """Call `write(file)` on a temporary file in the same folder, fsync it, then rename it to `path`:
+    a reader sees the old file or the whole new one, never a half-written one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
-            f.write("\n")
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -84,19 +85,17 @@ def write_json_atomic(obj: dict, path: Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(obj: dict, path: Path) -> Path:
+    """A run record as JSON (NaN refused), written atomically."""
+    def dump(f: IO) -> None:
+        json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
+        f.write("\n")
+
+    return write_atomic(path, dump)
 
 
 def write_npz_atomic(path: Path, arrays: dict) -> Path:
-    """Write arrays as .npz to a temporary file in the same folder, then rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Arrays as .npz, written atomically."""
+    return write_atomic(path, lambda f: np.savez(f, **arrays), binary=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from bench.config import PROJECT_ROOT
 from bench.errors import BenchError
 from bench.report.collect import TableRuns, collect
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
+from bench.record import write_atomic
 from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render
 
 SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys that vary by job are dropped anyway
@@ -48,13 +48,6 @@ def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
     return [(m, v) for m in runs.models() for v in ordered(runs.variants(), order) if not (v == "off" and runs.table == "table2")]
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_report(dirs: list[Path], out: Path) -> list[Path]:
     """Write one markdown file (and its plots) per (dataset, table) found under `dirs`."""
     written = []
@@ -66,7 +59,8 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
                  itg_hits_by_tab(runs, order, folder / f"{runs.table}_itg_hits_by_tab.png")]
         plots = [p.name if p else "" for p in plots]
         path = folder / f"{runs.table}.md"
-        write_text_atomic(path, render(runs, regenerate_command(runs), [p for p in plots if p]))
+        text = render(runs, regenerate_command(runs), [p for p in plots if p])
+        write_atomic(path, lambda f: f.write(text))
         written.append(path)
     return written
 

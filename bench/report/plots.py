@@ -8,7 +8,6 @@ itg_hits_by_tab: per row, the share of hits at the largest K that fall on ITG ta
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.record import write_atomic  # noqa: E402
 from bench.report.collect import Job, TableRuns  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string in the file, so regenerated plots compare equal
@@ -34,12 +34,11 @@ def panels(runs: TableRuns, order: list[tuple[str, str]]) -> list[tuple[str, lis
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    """Write the PNG to a temporary name in the same folder, then rename (never a half-written plot)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    """Write the PNG atomically (never a half-written plot)."""
+    try:
+        return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110, metadata=PNG_METADATA), binary=True)
+    finally:
+        plt.close(fig)
 
 
 def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
