@@ -39,6 +39,24 @@ def context_embeddings(n_scenarios: int, profile_cardinalities: list[int], dim: 
     return scenarios, profile
 
 
+def mlp(widths: list[int], init_weight, activation: type[nn.Module], activate_output: bool,
+        dropout: float = 0.0) -> nn.Sequential:
+    """Linear layers of the given widths, `init_weight` on each weight and zero biases; after every hidden
+    layer the activation (also after the last one when `activate_output`), then dropout if > 0."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        linear = nn.Linear(n_in, n_out)
+        init_weight(linear.weight)
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        hidden = i < len(widths) - 2
+        if hidden or activate_output:
+            layers.append(activation())
+        if hidden and dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
 def history_tokens(item_tower: nn.Module, scenarios: nn.Embedding | None, items: torch.Tensor,
                    tabs: torch.Tensor) -> torch.Tensor:
     """[B, L, D] history item vectors from the shared item tower, plus their scenario embeddings."""

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.embeddings import context_embeddings, history_tokens, masked_sum
+from models.embeddings import context_embeddings, history_tokens, masked_sum, mlp
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -82,15 +82,8 @@ class DSSM(nn.Module):
         if self.scenarios is not None:
             nn.init.normal_(self.scenarios.weight, std=initializer_range)
         widths = [dim * (2 if self.profile is not None else 1), *[int(h) for h in hidden_sizes], dim]
-        layers: list[nn.Module] = []
-        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-            linear = nn.Linear(n_in, n_out)
-            nn.init.xavier_uniform_(linear.weight)  # the paper's U(±sqrt(6 / (fan_in + fan_out)))
-            nn.init.zeros_(linear.bias)
-            layers.append(linear)
-            if i < len(widths) - 2 or activate_output:
-                layers.append(ACTIVATIONS[activation]())
-        self.mlp = nn.Sequential(*layers)
+        # the paper's U(±sqrt(6 / (fan_in + fan_out))) on every weight
+        self.mlp = mlp(widths, nn.init.xavier_uniform_, ACTIVATIONS[activation], activate_output)
 
     def forward(self, user: UserInput) -> torch.Tensor:
         tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.embeddings import context_embeddings, history_tokens, masked_sum
+from models.embeddings import context_embeddings, history_tokens, masked_sum, mlp
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -63,17 +63,8 @@ class YouTubeDNN(nn.Module):
         if self.scenarios is not None:
             nn.init.normal_(self.scenarios.weight, std=initializer_range)
         widths = [dim * (2 if self.profile is not None else 1), *[int(h) for h in hidden_sizes], dim]
-        layers: list[nn.Module] = []
-        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-            linear = nn.Linear(n_in, n_out)
-            nn.init.kaiming_uniform_(linear.weight, nonlinearity="relu")  # He init for ReLU layers
-            nn.init.zeros_(linear.bias)
-            layers.append(linear)
-            if i < len(widths) - 2 or output_relu:
-                layers.append(nn.ReLU())
-            if i < len(widths) - 2 and dropout > 0:
-                layers.append(nn.Dropout(dropout))
-        self.mlp = nn.Sequential(*layers)
+        he_relu = lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu")  # noqa: E731  (He init for ReLU layers)
+        self.mlp = mlp(widths, he_relu, nn.ReLU, output_relu, dropout)
 
     def forward(self, user: UserInput) -> torch.Tensor:
         tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
