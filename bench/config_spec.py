@@ -36,6 +36,7 @@ Check = tuple[Callable[[Any], bool], str]  # predicate, what it accepts
 INT: Check = (_int, "an integer")
 NUMBER: Check = (_number, "a number")
 BOOL: Check = (lambda v: isinstance(v, bool), "true or false")
+AUTO_BOOL: Check = (lambda v: isinstance(v, bool) or v == "auto", "true, false or auto")
 STR: Check = (lambda v: isinstance(v, str), "a string")
 OPT_STR: Check = (lambda v: v is None or isinstance(v, str), "a string or null")
 OPT_INT: Check = (lambda v: v is None or _int(v), "an integer or null")
@@ -53,7 +54,7 @@ SPEC: dict[str, dict[str, Check]] = {
     "requests": {"primary_tabs": INT_LIST, "session_gap_min": NUMBER, "horizon_h": NUMBER, "max_len": INT,
                  "test_days": INT},
     "train": {"epochs": INT, "batch_size": INT, "lr": NUMBER, "n_negatives": INT, "device": STR, "threads": OPT_INT,
-              "progress": BOOL},
+              "progress": BOOL, "sparse_item_grads": AUTO_BOOL},
     "eval": {"ks": AUTO_INT_LIST, "batch_size": INT, "curve_points": INT},
     "cache": {"enabled": BOOL, "dir": STR},
     "existing": {"name": STR, "window": OPT_INT, "shrink": NUMBER, "neighbors": OPT_INT, "n_triggers": INT,

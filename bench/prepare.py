@@ -101,7 +101,7 @@ def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepar
         pos = req.positives
         fit_rows = pos.time_ms < req.first_test_ms  # the training period only
         cf = fit_itemcf(pos.user[fit_rows], pos.item[fit_rows], ds.n_items, window=ex.window, shrink=float(ex.shrink),
-                        neighbors=ex.neighbors, progress=progress)
+                        neighbors=ex.neighbors)
         budget = auto_budget(ds.n_items) if ex.budget == "auto" else int(ex.budget)
         retrieved = itemcf_retrieve(cf, req.history(), budget=budget, n_triggers=int(ex.n_triggers),
                                     decay=float(ex.decay), progress=progress)

@@ -69,6 +69,19 @@ def variant_from_config(cfg: DictConfig) -> Variant:
         raise ConfigError(f"increc: {exc}") from None
 
 
+SPARSE_AUTO_ITEMS = 1_000_000  # train.sparse_item_grads=auto: sparse gradients from this pool size on
+
+
+def sparse_item_grads(setting: bool | str, n_items: int) -> bool:
+    """Whether the item tower's embeddings get sparse gradients (train.sparse_item_grads).
+
+    Dense AdaGrad reads and writes the whole [n_items, d] table every step; sparse touches only the
+    rows a batch read. Both give the same updates up to float summation order of repeated rows, and
+    dense is faster for small pools, hence auto = sparse from SPARSE_AUTO_ITEMS items on.
+    """
+    return n_items >= SPARSE_AUTO_ITEMS if setting == "auto" else bool(setting)
+
+
 def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> IncRec:
     """A fresh IncRec of the configured backbone: shared item tower, one user tower per role."""
     torch.manual_seed(seed)
@@ -77,6 +90,7 @@ def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> In
         list(Dataset.cardinalities(ds.items).values()),
         dim=int(cfg.model.dim),
         use_side_features=bool(cfg.model.item_side_features),
+        sparse=sparse_item_grads(cfg.train.get("sparse_item_grads", "auto"), ds.n_items),
         **({"normalize": True} if cfg.model.get("item_normalize", False) else {}),
     )
     profile_cards = list(Dataset.cardinalities(ds.users).values())

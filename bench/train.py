@@ -46,6 +46,10 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     if len(ts.rows) == 0:
         raise DataError("no training request has a target (or exposure): nothing to train on")
     model.to(device).train()
+    if any(isinstance(m, torch.nn.Embedding) and m.sparse for m in model.modules()):
+        # torch builds the sparse embedding gradients itself, valid by construction: opt out of the
+        # invariant checks explicitly (torch warns when they are off by default)
+        torch.sparse.check_sparse_tensor_invariants.disable()
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
     log_q = ts.log_q() if cfg.negatives == "in_batch" else None

@@ -9,9 +9,9 @@ from torch import nn
 class FieldEmbeddings(nn.Module):
     """One embedding table per categorical field, summed: [..., F] codes -> [..., dim]."""
 
-    def __init__(self, cardinalities: list[int], dim: int, init_std: float = 0.02) -> None:
+    def __init__(self, cardinalities: list[int], dim: int, init_std: float = 0.02, sparse: bool = False) -> None:
         super().__init__()
-        self.tables = nn.ModuleList(nn.Embedding(max(int(n), 1), dim) for n in cardinalities)
+        self.tables = nn.ModuleList(nn.Embedding(max(int(n), 1), dim, sparse=sparse) for n in cardinalities)
         for table in self.tables:
             nn.init.normal_(table.weight, std=init_std)
 

@@ -17,16 +17,17 @@ class ItemTower(nn.Module):
     """v_i = E_id[i] + sum_f E_f[feature_f(i)]  (PROTOCOL section 3)."""
 
     def __init__(self, item_features: torch.Tensor, feature_cardinalities: list[int], dim: int = 64,
-                 use_side_features: bool = True, init_std: float = 0.02, normalize: bool = False) -> None:
+                 use_side_features: bool = True, init_std: float = 0.02, normalize: bool = False,
+                 sparse: bool = False) -> None:
         super().__init__()
         n_items = item_features.shape[0]
         self.dim = dim
         self.normalize = normalize  # return unit-length vectors (a true cosine for DSSM's similarity: cosine)
-        self.ids = nn.Embedding(n_items, dim)
+        self.ids = nn.Embedding(n_items, dim, sparse=sparse)  # sparse: a step touches only the rows it reads
         nn.init.normal_(self.ids.weight, std=init_std)
         self.use_side_features = use_side_features and item_features.shape[1] > 0
         self.register_buffer("features", item_features.long(), persistent=False)  # [n_items, F]
-        self.side = FieldEmbeddings(feature_cardinalities, dim, init_std) if self.use_side_features else None
+        self.side = FieldEmbeddings(feature_cardinalities, dim, init_std, sparse) if self.use_side_features else None
 
     @property
     def n_items(self) -> int:

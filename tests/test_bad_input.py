@@ -83,7 +83,7 @@ def test_every_shipped_choice_validates() -> None:
 
 @pytest.mark.parametrize("args, needle", [
     (["train.epoch=3"], "unknown key 'train.epoch': 'train' has batch_size, device, epochs, lr, n_negatives, progress, "
-                        "threads; did you mean 'train.epochs'?"),
+                        "sparse_item_grads, threads; did you mean 'train.epochs'?"),
     (["model=sasrek"], "Could not find 'model/sasrek' Available options in 'model': comirec_dr comirec_sa dssm kuaiformer"),
     (["-m", "train.epochs=1,abc"], "train.epochs='abc': expected an integer"),  # the bad value is a later sweep job
     (["-m", "experiment=table1", "increc.alpha=learned"], "increc.alpha='learned'"),

@@ -44,14 +44,54 @@ def test_recbole_wrapper_scores_every_item_and_sequences_hold_no_held_out_item()
     seq, length, _ = sr._prefixes(data)
     scores = scorer.full_sort_predict({"item_id_list": seq[:3], "item_length": length[:3]})
     assert scores.shape == (3, data.n_items)  # RecBole's column 0 (padding) included
-    full, full_len = sr._user_sequences(data)
+    seq_users, sequences = sr._user_sequences(data)
     valid = data.valid._dataset.inter_feat
     held_out = set(zip(valid["user_id"].tolist(), valid["item_id"].tolist()))
     users = data.train._dataset.inter_feat["user_id"]
-    by_user = {int(users[r]): r for r in range(len(users))}  # any row of the user: the user id of each sequence
-    assert len(full) == len(by_user) and (full_len <= full.shape[1]).all()
-    seq_users = sorted(by_user)
-    for row in range(0, len(full), 97):
-        items = set(full[row, : int(full_len[row])].tolist())
-        assert not any((seq_users[row], i) in held_out for i in items)
+    assert sorted(seq_users) == sorted(set(users.tolist()))
+    assert sum(len(s) - 1 for s in sequences) == len(users)  # every RecBole training target, once
+    for row in range(0, len(sequences), 97):
+        assert not any((seq_users[row], i) in held_out for i in sequences[row].tolist())
+    windows, lens = sr.sliding_windows(sequences, 50)
+    assert int((lens - 1).sum()) == len(users) and windows.shape[1] == 51
     assert not torch.is_anomaly_enabled()
+
+
+def test_sliding_windows_predict_every_target_once() -> None:
+    import torch
+
+    from bench.perf.sasrec_recbole import sliding_windows
+
+    seqs = [torch.arange(1, 8), torch.tensor([5, 6]), torch.tensor([9])]  # 7 items, 2 items, 1 item
+    windows, lens = sliding_windows(seqs, 3)
+    assert windows.tolist() == [[4, 5, 6, 7], [1, 2, 3, 4], [5, 6, 0, 0]]
+    assert lens.tolist() == [4, 4, 2]
+    # the targets of each window are its items after the first: 5,6,7 | 2,3,4 | 6 -> each of 2..7 once
+    targets = sorted(t for w, n in zip(windows.tolist(), lens.tolist()) for t in w[1:n])
+    assert targets == [2, 3, 4, 5, 6, 6, 7]
+
+
+def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -> None:
+    import json
+
+    from bench.perf import __main__ as perf
+
+    monkeypatch.setitem(perf.SIZES, "quick", (3000, 64, "tiny", 1, [0]))
+    out = tmp_path / "figures.json"
+    assert perf.main(["--quick", "--only", "retrieval", "--out", str(out)]) == 0
+    first = json.loads(out.read_text())
+    assert first["figures"]["retrieval_fraction_of_matmul_peak"] > 0 and list(first["sections"]) == ["retrieval"]
+    assert first["sections"]["retrieval"]["code_version"]["code_digest"]
+    assert "retrieval_fraction_of_matmul_peak: " in capsys.readouterr().out
+    monkeypatch.setattr(perf, "run_section", lambda name, which: {"itemcf_time_ratio_vs_implicit": 1.25})
+    assert perf.main(["--quick", "--only", "itemcf", "--out", str(out)]) == 0
+    both = json.loads(out.read_text())
+    assert both["figures"]["itemcf_time_ratio_vs_implicit"] == 1.25
+    assert both["figures"]["retrieval_seconds"] == first["figures"]["retrieval_seconds"]  # kept from the first call
+    assert list(both["sections"]) == ["retrieval", "itemcf"]
+    with pytest.raises(SystemExit):
+        perf.main(["--quick", "--only", "scale_pure"])  # a --full section
+    both["machine"]["cores"] = 10_000
+    out.write_text(json.dumps(both))
+    with pytest.raises(SystemExit, match="another mode or machine"):
+        perf.main(["--quick", "--only", "itemcf", "--out", str(out)])

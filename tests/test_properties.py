@@ -73,8 +73,7 @@ def test_rtg_and_itg_partition_the_targets(data, budget: int) -> None:
     log, n_items = data
     req = requests_or_skip(log)
     fit = req.positives.time_ms < req.first_test_ms
-    cf = fit_itemcf(req.positives.user[fit], req.positives.item[fit], n_items, window=3, shrink=1.0, neighbors=5,
-                    progress=False)
+    cf = fit_itemcf(req.positives.user[fit], req.positives.item[fit], n_items, window=3, shrink=1.0, neighbors=5)
     retrieved = retrieve(cf, req.history(), budget=budget, n_triggers=3, decay=0.9, progress=False)
     samples = split_groups(req, retrieved, n_items)
     itg, rtg = samples.itg, samples.rtg

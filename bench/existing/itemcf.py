@@ -18,10 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from bench.existing.kernels import csr_top_k_mask, windowed_neighbours
 from bench.ragged import Ragged
-
-PAIR_CHUNK = 20_000_000  # candidate pairs materialised at once while counting co-visits
-
 
 @dataclass
 class ItemCF:
@@ -34,79 +32,18 @@ class ItemCF:
         return self.neighbors.shape[0]
 
 
-def _top_per_row(mat: sp.csr_matrix, k: int | None, block_entries: int = 4_000_000) -> sp.csr_matrix:
-    """Keep each row's k largest entries (ties: smaller column), as a CSR with sorted indices.
-
-    Rows longer than k are sorted in blocks of similar length, padded, with a stable row-wise argsort
-    (columns ascending within a row, so a stable sort breaks score ties by the smaller column).
-    """
+def _top_per_row(mat: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
+    """Keep each row's k largest entries (ties: smaller column), as a CSR with sorted indices."""
     mat = sp.csr_matrix(mat)
     mat.sum_duplicates()
     mat.sort_indices()
-    lens = np.diff(mat.indptr)
-    if k is None or not (lens > k).any():
+    if k is None or not (np.diff(mat.indptr) > k).any():
         return mat
-    keep = np.ones(mat.nnz, dtype=bool)
-    long_rows = np.flatnonzero(lens > k)
-    long_rows = long_rows[np.argsort(lens[long_rows], kind="stable")]
-    cum = np.cumsum(lens[long_rows])
-    start = 0
-    while start < len(long_rows):
-        stop = max(int(np.searchsorted(cum, cum[start] - lens[long_rows[start]] + block_entries, side="right")), start + 1)
-        rows = long_rows[start:stop]
-        width = int(lens[rows].max())
-        offs = mat.indptr[rows]
-        real = np.arange(width)[None, :] < lens[rows][:, None]  # [b, width]
-        idx = np.where(real, offs[:, None] + np.arange(width)[None, :], 0)
-        neg = np.where(real, -mat.data[idx], np.inf)
-        order = np.argsort(neg, axis=1, kind="stable")[:, k:]  # positions to drop
-        drop = np.take_along_axis(idx, order, axis=1)[np.take_along_axis(real, order, axis=1)]
-        keep[drop] = False
-        start = stop
-    rows_all = np.repeat(np.arange(mat.shape[0]), lens)
-    out = sp.csr_matrix((mat.data[keep], (rows_all[keep], mat.indices[keep])), shape=mat.shape)
-    out.sort_indices()
-    return out
-
-
-def covisit_counts(user: np.ndarray, item: np.ndarray, n_items: int, window: int | None, progress: bool = False) -> sp.csr_matrix:
-    """Symmetric c_ij over positives sorted by (user, time): users counted once per item pair."""
-    n = len(user)
-    if window is None:
-        # Anywhere in the history: the plain user-item incidence product X^T X.
-        x = sp.csr_matrix((np.ones(n, dtype=np.float64), (user, item)), shape=(int(user.max()) + 1 if n else 0, n_items))
-        x.data[:] = 1.0  # duplicates summed by the constructor: back to 0/1
-        c = (x.T @ x).tocsr()
-        c.setdiag(0)
-        c.eliminate_zeros()
-        return c
-    if n == 0:
-        return sp.csr_matrix((n_items, n_items), dtype=np.float64)
-    # Windowed: pairs at position offsets 1..window-1 within a user. Users are processed in blocks
-    # (whole users only, so a (user, pair) is always deduplicated within one block).
-    user_starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
-    per_block = max(PAIR_CHUNK // max(window - 1, 1), 1)
-    counts = sp.csr_matrix((n_items, n_items), dtype=np.float64)
-    block_starts = user_starts[np.unique(np.searchsorted(user_starts, np.arange(0, n, per_block), side="right") - 1)]
-    bounds = np.r_[block_starts, n]
-    for lo_pos, hi_pos in tqdm(zip(bounds[:-1], bounds[1:]), total=len(bounds) - 1, desc="item-CF co-visits",
-                               leave=False, disable=None if progress else True):
-        u_blk, i_blk = user[lo_pos:hi_pos], item[lo_pos:hi_pos].astype(np.int64)
-        pairs, owners = [], []
-        for d in range(1, min(window, len(u_blk))):
-            same = (u_blk[d:] == u_blk[:-d]) & (i_blk[d:] != i_blk[:-d])
-            a, b = i_blk[:-d][same], i_blk[d:][same]
-            pairs.append(np.minimum(a, b) * n_items + np.maximum(a, b))
-            owners.append(u_blk[d:][same])
-        pair, owner = (np.concatenate(pairs), np.concatenate(owners)) if pairs else (np.zeros(0, np.int64),) * 2
-        if len(pair) == 0:  # no two different items within the window in this block
-            continue
-        order = np.lexsort((owner, pair))
-        pair, owner = pair[order], owner[order]
-        first = np.r_[True, (pair[1:] != pair[:-1]) | (owner[1:] != owner[:-1])]
-        pair = pair[first]
-        counts = counts + sp.csr_matrix((np.ones(len(pair)), (pair // n_items, pair % n_items)), shape=(n_items, n_items))
-    return (counts + counts.T).tocsr()
+    keep = csr_top_k_mask(mat.indptr.astype(np.int64), mat.indices, mat.data, k)
+    lens = np.diff(mat.indptr)
+    rows = np.repeat(np.arange(mat.shape[0]), lens)[keep]
+    return sp.csr_matrix((mat.data[keep], mat.indices[keep], np.r_[0, np.cumsum(np.bincount(rows, minlength=mat.shape[0]))]),
+                         shape=mat.shape)
 
 
 def fit_itemcf(
@@ -117,17 +54,37 @@ def fit_itemcf(
     window: int | None = 50,
     shrink: float = 10.0,
     neighbors: int | None = 100,
-    progress: bool = False,
 ) -> ItemCF:
-    """Fit on positives sorted by (user, time) from the training period only."""
-    c = covisit_counts(user, item, n_items, window, progress)
-    n_i = np.zeros(n_items, dtype=np.float64)
-    distinct = np.unique(user.astype(np.int64) * n_items + item)
-    np.add.at(n_i, distinct % n_items, 1.0)
-    c = c.tocoo()
-    sim = c.data / (np.sqrt(n_i[c.row] * n_i[c.col]) + shrink)
-    full = sp.csr_matrix((sim, (c.row, c.col)), shape=(n_items, n_items))
-    return ItemCF(_top_per_row(full, neighbors))
+    """Fit on positives sorted by (user, time) from the training period only (PROTOCOL section 2).
+
+    One pass over each item's occurrences (bench.existing.kernels.windowed_neighbours):
+    O(positives x window) time; window None scans whole histories, O(sum of squared history lengths).
+    """
+    n = len(user)
+    items = np.asarray(item, dtype=np.int32)
+    if n and (items.min() < 0 or items.max() >= n_items):
+        raise ValueError(f"item ids must lie in [0, {n_items})")
+    # Each position's user run [start, stop): users are contiguous, their positives time-ordered.
+    user = np.asarray(user)
+    new_run = np.r_[True, user[1:] != user[:-1]] if n else np.zeros(0, dtype=bool)
+    run_starts = np.flatnonzero(new_run)
+    run_lens = np.diff(np.r_[run_starts, n])
+    occ_pos = np.argsort(items, kind="stable")  # [P] by item, then position (so grouped by user)
+    occ_start = np.repeat(run_starts, run_lens)[occ_pos]  # [P] the run of each occurrence's user
+    occ_stop = occ_start + np.repeat(run_lens, run_lens)[occ_pos]
+    span = int(run_lens.max()) if n else 1
+    w = span if window is None else int(window)
+    occ_lo = np.maximum(occ_start, occ_pos - w + 1)  # positions within the window, inside the run
+    occ_hi = np.minimum(occ_stop, occ_pos + w)
+    occ_items = items[occ_pos]
+    occ_new_user = np.r_[True, (occ_items[1:] != occ_items[:-1]) | (occ_start[1:] != occ_start[:-1])] if n \
+        else np.zeros(0, dtype=bool)
+    occ_ptr = np.r_[0, np.cumsum(np.bincount(items, minlength=n_items))].astype(np.int64)
+    n_users = np.bincount(occ_items[occ_new_user], minlength=n_items).astype(np.float64)  # n_i
+    indptr, indices, data = windowed_neighbours(items, occ_ptr, occ_lo.astype(np.int64), occ_hi.astype(np.int64),
+                                                occ_new_user, n_users, float(shrink),
+                                                -1 if neighbors is None else int(neighbors))
+    return ItemCF(sp.csr_matrix((data, indices.astype(np.int32), indptr), shape=(n_items, n_items)))
 
 
 def triggers(history: Ragged, n_triggers: int = 20, decay: float = 0.9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

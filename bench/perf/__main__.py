@@ -33,17 +33,60 @@ def itemcf_on_preset(preset: str) -> dict:
     return itemcf_figures(pos.user[fit], pos.item[fit], ds.n_items)
 
 
+SECTIONS = ("retrieval", "itemcf", "sasrec", "scale_pure", "scale_kuairand1k")  # scale_* only with --full
+
+
+def run_section(name: str, which: str) -> dict:
+    n_items, n_queries, preset, epochs, seeds = SIZES[which]
+    if name == "retrieval":
+        return retrieval_figures(n_items, n_queries, repeats=3 if which == "quick" else 2)
+    if name == "itemcf":
+        return itemcf_on_preset(preset)
+    if name == "sasrec":
+        from bench.perf.sasrec_recbole import sasrec_figures
+
+        return sasrec_figures(epochs, seeds)
+    from bench.perf.scale import end_to_end
+
+    return end_to_end(name.removeprefix("scale_"))
+
+
+def previous_figures(out: Path, which: str) -> dict:
+    """Figures already in `out` from the same mode and machine (so --only can add sections to one file;
+    each section keeps the code version it ran at, in `sections`)."""
+    if not out.exists():
+        return {}
+    old = json.loads(out.read_text())
+    if old.get("mode") != which or old.get("machine") != machine():
+        raise SystemExit(f"error: {out} holds figures of another mode or machine; choose another --out")
+    return old
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a few minutes (default)")
     mode.add_argument("--full", action="store_true", help="the complete run, at KuaiRand-1K scale")
     parser.add_argument("--skip-sasrec", action="store_true", help="leave out the SASRec-vs-RecBole figures (the long part)")
+    parser.add_argument("--only", default=None,
+                        help=f"comma-separated sections to run, of {','.join(SECTIONS)}; with --out, they are added to "
+                             "the figures the file holds from the same mode, code and machine")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
     args = parser.parse_args(argv)
     which = "full" if args.full else "quick"
-    n_items, n_queries, preset, epochs, seeds = SIZES[which]
-    figures: dict[str, object] = {}
+    sections = [s for s in SECTIONS if which == "full" or not s.startswith("scale_")]
+    if args.skip_sasrec:
+        sections.remove("sasrec")
+    if args.only:
+        asked = [s.strip() for s in args.only.split(",") if s.strip()]
+        unknown = [s for s in asked if s not in sections]
+        if unknown:
+            parser.error(f"--only: unknown section(s) {unknown} for --{which}; choose from {sections}")
+        sections = asked
+    out = args.out or PROJECT_ROOT / "outputs" / "perf" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{which}.json"
+    record = previous_figures(out, which) if args.only else {}
+    figures: dict[str, object] = dict(record.get("figures", {}))
+    done: dict[str, dict] = dict(record.get("sections", {}))  # section -> its seconds, finish time, code version
 
     def show(new: dict) -> None:
         for name, value in new.items():
@@ -51,19 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         figures.update(new)
 
     show({f"machine_{k}": v for k, v in machine().items()})
-    show(retrieval_figures(n_items, n_queries))
-    show(itemcf_on_preset(preset))
-    if not args.skip_sasrec:
-        from bench.perf.sasrec_recbole import sasrec_figures
-
-        show(sasrec_figures(epochs, seeds))
-    if which == "full":  # the scale figures: the Pure-sized preset, then the KuaiRand-1K-sized one
-        from bench.perf.scale import end_to_end
-
-        show(end_to_end("pure"))
-        show(end_to_end("kuairand1k"))
-    out = args.out or PROJECT_ROOT / "outputs" / "perf" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{which}.json"
-    write_json_atomic({"mode": which, "machine": machine(), "code_version": code_version(), "figures": figures}, out)
+    for name in sections:
+        start = time.perf_counter()
+        show(run_section(name, which))
+        done[name] = {"seconds": round(time.perf_counter() - start, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                      "code_version": code_version()}
+        write_json_atomic({"mode": which, "machine": machine(), "sections": done, "figures": figures}, out)  # after each
     print(f"figures: {out}")
     return 0
 

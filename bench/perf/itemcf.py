@@ -21,7 +21,7 @@ from bench.existing.itemcf import fit_itemcf
 def itemcf_figures(user: np.ndarray, item: np.ndarray, n_items: int, window: int | None = 50, shrink: float = 10.0,
                    neighbors: int = 100) -> dict[str, float | str]:
     start = time.perf_counter()
-    fit_itemcf(user, item, n_items, window=window, shrink=shrink, neighbors=neighbors, progress=False)
+    fit_itemcf(user, item, n_items, window=window, shrink=shrink, neighbors=neighbors)
     ours = time.perf_counter() - start
     out: dict[str, float | str] = {"itemcf_fit_seconds": ours, "itemcf_positives": float(len(user))}
     try:
