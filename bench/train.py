@@ -22,6 +22,7 @@ class TrainConfig:
     n_negatives: int = 1024  # items sampled uniformly from the pool per batch (N of eq. 2, 4, 6)
     negatives: str = "uniform"  # uniform (from the pool) | in_batch (the batch's positives, logQ-corrected)
     progress: bool = True  # show a progress bar per epoch
+    max_batches: int | None = None  # stop each epoch after this many batches (smoke tests, memory probes)
 
 
 def bucketed_batches(ts: TrainingSet, batch_size: int, rng: np.random.Generator, bucket: int = 32) -> list[np.ndarray]:
@@ -53,10 +54,11 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
     log_q = ts.log_q() if cfg.negatives == "in_batch" else None
-    history: dict[str, list] = {"epoch_seconds": [], "loss": []}
+    history: dict[str, list] = {"epoch_seconds": [], "batches": [], "batches_available": [], "loss": []}
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
-        batches = bucketed_batches(ts, cfg.batch_size, rng)
+        available = bucketed_batches(ts, cfg.batch_size, rng)
+        batches = available[: cfg.max_batches]
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if cfg.progress else True)
         for rows in bar:
@@ -68,6 +70,8 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + value.detach()
         history["epoch_seconds"].append(round(time.perf_counter() - start, 3))
+        history["batches"].append(len(batches))
+        history["batches_available"].append(len(available))
         history["loss"].append({k: round(float(v) / len(batches), 5) for k, v in sums.items()})
     model.eval()
     return history

@@ -38,6 +38,7 @@ DAY = 24 * HOUR
     (["+train.epoch=3"], ["unknown key 'train.epoch'", "epochs", "did you mean 'train.epochs'?"]),
     (["+model.user_tower.n_layer=3"], ["unknown key 'model.user_tower.n_layer'", "did you mean 'model.user_tower.n_layers'?"]),
     (["+sed=3"], ["unknown key 'sed'", "did you mean 'seed'?"]),
+    (["train.max_batches=0"], ["train.max_batches=0: must be at least 1, or null for every batch"]),
     (["requests.max_len=0"], ["requests.max_len=0", "at least one position"]),
     (["train.batch_size=0"], ["train.batch_size=0", "at least 1"]),
     (["seeds=0"], ["seeds=0", "at least one seed"]),
@@ -82,8 +83,8 @@ def test_every_shipped_choice_validates() -> None:
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["train.epoch=3"], "unknown key 'train.epoch': 'train' has batch_size, device, epochs, lr, n_negatives, progress, "
-                        "sparse_item_grads, threads; did you mean 'train.epochs'?"),
+    (["train.epoch=3"], "unknown key 'train.epoch': 'train' has batch_size, device, epochs, lr, max_batches, n_negatives, "
+                        "progress, sparse_item_grads, threads; did you mean 'train.epochs'?"),
     (["model=sasrek"], "Could not find 'model/sasrek' Available options in 'model': comirec_dr comirec_sa dssm kuaiformer"),
     (["-m", "train.epochs=1,abc"], "train.epochs='abc': expected an integer"),  # the bad value is a later sweep job
     (["-m", "experiment=table1", "increc.alpha=learned"], "increc.alpha='learned'"),

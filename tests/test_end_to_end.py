@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -54,6 +55,28 @@ def test_run_json_is_written_and_matches(tmp_path: Path, synthetic_cache: Path) 
     assert on_disk["metrics"] == result.record["metrics"]
     assert on_disk["metrics"][f"Inc@{on_disk['ks'][0]}"] is None  # increc=off has no Inc channel
     assert not list(tmp_path.glob(".run.json.*"))  # no temporary file left behind
+
+
+def test_max_batches_cuts_every_epoch(tmp_path: Path, synthetic_cache: Path) -> None:
+    full = _run(tmp_path / "all", synthetic_cache, "model=dssm", "increc=na", "train.epochs=2")["training"]
+    cut = _run(tmp_path / "cut", synthetic_cache, "model=dssm", "increc=na", "train.epochs=2", "train.max_batches=2")
+    assert all(n > 2 for n in full["base"]["batches"] + full["variant"]["batches"])
+    assert cut["training"]["base"]["batches"] == [2, 2] and cut["training"]["variant"]["batches"] == [2, 2]
+    assert cut["training"]["base"]["batches_available"] == full["base"]["batches"]
+    assert cut["config"]["train"]["max_batches"] == 2
+
+
+def test_filling_uninitialised_memory_changes_nothing(tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
+    import bench.run
+
+    args = ("model=sasrec", "increc=on", "train.epochs=1", "train.max_batches=4")
+    fast = _run(tmp_path / "fast", synthetic_cache, *args)
+    monkeypatch.setattr(bench.run, "deterministic_torch",
+                        functools.partial(bench.run.deterministic_torch, fill_uninitialized_memory=True))
+    filled = _run(tmp_path / "filled", synthetic_cache, *args)
+    assert bench.run.torch.utils.deterministic.fill_uninitialized_memory
+    assert filled["metrics"] == fast["metrics"]
+    assert [e["loss"] for e in filled["training"].values()] == [e["loss"] for e in fast["training"].values()]
 
 
 def test_trained_sasrec_beats_popularity(increc_on_record: dict) -> None:

@@ -83,7 +83,7 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
     assert first["figures"]["retrieval_fraction_of_matmul_peak"] > 0 and list(first["sections"]) == ["retrieval"]
     assert first["sections"]["retrieval"]["code_version"]["code_digest"]
     assert "retrieval_fraction_of_matmul_peak: " in capsys.readouterr().out
-    monkeypatch.setattr(perf, "run_section", lambda name, which: {"itemcf_time_ratio_vs_implicit": 1.25})
+    monkeypatch.setattr(perf, "run_section", lambda name, which, seeds: {"itemcf_time_ratio_vs_implicit": 1.25})
     assert perf.main(["--quick", "--only", "itemcf", "--out", str(out)]) == 0
     both = json.loads(out.read_text())
     assert both["figures"]["itemcf_time_ratio_vs_implicit"] == 1.25
@@ -91,7 +91,18 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
     assert list(both["sections"]) == ["retrieval", "itemcf"]
     with pytest.raises(SystemExit):
         perf.main(["--quick", "--only", "scale_pure"])  # a --full section
+    with pytest.raises(SystemExit):
+        perf.main(["--quick", "--only", "sasrec", "--seeds", "a,b"])
     both["machine"]["cores"] = 10_000
     out.write_text(json.dumps(both))
     with pytest.raises(SystemExit, match="another mode or machine"):
         perf.main(["--quick", "--only", "itemcf", "--out", str(out)])
+
+
+def test_end_to_end_reports_time_memory_and_batches(synthetic_cache) -> None:
+    from bench.perf.scale import end_to_end
+
+    f = end_to_end("tiny", ["model=dssm", "train.epochs=1", "train.max_batches=2", f"dataset.cache_dir={synthetic_cache}"])
+    assert f["tiny_end_to_end_s"] > 0 and 0.05 < f["tiny_peak_rss_gib"] < 64
+    assert f["tiny_variant_batches_per_epoch"] > 2 and f["tiny_base_seconds_per_batch"] > 0
+    assert f["tiny_stage_train_base_s"] > 0 and "train.max_batches=2" in f["tiny_overrides"]

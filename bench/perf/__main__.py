@@ -36,8 +36,8 @@ def itemcf_on_preset(preset: str) -> dict:
 SECTIONS = ("retrieval", "itemcf", "sasrec", "scale_pure", "scale_kuairand1k")  # scale_* only with --full
 
 
-def run_section(name: str, which: str) -> dict:
-    n_items, n_queries, preset, epochs, seeds = SIZES[which]
+def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
+    n_items, n_queries, preset, epochs, default_seeds = SIZES[which]
     if name == "retrieval":
         return retrieval_figures(n_items, n_queries, repeats=3 if which == "quick" else 2)
     if name == "itemcf":
@@ -45,7 +45,8 @@ def run_section(name: str, which: str) -> dict:
     if name == "sasrec":
         from bench.perf.sasrec_recbole import sasrec_figures
 
-        return sasrec_figures(epochs, seeds)
+        return {"sasrec_epochs": epochs, "sasrec_seeds": " ".join(map(str, seeds or default_seeds)),
+                **sasrec_figures(epochs, seeds or default_seeds)}
     from bench.perf.scale import end_to_end
 
     return end_to_end(name.removeprefix("scale_"))
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None,
                         help=f"comma-separated sections to run, of {','.join(SECTIONS)}; with --out, they are added to "
                              "the figures the file holds from the same mode, code and machine")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds of the SASRec-vs-RecBole section "
+                        "(default: 0 with --quick, 0,1 with --full)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
     args = parser.parse_args(argv)
     which = "full" if args.full else "quick"
@@ -83,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown section(s) {unknown} for --{which}; choose from {sections}")
         sections = asked
+    try:
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: expected comma-separated integers")
     out = args.out or PROJECT_ROOT / "outputs" / "perf" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{which}.json"
     record = previous_figures(out, which) if args.only else {}
     figures: dict[str, object] = dict(record.get("figures", {}))
@@ -95,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 
     show({f"machine_{k}": v for k, v in machine().items()})
     for name in sections:
-        start = time.perf_counter()
-        show(run_section(name, which))
+        start, version = time.perf_counter(), code_version()  # the code this section runs
+        show(run_section(name, which, seeds))
         done[name] = {"seconds": round(time.perf_counter() - start, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                      "code_version": code_version()}
+                      "code_version": version}
         write_json_atomic({"mode": which, "machine": machine(), "sections": done, "figures": figures}, out)  # after each
     print(f"figures: {out}")
     return 0
