@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,22 @@ def test_end_to_end_reports_time_memory_and_batches(synthetic_cache) -> None:
     assert f["tiny_end_to_end_s"] > 0 and 0.05 < f["tiny_peak_rss_gib"] < 64
     assert f["tiny_variant_batches_per_epoch"] > 2 and f["tiny_base_seconds_per_batch"] > 0
     assert f["tiny_stage_train_base_s"] > 0 and "train.max_batches=2" in f["tiny_overrides"]
+
+
+def test_sasrec_summary_means_every_seed_in_the_file() -> None:
+    from bench.perf.sasrec_recbole import summarise_seeds
+
+    def seed(n: int, ours_test: float, reached: float | None) -> dict:
+        return {f"sasrec_seed{n}_{k}": v for k, v in {
+            "recbole_epoch_seconds": [100.0, 100.0], "recbole_valid_ndcg10": [0.02, 0.04], "recbole_test_ndcg10": 0.04,
+            "ours_recbole_scheme_epoch_seconds": [50.0, 50.0], "ours_recbole_scheme_test_ndcg10": ours_test,
+            "ours_seconds_to_recbole_valid": reached, "ours_converged_epochs": 30, "ours_converged_seconds": 90.0,
+            "ours_converged_test_ndcg10": 0.05}.items()}
+
+    s = summarise_seeds(seed(0, 0.036, 10.0) | seed(1, 0.044, 40.0) | {"sasrec_epochs": 2})
+    assert s["sasrec_seeds"] == "0 1"
+    assert s["sasrec_ndcg10_relative_to_recbole"] == pytest.approx((0.9 + 1.1) / 2)
+    assert s["sasrec_epoch_speedup_vs_recbole"] == pytest.approx(2.0)
+    assert s["sasrec_speedup_to_recbole_quality"] == pytest.approx((20.0 + 5.0) / 2)
+    assert s["sasrec_ndcg10_converged_relative_to_recbole"] == pytest.approx(1.25)
+    assert math.isnan(summarise_seeds(seed(3, 0.04, None))["sasrec_speedup_to_recbole_quality"])  # never reached

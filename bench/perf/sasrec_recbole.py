@@ -251,10 +251,9 @@ def _in_tempdir():
 
 
 def sasrec_figures(epochs: int, seeds: list[int]) -> dict[str, object]:
-    """The four SASRec-vs-RecBole figures (means over seeds), then the raw per-seed figures behind them
-    (also printed as each seed finishes)."""
+    """The raw per-seed figures (printed as each seed finishes); `summarise_seeds` turns them into the
+    four SASRec-vs-RecBole figures."""
     torch.autograd.set_detect_anomaly(False)
-    rel, speed, speedup_q, conv = [], [], [], []
     per_seed: dict[str, object] = {}
     for seed in seeds:
         with _in_tempdir() as tmp:
@@ -265,13 +264,9 @@ def sasrec_figures(epochs: int, seeds: list[int]) -> dict[str, object]:
             exact = train_recbole_scheme(Scorer(data.n_items).to(device), data, epochs, seed)
             torch.manual_seed(seed)
             converged = train_all_positions(Scorer(data.n_items).to(device), data, 200, seed)
-        rel.append(exact["test_ndcg10"] / theirs["test_ndcg10"])
-        speed.append(sum(theirs["epoch_seconds"]) / sum(exact["epoch_seconds"]))
         # time to RecBole's quality: the first epoch of the run to early stopping at RecBole's final validation
         reached = [t for t, s in converged["seconds_valid"] if s >= theirs["valid_ndcg10"][-1]]
-        speedup_q.append(sum(theirs["epoch_seconds"]) / reached[0] if reached else float("nan"))
-        conv.append(converged["test_ndcg10"] / theirs["test_ndcg10"])
-        per_seed |= {  # the raw figures behind the ratios, per seed
+        new = {
             f"sasrec_seed{seed}_recbole_epoch_seconds": theirs["epoch_seconds"],
             f"sasrec_seed{seed}_recbole_valid_ndcg10": theirs["valid_ndcg10"],
             f"sasrec_seed{seed}_recbole_test_ndcg10": theirs["test_ndcg10"],
@@ -282,9 +277,26 @@ def sasrec_figures(epochs: int, seeds: list[int]) -> dict[str, object]:
             f"sasrec_seed{seed}_ours_converged_seconds": converged["seconds_valid"][-1][0],
             f"sasrec_seed{seed}_ours_converged_test_ndcg10": converged["test_ndcg10"],
         }
-        for name in list(per_seed)[-9:]:
-            print(f"{name}: {per_seed[name]}", flush=True)
+        for name, value in new.items():
+            print(f"{name}: {value}", flush=True)
+        per_seed |= new
+    return per_seed
+
+
+def summarise_seeds(figures: dict[str, object]) -> dict[str, object]:
+    """The four figures, means over every seed whose raw `sasrec_seed<N>_*` figures `figures` holds
+    (so seeds run by separate `--only sasrec --seeds N` calls into one file summarise together)."""
+    seeds = sorted({int(k.split("_")[1].removeprefix("seed")) for k in figures if k.startswith("sasrec_seed")})
+    rel, speed, speedup_q, conv = [], [], [], []
+    for seed in seeds:
+        f = {k.removeprefix(f"sasrec_seed{seed}_"): v for k, v in figures.items() if k.startswith(f"sasrec_seed{seed}_")}
+        recbole_seconds = sum(f["recbole_epoch_seconds"])
+        rel.append(f["ours_recbole_scheme_test_ndcg10"] / f["recbole_test_ndcg10"])
+        speed.append(recbole_seconds / sum(f["ours_recbole_scheme_epoch_seconds"]))
+        reached = f["ours_seconds_to_recbole_valid"]
+        speedup_q.append(recbole_seconds / reached if reached else float("nan"))
+        conv.append(f["ours_converged_test_ndcg10"] / f["recbole_test_ndcg10"])
     mean = lambda xs: float(sum(xs) / len(xs))  # noqa: E731
-    return {"sasrec_ndcg10_relative_to_recbole": mean(rel), "sasrec_epoch_speedup_vs_recbole": mean(speed),
-            "sasrec_speedup_to_recbole_quality": mean(speedup_q),
-            "sasrec_ndcg10_converged_relative_to_recbole": mean(conv), **per_seed}
+    return {"sasrec_seeds": " ".join(map(str, seeds)), "sasrec_ndcg10_relative_to_recbole": mean(rel),
+            "sasrec_epoch_speedup_vs_recbole": mean(speed), "sasrec_speedup_to_recbole_quality": mean(speedup_q),
+            "sasrec_ndcg10_converged_relative_to_recbole": mean(conv)}
