@@ -64,6 +64,8 @@ def fit_itemcf(
     items = np.asarray(item, dtype=np.int32)
     if n and (items.min() < 0 or items.max() >= n_items):
         raise ValueError(f"item ids must lie in [0, {n_items})")
+    if n >= 2**31:  # the kernel's (item, user) group ids are int32
+        raise ValueError(f"{n} positives: the item-CF fit takes fewer than 2**31")
     # Each position's user run [start, stop): users are contiguous, their positives time-ordered.
     user = np.asarray(user)
     new_run = np.r_[True, user[1:] != user[:-1]] if n else np.zeros(0, dtype=bool)
