@@ -28,6 +28,7 @@ features); it reads a learned start token before the history, RecBole's does not
 from __future__ import annotations
 
 import contextlib
+import re
 import logging
 import os
 import tempfile
@@ -286,7 +287,7 @@ def sasrec_figures(epochs: int, seeds: list[int]) -> dict[str, object]:
 def summarise_seeds(figures: dict[str, object]) -> dict[str, object]:
     """The four figures, means over every seed whose raw `sasrec_seed<N>_*` figures `figures` holds
     (so seeds run by separate `--only sasrec --seeds N` calls into one file summarise together)."""
-    seeds = sorted({int(k.split("_")[1].removeprefix("seed")) for k in figures if k.startswith("sasrec_seed")})
+    seeds = sorted({int(m.group(1)) for k in figures if (m := re.fullmatch(r"sasrec_seed(\d+)_.+", k))})
     rel, speed, speedup_q, conv = [], [], [], []
     for seed in seeds:
         f = {k.removeprefix(f"sasrec_seed{seed}_"): v for k, v in figures.items() if k.startswith(f"sasrec_seed{seed}_")}
