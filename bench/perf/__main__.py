@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-sasrec", action="store_true", help="leave out the SASRec-vs-RecBole figures (the long part)")
     parser.add_argument("--only", default=None,
                         help=f"comma-separated sections to run, of {','.join(SECTIONS)}; with --out, they are added to "
-                             "the figures the file holds from the same mode, code and machine")
+                             "the figures the file holds from the same mode and machine")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds of the SASRec-vs-RecBole section "
                         "(default: 0 with --quick, 0,1 with --full)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             from bench.perf.sasrec_recbole import summarise_seeds
 
             show(summarise_seeds(figures))
-        done[name if name != "sasrec" else f"sasrec seeds {seeds or 'default'}"] = {"seconds": round(time.perf_counter() - start, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                      "code_version": version}
+        key = name if name != "sasrec" else f"sasrec seeds {seeds or 'default'}"  # seeds may run in separate calls
+        done[key] = {"seconds": round(time.perf_counter() - start, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                     "code_version": version}
         write_json_atomic({"mode": which, "machine": machine(), "sections": done, "figures": figures}, out)  # after each
     print(f"figures: {out}")
     return 0
