@@ -17,6 +17,7 @@ import pytest
 
 from bench.existing import itemcf
 from bench.existing.itemcf import _top_per_row, fit_itemcf, retrieve, triggers
+from bench.existing.kernels import _top_k_by_column, occurrences_by_item
 from bench.ragged import Ragged
 
 # ------------------------------------------------------------------------------ brute force
@@ -265,3 +266,25 @@ def test_top_per_row():
             [False, False, False, False, True, True],
         ]
         assert out[0, 1] == 3.0 and out[2, 4] == 5.0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_k_by_column_against_a_full_sort(seed):
+    # columns in any order (the fit hands them over in first-touch order), values with many ties
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(0, 60))
+    cols = rng.permutation(200)[:m].astype(np.int64)
+    vals = rng.integers(0, 4, m).astype(np.float64) / 3.0
+    for k in (-1, 0, 1, 5, m - 1, m, m + 3):
+        got = _top_k_by_column(cols, vals, k)
+        ranked = np.lexsort((cols, -vals))  # by value descending, then smaller column
+        kept = ranked if k < 0 else ranked[:max(k, 0)]
+        expected = kept[np.argsort(cols[kept])]  # reported in ascending column order
+        assert got.tolist() == expected.tolist(), (m, k)
+
+
+def test_occurrences_by_item_is_a_stable_grouping():
+    items = np.random.default_rng(0).integers(0, 50, 1000).astype(np.int32)
+    occ_ptr, occ_pos = occurrences_by_item(items, 60)  # items 50..59 never occur
+    assert occ_pos.tolist() == np.argsort(items, kind="stable").tolist()
+    assert occ_ptr.tolist() == np.r_[0, np.cumsum(np.bincount(items, minlength=60))].tolist()

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from bench.existing.kernels import csr_top_k_mask, windowed_neighbours
+from bench.existing.kernels import csr_top_k_mask, occurrences_by_item, windowed_neighbours
 from bench.ragged import Ragged
 
 @dataclass
@@ -71,7 +71,7 @@ def fit_itemcf(
     new_run = np.r_[True, user[1:] != user[:-1]] if n else np.zeros(0, dtype=bool)
     run_starts = np.flatnonzero(new_run)
     run_lens = np.diff(np.r_[run_starts, n])
-    occ_pos = np.argsort(items, kind="stable")  # [P] by item, then position (so grouped by user)
+    occ_ptr, occ_pos = occurrences_by_item(items, n_items)  # [P] positions by item, then position (so by user)
     occ_start = np.repeat(run_starts, run_lens)[occ_pos]  # [P] the run of each occurrence's user
     occ_stop = occ_start + np.repeat(run_lens, run_lens)[occ_pos]
     span = int(run_lens.max()) if n else 1
@@ -81,7 +81,6 @@ def fit_itemcf(
     occ_items = items[occ_pos]
     occ_new_user = np.r_[True, (occ_items[1:] != occ_items[:-1]) | (occ_start[1:] != occ_start[:-1])] if n \
         else np.zeros(0, dtype=bool)
-    occ_ptr = np.r_[0, np.cumsum(np.bincount(items, minlength=n_items))].astype(np.int64)
     n_users = np.bincount(occ_items[occ_new_user], minlength=n_items).astype(np.float64)  # n_i
     indptr, indices, data = windowed_neighbours(items, occ_ptr, occ_lo.astype(np.int64), occ_hi.astype(np.int64),
                                                 occ_new_user, n_users, float(shrink),

@@ -99,7 +99,7 @@ def run_recbole(data: RecBoleData, epochs: int) -> dict:
         start = time.perf_counter()
         trainer._train_epoch(data.train, epoch, show_progress=False)
         seconds.append(time.perf_counter() - start)
-        valid.append(trainer._valid_epoch(data.valid, show_progress=False)[1]["ndcg@10"])
+        valid.append(float(trainer._valid_epoch(data.valid, show_progress=False)[1]["ndcg@10"]))
     test = trainer.evaluate(data.test, load_best_model=False, show_progress=False)
     return {"epoch_seconds": seconds, "valid_ndcg10": valid, "test_ndcg10": float(test["ndcg@10"])}
 
