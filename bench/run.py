@@ -23,6 +23,7 @@ from bench.cache import StageCache, from_json_array, json_array
 from bench.config import resolve_ks, validate
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
+from bench.machine import machine
 from bench.metrics import (base_sup_counts, curve_ks, hits_by_tab, incremental_channels, incremental_counts,
                            popularity_ranking, summarise)
 from bench.prepare import Prepared, cache_parts, prepare
@@ -249,6 +250,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         "data_fingerprint": prep.fingerprint,
         "code_version": version,
         "versions": package_versions(),
+        "machine": machine(),  # dropout masks, and so metrics, can differ between CPU vendors (README)
         "device": str(device),
         "stage_seconds": timer.seconds,
         "cache": cache.events,

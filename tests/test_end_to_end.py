@@ -33,6 +33,7 @@ def test_record_has_everything_the_issue_lists(increc_on_record: dict) -> None:
                 "dataset_stats", "sample_stats", "metrics"):
         assert key in rec, key
     assert set(rec["versions"]) >= {"python", "torch", "recbole", "faiss-cpu", "numpy", "pandas"}
+    assert rec["machine"]["cpu"] and rec["machine"]["cores"] >= 1 and rec["machine"]["torch_threads"] >= 1
     assert len(rec["data_fingerprint"]) == 64
     assert set(rec["stage_seconds"]) >= {"load", "requests", "existing", "samples", "train_base", "train_variant"}
     for k in rec["ks"]:

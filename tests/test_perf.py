@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import numpy as np
 import pytest
 
+from bench.config import PROJECT_ROOT
+from bench.machine import machine
 from bench.perf.itemcf import itemcf_figures
-from bench.perf.machine import machine
 from bench.perf.retrieval import TILES, retrieval_figures
 
 
@@ -128,3 +131,17 @@ def test_sasrec_summary_means_every_seed_in_the_file() -> None:
     assert s["sasrec_speedup_to_recbole_quality"] == pytest.approx((20.0 + 5.0) / 2)
     assert s["sasrec_ndcg10_converged_relative_to_recbole"] == pytest.approx(1.25)
     assert math.isnan(summarise_seeds(seed(3, 0.04, None))["sasrec_speedup_to_recbole_quality"])  # never reached
+
+
+def test_readme_performance_table_quotes_the_saved_figures() -> None:
+    # every `figure` row of the README's Performance table starts its value with the figure in
+    # results/perf/full.json, rounded as printed (so a rerun cannot leave a stale number behind)
+    figures = json.loads((PROJECT_ROOT / "results" / "perf" / "full.json").read_text())["figures"]
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Performance"):]
+    rows = re.findall(r"^\| `(\w+)`[^|]*\| ([0-9][0-9,]*(?:\.[0-9]+)?)", section, flags=re.M)
+    assert {name for name, _ in rows} >= {"sasrec_ndcg10_relative_to_recbole", "retrieval_fraction_of_matmul_peak",
+                                         "itemcf_time_ratio_vs_implicit", "pure_end_to_end_s", "kuairand1k_peak_rss_gib"}
+    for name, printed in rows:
+        decimals = len(printed.split(".")[1]) if "." in printed else 0
+        assert round(figures[name], decimals) == float(printed.replace(",", "")), name

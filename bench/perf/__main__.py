@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bench.config import PROJECT_ROOT
-from bench.perf.machine import machine
+from bench.machine import machine
 from bench.perf.retrieval import retrieval_figures
 from bench.record import code_version, write_json_atomic
 

@@ -1,4 +1,4 @@
-"""The machine a benchmark ran on, recorded beside its figures."""
+"""The machine a run or benchmark ran on (CPU model, cores, torch threads, GPU), recorded beside its figures."""
 
 from __future__ import annotations
 
