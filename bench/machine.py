@@ -1,4 +1,8 @@
-"""The machine a run or benchmark ran on (CPU model, cores, torch threads, GPU), recorded beside its figures."""
+"""The machine a run or benchmark ran on (CPU model and vendor, cores, torch threads, GPU), recorded beside its figures.
+
+The CPU vendor matters to results, not only to timings: torch draws dropout masks (`bernoulli_`) through MKL
+on Intel CPUs and element by element on others, so one seed can train different models on the two.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,27 @@ from pathlib import Path
 import torch
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first `field` of /proc/cpuinfo (Linux), or None."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == field:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or "unknown"
+
+
+def cpu_vendor() -> str:
+    """e.g. GenuineIntel, AuthenticAMD; elsewhere the architecture (arm64, ...)."""
+    return _cpuinfo("vendor_id") or platform.machine() or "unknown"
 
 
 def machine() -> dict[str, object]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
+    return {"cpu": cpu_model(), "cpu_vendor": cpu_vendor(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
             "python": platform.python_version(), "torch": torch.__version__}

@@ -23,7 +23,7 @@ from bench.cache import StageCache, from_json_array, json_array
 from bench.config import resolve_ks, validate
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
-from bench.machine import machine
+from bench.machine import cpu_vendor, machine
 from bench.metrics import (base_sup_counts, curve_ks, hits_by_tab, incremental_channels, incremental_counts,
                            popularity_ranking, summarise)
 from bench.prepare import Prepared, cache_parts, prepare
@@ -145,7 +145,7 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, eval_rows
     or read from the stage cache (one entry per dataset, backbone config, training config and seed)."""
     ds, max_len = prep.ds, int(cfg.requests.max_len)
     train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
-    key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(device), ks=ks,
+    key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(device), cpu_vendor=cpu_vendor(), ks=ks,
                     model=OmegaConf.to_container(cfg.model, resolve=True), train=train_section,
                     eval_batch=int(cfg.eval.batch_size))
     cached = cache.load(BASE_STAGE, key)

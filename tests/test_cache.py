@@ -113,6 +113,18 @@ def test_variants_share_the_cached_base(tmp_path: Path, synthetic_cache: Path) -
     assert seed["cache"] == {"prepared": "hit", "base": "miss"}
 
 
+def test_a_base_trained_on_another_cpu_vendor_is_not_reused(tmp_path: Path, synthetic_cache: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # dropout masks differ between Intel and other CPUs, so the trained base is keyed by the vendor
+    import bench.run
+
+    common = (*FAST, f"dataset.cache_dir={synthetic_cache}", f"cache.dir={tmp_path / 'cache'}", "increc=off")
+    assert run(compose_config(*common), tmp_path / "a").record["cache"]["base"] == "miss"
+    monkeypatch.setattr(bench.run, "cpu_vendor", lambda: "AnotherVendor")
+    assert run(compose_config(*common), tmp_path / "b").record["cache"] == {"prepared": "hit", "base": "miss"}
+    assert run(compose_config(*common), tmp_path / "c").record["cache"] == {"prepared": "hit", "base": "hit"}
+
+
 def test_changed_data_invalidates_the_cache(tmp_path: Path, synthetic_cache: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(ensure_generated("tiny", 0, synthetic_cache, progress=False), data)

@@ -96,7 +96,7 @@ def test_submitit_slurm_preset_composes() -> None:
     assert cfg.hydra.launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
 
-def test_resume_keeps_a_record_only_for_the_same_config_code_packages_and_data(
+def test_resume_keeps_a_record_only_for_the_same_config_code_packages_cpu_and_data(
         tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
     import shutil
 
@@ -121,6 +121,10 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_and_data(
     with monkeypatch.context() as m:
         m.setattr(bench.resume, "package_versions", lambda: {"torch": "another"})
         assert finished_record(cfg, tmp_path / "job") is None
+    with monkeypatch.context() as m:  # dropout masks differ between CPU vendors
+        m.setattr(bench.resume, "cpu_vendor", lambda: "AnotherVendor")
+        assert finished_record(cfg, tmp_path / "job") is None
+    assert finished_record(cfg, tmp_path / "job") == first.record
     log = next(data.glob("log_standard_*"))
     log.write_text(log.read_text() + log.read_text().splitlines(keepends=True)[1])  # the data changed
     assert finished_record(cfg, tmp_path / "job") is None

@@ -19,7 +19,7 @@ from numba import njit
 def _top_k_by_column(cols: np.ndarray, vals: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k largest `vals` (ties go to the smaller column), in ascending column order.
 
-    cols [m] int64 distinct, in any order; vals [m] float64; k < 0 keeps all. Returns [min(m, k)] int64.
+    cols [m] int64 distinct, in any order; vals [m] float64, no NaN; k < 0 keeps all. Returns [min(m, k)] int64.
     O(m) selection of the k-th largest value, then sorts only what is kept (and the ties at the
     k-th value, when they do not all fit), never all m.
     """
@@ -73,7 +73,8 @@ def _grow(arr: np.ndarray, need: int) -> np.ndarray:
 @njit(cache=True)
 def occurrences_by_item(items: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Counting sort of positions by item: (occ_ptr [n_items + 1] int64, occ_pos [P] int64), item i's
-    positions occ_pos[occ_ptr[i]:occ_ptr[i + 1]] ascending. O(P + n_items); items [P] in [0, n_items)."""
+    positions occ_pos[occ_ptr[i]:occ_ptr[i + 1]] ascending. O(P + n_items). items [P] must lie in
+    [0, n_items): numba does not check bounds, so the caller validates (fit_itemcf does)."""
     occ_ptr = np.zeros(n_items + 1, dtype=np.int64)
     for q in range(len(items)):
         occ_ptr[items[q] + 1] += 1
@@ -103,7 +104,7 @@ def windowed_neighbours(items: np.ndarray, occ_ptr: np.ndarray, occ_lo: np.ndarr
     n_items = len(occ_ptr) - 1
     count = np.zeros(n_items, dtype=np.int32)  # c_ij of the current row i (int32: half the cache footprint)
     seen = np.full(n_items, -1, dtype=np.int32)  # the (i, user) group that last counted j (< #positives)
-    touched = np.empty(n_items + 1, dtype=np.int64)  # row i's columns in first-touch order (+1: written past the end)
+    touched = np.empty(n_items, dtype=np.int64)  # row i's columns in first-touch order (at most n_items - 1)
     indptr = np.zeros(n_items + 1, dtype=np.int64)
     indices = np.empty(1024, dtype=np.int64)
     data = np.empty(1024, dtype=np.float64)
