@@ -99,6 +99,9 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
         perf.main(["--quick", "--only", "scale_pure"])  # a --full section
     with pytest.raises(SystemExit):
         perf.main(["--quick", "--only", "sasrec", "--seeds", "a,b"])
+    del both["machine"]["cpu_vendor"]  # a file written before machine() recorded the vendor still merges
+    out.write_text(json.dumps(both))
+    assert perf.main(["--quick", "--only", "itemcf", "--out", str(out)]) == 0
     both["machine"]["cores"] = 10_000
     out.write_text(json.dumps(both))
     with pytest.raises(SystemExit, match="another mode or machine"):
