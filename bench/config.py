@@ -114,7 +114,8 @@ def _validate(cfg: DictConfig) -> None:
     _check(float(t.lr) > 0, "train.lr", t.lr, "must be positive")
     _check(int(t.n_negatives) >= 1, "train.n_negatives", t.n_negatives, "must be at least 1")
     if t.get("max_batches") is not None:
-        _check(int(t.max_batches) >= 1, "train.max_batches", t.max_batches, "must be at least 1, or null for every batch")
+        _check(int(t.max_batches) >= 1, "train.max_batches", t.max_batches,
+               "must be at least 1, or null for every batch")
     _check(t.threads is None or int(t.threads) >= 1, "train.threads", t.threads, "at least 1, or null for torch's default")
     _check(str(t.device) in ("auto", "cpu") or str(t.device).startswith("cuda"), "train.device", t.device,
            "auto, cpu, cuda or cuda:N")

@@ -1,7 +1,8 @@
-"""The machine a run or benchmark ran on (CPU model and vendor, cores, torch threads, GPU), recorded beside its figures.
+"""The machine a run or benchmark ran on (CPU model and vendor, cores, torch threads, GPU).
 
-The CPU vendor matters to results, not only to timings: torch draws dropout masks (`bernoulli_`) through MKL
-on Intel CPUs and element by element on others, so one seed can train different models on the two.
+The CPU vendor matters to results, not only to timings: torch draws dropout masks (`bernoulli_`)
+through MKL on Intel CPUs and element by element on others, so one seed can train different models
+on the two.
 """
 
 from __future__ import annotations
@@ -35,5 +36,6 @@ def cpu_vendor() -> str:
 
 def machine() -> dict[str, object]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu_model(), "cpu_vendor": cpu_vendor(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
-            "python": platform.python_version(), "torch": torch.__version__}
+    return {"cpu": cpu_model(), "cpu_vendor": cpu_vendor(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "gpu": gpu, "python": platform.python_version(),
+            "torch": torch.__version__}

@@ -145,8 +145,9 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, eval_rows
     or read from the stage cache (one entry per dataset, backbone config, training config and seed)."""
     ds, max_len = prep.ds, int(cfg.requests.max_len)
     train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
-    key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(device), cpu_vendor=cpu_vendor(), ks=ks,
-                    model=OmegaConf.to_container(cfg.model, resolve=True), train=train_section,
+    key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(device),
+                    cpu_vendor=cpu_vendor(), ks=ks, model=OmegaConf.to_container(cfg.model, resolve=True),
+                    train=train_section,
                     eval_batch=int(cfg.eval.batch_size))
     cached = cache.load(BASE_STAGE, key)
     if cached is not None and np.array_equal(cached["eval_rows"], eval_rows):

@@ -57,8 +57,8 @@ def previous_figures(out: Path, which: str) -> dict:
     if not out.exists():
         return {}
     old = json.loads(out.read_text())
-    here = machine()  # keys added to machine() since the file was written are not compared
-    if old.get("mode") != which or any(here.get(k) != v for k, v in old.get("machine", {"": None}).items()):
+    here, theirs = machine(), old.get("machine")  # keys added to machine() since the file was written are not compared
+    if old.get("mode") != which or not isinstance(theirs, dict) or any(here.get(k) != v for k, v in theirs.items()):
         raise SystemExit(f"error: {out} holds figures of another mode or machine; choose another --out")
     return old
 

@@ -4,8 +4,8 @@ Both fit on the same positives (the synthetic `pure` preset's training period by
 bench.existing.itemcf.fit_itemcf (windowed co-visitation, shrinkage, top neighbours); theirs is
 implicit.nearest_neighbours.CosineRecommender(K=neighbors).fit on the user-item matrix, on one
 thread like ours, each timed as the best of three fits. Theirs is a plain cosine over whole
-histories, ours the protocol's windowed count, so the work differs; the ratio is our seconds over theirs (the target
-is <= 1.5).
+histories, ours the protocol's windowed count, so the work differs; the ratio is our seconds over
+theirs (the target is <= 1.5).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def itemcf_figures(user: np.ndarray, item: np.ndarray, n_items: int, window: int
         return out
     n_users = int(user.max()) + 1 if len(user) else 0
     matrix = sp.csr_matrix((np.ones(len(user), dtype=np.float32), (user, item)), shape=(n_users, n_items))
-    theirs = best_seconds(lambda: CosineRecommender(K=neighbors, num_threads=1).fit(matrix, show_progress=False), repeats)
+    theirs = best_seconds(lambda: CosineRecommender(K=neighbors, num_threads=1).fit(matrix, show_progress=False),
+                          repeats)
     out |= {"implicit_fit_seconds": theirs, "implicit_threads": 1.0, "itemcf_time_ratio_vs_implicit": ours / theirs}
     return out

@@ -28,9 +28,9 @@ features); it reads a learned start token before the history, RecBole's does not
 from __future__ import annotations
 
 import contextlib
-import re
 import logging
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -290,7 +290,8 @@ def summarise_seeds(figures: dict[str, object]) -> dict[str, object]:
     seeds = sorted({int(m.group(1)) for k in figures if (m := re.fullmatch(r"sasrec_seed(\d+)_.+", k))})
     rel, speed, speedup_q, conv = [], [], [], []
     for seed in seeds:
-        f = {k.removeprefix(f"sasrec_seed{seed}_"): v for k, v in figures.items() if k.startswith(f"sasrec_seed{seed}_")}
+        prefix = f"sasrec_seed{seed}_"
+        f = {k.removeprefix(prefix): v for k, v in figures.items() if k.startswith(prefix)}
         recbole_seconds = sum(f["recbole_epoch_seconds"])
         rel.append(f["ours_recbole_scheme_test_ndcg10"] / f["recbole_test_ndcg10"])
         speed.append(recbole_seconds / sum(f["ours_recbole_scheme_epoch_seconds"]))
