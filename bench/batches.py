@@ -38,17 +38,28 @@ class TrainingSet:
             return np.log(counts / max(counts.sum(), 1.0))
 
     @classmethod
-    def build(cls, samples: Samples, profiles: np.ndarray, n_items: int, max_len: int, *, with_exposures: bool) -> "TrainingSet":
+    def build(cls, samples: Samples, profiles: np.ndarray, n_items: int, max_len: int, *, with_exposures: bool,
+              shuffle_labels_seed: int | None = None) -> "TrainingSet":
+        """The training requests' arrays; `shuffle_labels_seed` set: RTG / ITG flags shuffled within each
+        request (the na_shuffled control of PROTOCOL 5: same counts per request, no incremental signal)."""
         req = samples.requests
         usable = samples.train_target_mask()
         targets = req.targets.mask(usable)
         is_itg = samples.is_itg[usable]
+        if shuffle_labels_seed is not None:
+            is_itg = shuffle_within_rows(targets.row_ids(), is_itg, np.random.default_rng(shuffle_labels_seed))
         exposures = req.exposures.mask(samples.train_exposure_mask())
         has = targets.lengths() > 0
         if with_exposures:  # L_align also learns from train requests without targets
             has = has | (exposures.lengths() > 0)
-        rows = np.flatnonzero(~req.is_test & has)
+        rows = np.flatnonzero(req.is_train & has)
         return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows, with_exposures)
+
+
+def shuffle_within_rows(rows: np.ndarray, flags: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[N] `flags` permuted at random within each row (rows [N] sorted): each row keeps its count of True."""
+    order = np.lexsort((rng.random(len(rows)), rows))  # a random order inside each row, rows kept in place
+    return flags[order]
 
 
 def user_input(samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int) -> UserInput:

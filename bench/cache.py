@@ -57,14 +57,16 @@ class StageCache:
         assert self.root is not None
         return self.root / stage / f"{key}.npz"
 
-    def load(self, stage: str, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays of an entry, or None (missing, disabled, or corrupt: a corrupt entry is deleted)."""
+    def load(self, stage: str, key: str, event: str | None = None) -> dict[str, np.ndarray] | None:
+        """The arrays of an entry, or None (missing, disabled, or corrupt: a corrupt entry is deleted).
+        `event`: the name `events` records the outcome under (default: the stage), for two lookups of one stage."""
+        name = event or stage
         if self.root is None:
-            self.events[stage] = "off"
+            self.events[name] = "off"
             return None
         path = self.path(stage, key)
         if not path.exists():
-            self.events[stage] = "miss"
+            self.events[name] = "miss"
             return None
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -75,9 +77,9 @@ class StageCache:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             log.warning("cache entry %s is corrupt (%s): discarded, recomputing", path, exc)
             path.unlink(missing_ok=True)
-            self.events[stage] = "corrupt"
+            self.events[name] = "corrupt"
             return None
-        self.events[stage] = "hit"
+        self.events[name] = "hit"
         log.info("stage %s: cache hit %s", stage, path.name[:12])
         return arrays
 

@@ -108,8 +108,14 @@ def _validate(cfg: DictConfig) -> None:
     _check(r.horizon_h > 0, "requests.horizon_h", r.horizon_h, "must be positive")
     _check(int(r.max_len) >= 1, "requests.max_len", r.max_len, "the history needs at least one position")
     _check(int(r.test_days) >= 1, "requests.test_days", r.test_days, "at least one test day")
+    _check(int(r.get("valid_days", 0)) >= 0, "requests.valid_days", r.get("valid_days"), "0 (protocol v1: no validation) or more")
     t = cfg.train
     _check(int(t.epochs) >= 0, "train.epochs", t.epochs, "must be 0 or more")
+    _check(int(t.get("max_epochs", 1)) >= 1, "train.max_epochs", t.get("max_epochs"), "at least 1")
+    _check(int(t.get("patience", 1)) >= 1, "train.patience", t.get("patience"), "at least 1")
+    if bool(t.get("early_stopping", False)) and int(r.get("valid_days", 0)) == 0:
+        raise ConfigError("train.early_stopping=true needs validation requests: requests.valid_days=0 has none "
+                          "(protocol v1 is existing.fit=train_period requests.valid_days=0 train.early_stopping=false)")
     _check(int(t.batch_size) >= 1, "train.batch_size", t.batch_size, "must be at least 1")
     _check(float(t.lr) > 0, "train.lr", t.lr, "must be positive")
     _check(int(t.n_negatives) >= 1, "train.n_negatives", t.n_negatives, "must be at least 1")
@@ -122,6 +128,8 @@ def _validate(cfg: DictConfig) -> None:
     e = cfg.eval
     _check(int(e.batch_size) >= 1, "eval.batch_size", e.batch_size, "must be at least 1")
     _check(int(e.curve_points) >= 0, "eval.curve_points", e.curve_points, "must be 0 or more")
+    if e.get("valid_max_requests") is not None:
+        _check(int(e.valid_max_requests) >= 1, "eval.valid_max_requests", e.valid_max_requests, "at least 1, or null for all")
     _check(int(cfg.seeds) >= 1, "seeds", cfg.seeds, "at least one seed")
     ex = cfg.existing
     _check(ex.window is None or int(ex.window) >= 2, "existing.window", ex.window, "at least 2, or null for the whole history")

@@ -1,22 +1,96 @@
-"""Base / Sup / Inc / Exposure hit rates of PROTOCOL section 5 (paper eq. 9 and 3.1).
+"""The metrics of PROTOCOL section 5 (paper eq. 9 and 3.1), declared once in METRICS.
 
-For each evaluated request (a test request with a non-empty ITG) and each K:
+For each evaluated request (a test request with a non-empty ITG) and each K, a metric is the share
+of a truth set (ITG, or ETG for Exposure) that one ranked channel of K items retrieves:
     Base@K     = |top_K(base) ∩ ITG| / |ITG|
     Sup@K      = |ranks K+1..2K of base ∩ ITG| / |ITG|
+    SupR@K     = |base's first K after removing its top K and R_u ∩ ITG| / |ITG|      (control)
     Inc@K      = |top_K(variant after removing top_K(base)) ∩ ITG| / |ITG|
-    Exposure@K = |top_K(variant after removing top_K(base)) ∩ ETG| / |ETG|
+    IncR@K     = |variant's first K after removing top_K(base) and R_u ∩ ITG| / |ITG|   (control)
+    Seed@K     = |top_K(base of seed + 1000, after removing top_K(base)) ∩ ITG| / |ITG|  (control)
+    Exposure@K = |Inc channel ∩ ETG| / |ETG|
+    Pop_Base@K, Pop_Sup@K = Base and Sup of the training-popularity ranking (the floor)
 reported as the mean over requests (eq. 9 normalised) and, with a micro_ prefix, as all hits over
-all truth items. The per-request values (HitCounts) are kept for paired significance tests.
+all truth items. The per-request values (HitCounts) are kept for paired tests and bootstraps.
+The record, the console table, the report and the plots all read METRICS; a new metric is one
+entry there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from bench.ragged import Ragged
 from bench.retrieve import remove_and_fill, row_membership
+
+
+@dataclass(frozen=True)
+class Rankings:
+    """Every ranking a run's metrics read, one row per evaluated request; None where a run has no such model.
+
+    Each model ranking is at least 2·max(K) + budget deep (SupR and IncR skip K + |R_u| items)."""
+
+    base: np.ndarray  # [R, n] the standalone base model's ranking
+    popularity: np.ndarray  # [R, n] the training-period popularity ranking (the same row for every request)
+    retrieved: np.ndarray  # [R, budget] R_u of the existing system, padded with -1
+    variant: np.ndarray | None = None  # [R, n] the variant's serving tower
+    seed_base: np.ndarray | None = None  # [R, n] a second standalone base (seed + SEED_OFFSET)
+    pool_size: int | None = None  # rankings as deep as the pool are complete: skipping may leave fewer than K
+
+
+Channel = Callable[[Rankings, int], "np.ndarray | None"]  # the K items a metric scores, [R, K], or None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its name, the channel of K items it scores, the truth it scores against."""
+
+    name: str  # the record's key is f"{name}@{K}" (and f"micro_{name}@{K}")
+    channel: Channel
+    truth: str = "itg"  # itg | etg
+    control: bool = False  # a control of PROTOCOL 5 (rules out a cheaper explanation of Inc > Sup)
+    curve: bool = False  # recorded on the hit-rate-vs-K grid for the plots
+    description: str = ""  # one line for tables and the README
+
+
+SEED_OFFSET = 1000  # Seed@K's second base uses seed + SEED_OFFSET (PROTOCOL 5)
+
+
+def _skip(r: Rankings, ranked: np.ndarray | None, exclude: list[np.ndarray], k: int) -> np.ndarray | None:
+    if ranked is None:
+        return None
+    return remove_and_fill(ranked, np.concatenate(exclude, axis=1), k, pool_size=r.pool_size)
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("Base", lambda r, k: r.base[:, :k], curve=True, description="base model's top K"),
+    Metric("Sup", lambda r, k: r.base[:, k : 2 * k], curve=True, description="base model's ranks K+1..2K"),
+    Metric("SupR", lambda r, k: _skip(r, r.base, [r.base[:, :k], r.retrieved], k), control=True,
+           description="base model's next K after its top K and R_u"),
+    Metric("Inc", lambda r, k: _skip(r, r.variant, [r.base[:, :k]], k), curve=True,
+           description="variant's top K after the base's top K"),
+    Metric("IncR", lambda r, k: _skip(r, r.variant, [r.base[:, :k], r.retrieved], k), control=True,
+           description="variant's top K after the base's top K and R_u"),
+    Metric("Seed", lambda r, k: _skip(r, r.seed_base, [r.base[:, :k]], k), control=True,
+           description="second base (seed + 1000) after the first base's top K"),
+    Metric("Exposure", lambda r, k: _skip(r, r.variant, [r.base[:, :k]], k), truth="etg",
+           description="Inc channel against the exposed items (paper Table 3)"),
+    Metric("Pop_Base", lambda r, k: r.popularity[:, :k], description="popularity's top K"),
+    Metric("Pop_Sup", lambda r, k: r.popularity[:, k : 2 * k], description="popularity's ranks K+1..2K"),
+)
+METRIC_NAMES = tuple(m.name for m in METRICS)
+CONTROLS = tuple(m.name for m in METRICS if m.control)
+
+
+def metric(name: str) -> Metric:
+    """The declared metric called `name`."""
+    for m in METRICS:
+        if m.name == name:
+            return m
+    raise KeyError(f"no metric {name!r}; declared: {list(METRIC_NAMES)}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +109,11 @@ def _hits(ranked: np.ndarray, truth: Ragged) -> np.ndarray:
     """[R, n] bool: ranked[r, j] is in truth row r."""
     pool, _ = truth.padded(np.arange(truth.n_rows), pad=-1)
     return row_membership(ranked, pool)
+
+
+def hit_counts(channel: np.ndarray, truth: Ragged) -> HitCounts:
+    """Per request, how many of the channel's items [R, K] are in that request's truth set."""
+    return HitCounts(_hits(channel, truth).sum(axis=1), truth.lengths())
 
 
 def base_sup_counts(base_ranked: np.ndarray, itg: Ragged, ks: list[int], prefix: str = "") -> dict[str, HitCounts]:
@@ -60,6 +139,21 @@ def incremental_counts(variant_ranked: np.ndarray, base_ranked: np.ndarray, itg:
     for k, channel in incremental_channels(variant_ranked, base_ranked, ks).items():
         out[f"Inc@{k}"] = HitCounts(_hits(channel, itg).sum(axis=1), itg.lengths())
         out[f"Exposure@{k}"] = HitCounts(_hits(channel, etg).sum(axis=1), etg.lengths())
+    return out
+
+
+def metric_counts(rankings: Rankings, itg: Ragged, etg: Ragged, ks: list[int], curve_ks: list[int] | None = None,
+                  metrics: tuple[Metric, ...] = METRICS) -> dict[str, HitCounts]:
+    """Per-request hits of every declared metric whose channel this run has, at every K of `ks`
+    (and of `curve_ks` for the curve metrics)."""
+    out: dict[str, HitCounts] = {}
+    truths = {"itg": itg, "etg": etg}
+    for m in metrics:
+        for k in sorted(set(ks) | (set(curve_ks or []) if m.curve else set())):
+            channel = m.channel(rankings, k)
+            if channel is not None:
+                truth = truths[m.truth]
+                out[f"{m.name}@{k}"] = hit_counts(channel, truth)
     return out
 
 

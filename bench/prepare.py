@@ -7,7 +7,7 @@ config sections.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from bench.config import auto_budget, int_list, resolve_ks
 from bench.data import dataset_files, load_dataset
 from bench.data.schema import Dataset
 from bench.errors import DataError
-from bench.existing.itemcf import fit_itemcf, retrieve as itemcf_retrieve
+from bench.existing.fit import existing_retrieval
 from bench.ragged import Ragged
 from bench.record import data_fingerprint
 from bench.requests import Requests, build_requests
@@ -35,10 +35,12 @@ class Prepared:
     retrieved: Ragged  # R_u per request
     budget: int  # items the existing system retrieves per request
     fingerprint: str  # sha256 of the data files
+    existing_fits: dict = field(default_factory=dict)  # how R_u was fit (existing.fit): bench.existing.fit's info
 
 
 def _pack(p: Prepared) -> dict[str, np.ndarray]:
-    meta = {"name": p.ds.name, "stats": p.ds.stats, "files": [str(f) for f in p.ds.files], "budget": p.budget}
+    meta = {"name": p.ds.name, "stats": p.ds.stats, "files": [str(f) for f in p.ds.files], "budget": p.budget,
+            "existing_fits": p.existing_fits}
     return (pack_frame(p.ds.log, "log") | pack_frame(p.ds.items, "items") | pack_frame(p.ds.users, "users")
             | pack_dataclass(p.req, "req") | pack_dataclass(p.retrieved, "retrieved") | {"meta": json_array(meta)})
 
@@ -48,7 +50,7 @@ def _unpack(arrays: dict[str, np.ndarray], fingerprint: str) -> Prepared:
     ds = Dataset(name=meta["name"], log=unpack_frame(arrays, "log"), items=unpack_frame(arrays, "items"),
                  users=unpack_frame(arrays, "users"), stats=meta["stats"], files=[Path(f) for f in meta["files"]])
     return Prepared(ds, unpack_dataclass(Requests, arrays, "req"), unpack_dataclass(Ragged, arrays, "retrieved"),
-                    int(meta["budget"]), fingerprint)
+                    int(meta["budget"]), fingerprint, meta.get("existing_fits", {}))
 
 
 def check_requests(req: Requests, ds: Dataset, cfg: DictConfig) -> None:
@@ -63,9 +65,16 @@ def check_requests(req: Requests, ds: Dataset, cfg: DictConfig) -> None:
         last = ds.log["tab"].to_numpy()[ds.log["time_ms"].to_numpy() >= req.first_test_ms]
         raise DataError(f"no test request: no impression in the primary scenario(s) {tabs} on the last {days} day(s) "
                         f"(scenarios seen there: {sorted(set(last.tolist()))}); see requests.primary_tabs and test_days")
-    if req.is_test.all():
+    valid_days = int(cfg.requests.get("valid_days", 0))
+    if req.first_valid_ms <= int(ds.log["time_ms"].min()):
+        raise DataError(f"the log spans no more than requests.test_days + requests.valid_days = {days + valid_days} "
+                        "day(s): no training period; lower requests.valid_days")
+    if valid_days and not req.is_valid.any():
+        raise DataError(f"no validation request: no impression in the primary scenario(s) {tabs} on the "
+                        f"{valid_days} day(s) before the test period; see requests.valid_days")
+    if not req.is_train.any():
         raise DataError(f"no training request: every request in the primary scenario(s) {tabs} falls on the last "
-                        f"{days} day(s); lower requests.test_days")
+                        f"{days + valid_days} day(s); lower requests.test_days or requests.valid_days")
 
 
 def cache_parts(cfg: DictConfig, fingerprint: str) -> dict:
@@ -94,17 +103,17 @@ def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepar
             horizon_ms=int(cfg.requests.horizon_h * 3_600_000),
             max_len=int(cfg.requests.max_len),
             test_days=int(cfg.requests.test_days),
+            valid_days=int(cfg.requests.get("valid_days", 0)),
+            target_tabs=str(cfg.requests.get("target_tabs", "all")),
         )
         check_requests(req, ds, cfg)
     with timer("existing"):
         ex = cfg.existing
-        pos = req.positives
-        fit_rows = pos.time_ms < req.first_test_ms  # the training period only
-        cf = fit_itemcf(pos.user[fit_rows], pos.item[fit_rows], ds.n_items, window=ex.window, shrink=float(ex.shrink),
-                        neighbors=ex.neighbors)
         budget = auto_budget(ds.n_items) if ex.budget == "auto" else int(ex.budget)
-        retrieved = itemcf_retrieve(cf, req.history(), budget=budget, n_triggers=int(ex.n_triggers),
-                                    decay=float(ex.decay), progress=progress)
-    prepared = Prepared(ds, req, retrieved, budget, fingerprint)
+        retrieved, existing_fits = existing_retrieval(
+            req.positives, req.history(), req.t1, ds.n_items, fit=str(ex.get("fit", "rolling")),
+            first_test_ms=req.first_test_ms, window=ex.window, shrink=float(ex.shrink), neighbors=ex.neighbors,
+            budget=budget, n_triggers=int(ex.n_triggers), decay=float(ex.decay), progress=progress)
+    prepared = Prepared(ds, req, retrieved, budget, fingerprint, existing_fits)
     cache.save(STAGE, key, _pack(prepared))
     return prepared

@@ -4,6 +4,12 @@ PROTOCOL section 1 (paper 2.1 and 3): a request is a maximal run of a user's pri
 impressions with gaps below `session_gap`; T1 is its first impression time; X_u are the distinct
 items the user had a positive on in [T1, end), end = min(next request's T1, T1 + horizon); ETG are
 the distinct items impressed in the request; B_u are the user's positives strictly before T1.
+Split by the calendar day of T1 (UTC+8): the last `test_days` days test, the `valid_days` before them
+validation, earlier days training. A request's targets and exposures never cross into a later split:
+a training request's are cut at the first validation millisecond, a validation request's at the
+first test millisecond (protocol v2). With `valid_days=0` (protocol v1) X_u is kept whole and
+only training drops test-period positives. `target_tabs="non_primary"` keeps only targets from
+other scenarios.
 Everything is vectorised over the whole log: sorted arrays and binary searches, no loop per row.
 """
 
@@ -18,6 +24,7 @@ from bench.errors import DataError
 from bench.ragged import Ragged, segment_ranges
 
 DAY_MS = 86_400_000
+TARGET_TABS = ("all", "non_primary")
 
 
 @dataclass
@@ -38,6 +45,7 @@ class Requests:
     t1: np.ndarray  # [R] int64, first impression time
     t_end: np.ndarray  # [R] int64, end of the target window (exclusive)
     is_test: np.ndarray  # [R] bool, T1 on the last test_days days
+    is_valid: np.ndarray  # [R] bool, T1 on the valid_days days before the test period
     hist_start: np.ndarray  # [R] int64, B_u = positives[hist_start:hist_end], newest last
     hist_end: np.ndarray  # [R] int64
     targets: Ragged  # X_u: distinct items, in order of first positive
@@ -47,10 +55,24 @@ class Requests:
     exposure_times: np.ndarray  # [len(exposures.values)] int64, first impression time of each exposed item
     positives: Positives
     first_test_ms: int  # first millisecond of the test period
+    first_valid_ms: int  # first millisecond of the validation period (= first_test_ms without one)
 
     @property
     def n(self) -> int:
         return len(self.user)
+
+    @property
+    def is_train(self) -> np.ndarray:
+        """[R] bool, T1 before the validation (or, without one, the test) period."""
+        return ~(self.is_test | self.is_valid)
+
+    def split_rows(self, split: str) -> np.ndarray:
+        """Request ids of one split: train | valid | test."""
+        masks = {"train": self.is_train, "valid": self.is_valid, "test": self.is_test}
+        if split not in masks:
+            raise ValueError(f"split {split!r}; choose one of {list(masks)}")
+        return np.flatnonzero(masks[split])
+
 
     def history(self) -> Ragged:
         """B_u of every request as item lists (newest last)."""
@@ -84,6 +106,8 @@ def build_requests(
     horizon_ms: int = DAY_MS,
     max_len: int = 50,
     test_days: int = 1,
+    valid_days: int = 0,
+    target_tabs: str = "all",
     tz_hours: int = 8,
 ) -> Requests:
     """Sessionise the primary-scenario impressions into requests and attach B_u, X_u and ETG.
@@ -97,7 +121,10 @@ def build_requests(
     time = log["time_ms"].to_numpy()
     tab = log["tab"].to_numpy()
     positive = log["positive"].to_numpy()
+    if target_tabs not in TARGET_TABS:
+        raise ValueError(f"target_tabs={target_tabs!r}; choose one of {list(TARGET_TABS)}")
     first_test = first_test_millisecond(time, test_days, tz_hours)
+    first_valid = first_test - valid_days * DAY_MS
 
     # Requests: runs of primary impressions, split at a new user or a gap >= session_gap.
     prim = np.flatnonzero(np.isin(tab, np.asarray(primary_tabs)))
@@ -115,7 +142,13 @@ def build_requests(
     same_user_next = np.zeros(n_req, dtype=bool)
     same_user_next[:-1] = r_user[1:] == r_user[:-1]
     next_t1 = np.where(same_user_next, np.roll(t1, -1), np.iinfo(np.int64).max)
-    t_end = np.minimum(next_t1, t1 + horizon_ms)
+    is_test = t1 >= first_test
+    is_valid = (t1 >= first_valid) & ~is_test
+    never = np.iinfo(np.int64).max
+    # [R] end of each request's split; protocol v1 (valid_days=0) keeps X_u whole, as its reference figures
+    # were computed, and only training drops test-period positives (bench.samples.Samples.train_target_mask)
+    cut = np.where(is_test, never, np.where(is_valid, first_test, first_valid)) if valid_days > 0 else np.full(n_req, never)
+    t_end = np.minimum(np.minimum(next_t1, t1 + horizon_ms), cut)  # targets never cross into a later split
 
     # Positives sorted by (user, time), addressed by a single int64 key for binary search.
     pos = np.flatnonzero(positive)
@@ -135,6 +168,9 @@ def build_requests(
 
     # X_u: positives in [T1, end), distinct per request.
     tgt_rows, tgt_idx = segment_ranges(hist_end, np.searchsorted(pos_key, key(r_user, t_end), side="left"))
+    if target_tabs == "non_primary":  # only other scenarios' positives are targets
+        other = ~np.isin(positives.tab[tgt_idx], np.asarray(primary_tabs))
+        tgt_rows, tgt_idx = tgt_rows[other], tgt_idx[other]
     first = _distinct_per_row(tgt_rows, positives.item[tgt_idx])
     targets = Ragged.from_rows(tgt_rows[first], positives.item[tgt_idx[first]], n_req)
     target_tabs = positives.tab[tgt_idx[first]]
@@ -142,6 +178,7 @@ def build_requests(
 
     # ETG: distinct items impressed in the request itself.
     first = _distinct_per_row(req_of_imp, item[prim])
+    first = first[p_time[first] < cut[req_of_imp[first]]]  # a request running past its split's end is cut there
     exposures = Ragged.from_rows(req_of_imp[first], item[prim][first].astype(np.int32), n_req)
     exposure_times = p_time[first]
 
@@ -149,7 +186,8 @@ def build_requests(
         user=r_user,
         t1=t1,
         t_end=t_end,
-        is_test=t1 >= first_test,
+        is_test=is_test,
+        is_valid=is_valid,
         hist_start=hist_start.astype(np.int64),
         hist_end=hist_end.astype(np.int64),
         targets=targets,
@@ -159,4 +197,5 @@ def build_requests(
         exposure_times=exposure_times,
         positives=positives,
         first_test_ms=first_test,
+        first_valid_ms=int(first_valid),
     )

@@ -57,12 +57,13 @@ def _merge(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def remove_and_fill(ranked: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the first k ids of `ranked` [R, n] not in that row's `exclude` [R, m]: [R, k].
+def remove_and_fill(ranked: np.ndarray, exclude: np.ndarray, k: int, pool_size: int | None = None) -> np.ndarray:
+    """Per row, the first k ids of `ranked` [R, n] not in that row's `exclude` [R, m]: [R, k], -1 where fewer remain.
 
-    Inc@K's de-duplication against the base model's top K (PROTOCOL 5); needs n >= k + m.
+    Inc@K's de-duplication against the base model's top K (PROTOCOL 5); needs n >= k + m, unless the
+    ranking holds the whole pool (n == pool_size), when fewer than k may remain.
     """
-    if ranked.shape[1] < k + exclude.shape[1]:
+    if ranked.shape[1] < k + exclude.shape[1] and ranked.shape[1] != pool_size:
         raise ValueError("retrieve at least k + |excluded| candidates so that k remain after removal")
     n_rows = len(ranked)
     hit = row_membership(ranked, exclude)

@@ -1,9 +1,9 @@
 """RTG / ITG / ETG sample groups (paper 2.1) and the statistics the run records about them.
 
 RTG = X_u ∩ R_u (targets the existing system already retrieves), ITG = X_u \\ R_u (incremental
-targets), ETG = the items exposed in the request. The training targets of a train request are
-restricted to positives before the first test millisecond, and its exposures to impressions
-before it, so no test-period label or exposure is learnt.
+targets), ETG = the items exposed in the request. Targets and exposures are already cut at the end of
+their request's split (bench.requests); the training masks also drop test-period positives, which
+is what protocol v1 (no validation split, X_u kept whole) relies on.
 """
 
 from __future__ import annotations
@@ -37,19 +37,20 @@ class Samples:
         return np.bincount(self.requests.targets.row_ids()[self.is_itg], minlength=self.requests.n)
 
     def train_target_mask(self) -> np.ndarray:
-        """[T] targets usable for training: of a train request, from a positive before the test period."""
+        """[T] targets usable for training: of a train request, from a positive before the validation
+        (or test) period."""
         req = self.requests
-        return ~req.is_test[req.targets.row_ids()] & (req.target_times < req.first_test_ms)
+        return req.is_train[req.targets.row_ids()] & (req.target_times < req.first_valid_ms)
 
     def train_exposure_mask(self) -> np.ndarray:
         """[len(exposures.values)] exposures usable for training (L_align, eq. 7): of a train request,
-        impressed before the test period (a request running past midnight is cut there)."""
+        impressed before the validation (or test) period (a request running past midnight is cut there)."""
         req = self.requests
-        return ~req.is_test[req.exposures.row_ids()] & (req.exposure_times < req.first_test_ms)
+        return req.is_train[req.exposures.row_ids()] & (req.exposure_times < req.first_valid_ms)
 
-    def eval_rows(self) -> np.ndarray:
-        """Test requests with a non-empty ITG: the rows every metric averages over (PROTOCOL 5)."""
-        return np.flatnonzero(self.requests.is_test & (self.itg_counts() > 0))
+    def eval_rows(self, split: str = "test") -> np.ndarray:
+        """Requests of `split` (test | valid) with a non-empty ITG: the rows every metric averages over (PROTOCOL 5)."""
+        return self.requests.split_rows(split)[self.itg_counts()[self.requests.split_rows(split)] > 0]
 
 
 def split_groups(requests: Requests, retrieved: Ragged, n_items: int) -> Samples:
@@ -63,8 +64,52 @@ def _share(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 
 
-def sample_statistics(samples: Samples, tabs: np.ndarray | None = None) -> dict[str, float | int | None | dict]:
-    """The statistics PROTOCOL section 2 tabulates, plus per-scenario ITG shares.
+def split_statistics(samples: Samples) -> dict[str, dict[str, float | int | None]]:
+    """Per split (train, valid when there is one, test): requests, targets and the ITG share, overall
+    and on requests with a non-empty history (PROTOCOL 2). Training targets are those training reads."""
+    req = samples.requests
+    t_rows = req.targets.row_ids()
+    has_history = (req.hist_end > req.hist_start)[t_rows]  # [T]
+    itg_rows = np.bincount(t_rows[samples.is_itg], minlength=req.n)
+    out = {}
+    for split in ("train", "valid", "test"):
+        rows = req.split_rows(split)
+        if split == "valid" and len(rows) == 0:
+            continue
+        sel = samples.train_target_mask() if split == "train" else {"valid": req.is_valid, "test": req.is_test}[split][t_rows]
+        out[split] = {
+            "requests": int(len(rows)),
+            "requests_nonempty_targets": int(len(np.unique(t_rows[sel]))),
+            "targets": int(sel.sum()),
+            "itg_share": _share(samples.is_itg[sel].sum(), sel.sum()),
+            "itg_share_with_history": _share(samples.is_itg[sel & has_history].sum(), (sel & has_history).sum()),
+            "requests_nonempty_itg": int((itg_rows[rows] > 0).sum()),
+        }
+    return out
+
+
+def premise_statistics(samples: Samples, primary_tabs: list[int] | tuple[int, ...]) -> dict[str, float | int | None]:
+    """What the IncRec claim needs the data to hold (PROTOCOL 5, premise diagnostics)."""
+    req = samples.requests
+    t_rows = req.targets.row_ids()
+    eval_rows = samples.eval_rows("test")
+    test_itg = samples.is_itg & req.is_test[t_rows]
+    train_itg = samples.is_itg & samples.train_target_mask()
+    n_items = int(max(req.targets.values.max(initial=0), req.exposures.values.max(initial=0))) + 1
+    exposed = isin(t_rows * n_items + req.targets.values, req.exposures.row_ids() * n_items + req.exposures.values)
+    empty_history = (req.hist_end == req.hist_start)[eval_rows]
+    return {
+        "test_itg_non_primary_share": _share((~np.isin(req.target_tabs[test_itg], primary_tabs)).sum(), test_itg.sum()),
+        "train_itg_exposed_share": _share(exposed[train_itg].sum(), train_itg.sum()),
+        "eval_empty_history_share": _share(empty_history.sum(), len(eval_rows)),
+        "eval_mean_itg": _share(samples.itg_counts()[eval_rows].sum(), len(eval_rows)),
+        "eval_requests": int(len(eval_rows)),
+    }
+
+
+def sample_statistics(samples: Samples, tabs: np.ndarray | None = None,
+                      primary_tabs: list[int] | tuple[int, ...] = (1,)) -> dict[str, float | int | None | dict]:
+    """The statistics PROTOCOL section 2 tabulates, per split, the premise diagnostics, and per-scenario ITG shares.
 
     `tabs`: every scenario of the log; one without any target is listed with 0 targets and a null
     share (a reported zero, never a division by zero).
@@ -83,7 +128,8 @@ def sample_statistics(samples: Samples, tabs: np.ndarray | None = None) -> dict[
         }
     return {
         "requests": int(req.n),
-        "requests_train": int((~req.is_test).sum()),
+        "requests_train": int(req.is_train.sum()),
+        "requests_valid": int(req.is_valid.sum()),
         "requests_test": int(req.is_test.sum()),
         "requests_nonempty_targets": int((x_len > 0).sum()),
         "mean_targets": float(x_len.mean()),
@@ -96,5 +142,8 @@ def sample_statistics(samples: Samples, tabs: np.ndarray | None = None) -> dict[
         "itg_share_test": _share(samples.is_itg[test_t].sum(), test_t.sum()),
         "test_requests_nonempty_itg": int((req.is_test & (itg_len > 0)).sum()),
         "first_test_ms": int(req.first_test_ms),
+        "first_valid_ms": int(req.first_valid_ms),
+        "splits": split_statistics(samples),
+        "premise": premise_statistics(samples, primary_tabs),
         "itg_share_per_tab": per_tab,
     }

@@ -1,28 +1,37 @@
-"""The training loop: AdaGrad (paper 2.2.4) over shuffled request batches, one progress bar per epoch."""
+"""The training loop: AdaGrad (paper 2.2.4) over shuffled request batches, one progress bar per epoch,
+optionally to early stopping on a validation metric (PROTOCOL section 3, bench.early_stopping)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from bench.batches import TrainingSet, train_batch
+from bench.early_stopping import EarlyStopping
 from bench.errors import DataError
 from models.increc import IncRec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 4  # passes over the training requests
+    epochs: int = 4  # passes over the training requests when early_stopping is off
     batch_size: int = 256  # requests per step
     lr: float = 0.01  # AdaGrad learning rate
     n_negatives: int = 1024  # items sampled uniformly from the pool per batch (N of eq. 2, 4, 6)
     negatives: str = "uniform"  # uniform (from the pool) | in_batch (the batch's positives, logQ-corrected)
     progress: bool = True  # show a progress bar per epoch
     max_batches: int | None = None  # stop each epoch after this many batches (smoke tests, memory probes)
+    early_stopping: bool = False  # train up to max_epochs, stop after `patience` epochs without a better validation value
+    max_epochs: int = 40  # early stopping: at most this many epochs
+    patience: int = 4  # early stopping: epochs without improvement before stopping
 
 
 def bucketed_batches(ts: TrainingSet, batch_size: int, rng: np.random.Generator, bucket: int = 32) -> list[np.ndarray]:
@@ -42,8 +51,44 @@ def bucketed_batches(ts: TrainingSet, batch_size: int, rng: np.random.Generator,
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str) -> dict:
-    """Train in place; returns per-epoch wall times and mean losses."""
+def _rng_kept(device: torch.device):
+    """torch's global RNG (CPU, and the model's CUDA device) saved and restored around a block, so an
+    evaluation hook leaves the training's dropout stream as it found it."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return torch.random.fork_rng(devices=[index])
+    return torch.random.fork_rng(devices=[])
+
+
+def _validate(model: IncRec, evaluate: Callable[[IncRec], float], device: torch.device) -> tuple[float, float]:
+    """evaluate(model) in eval mode, under no_grad, with torch's RNG restored after; (value, seconds)."""
+    start = time.perf_counter()
+    model.eval()
+    try:
+        with _rng_kept(device), torch.no_grad():
+            value = float(evaluate(model))
+    finally:
+        model.train()
+    return value, round(time.perf_counter() - start, 3)
+
+
+def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str,
+          evaluate: Callable[[IncRec], float] | None = None) -> dict:
+    """Train in place; returns per-epoch wall times, mean losses and the validation curve.
+
+    cfg.early_stopping: up to cfg.max_epochs epochs; after each, `evaluate(model)` (required; higher
+    is better) goes to an EarlyStopping(cfg.patience, cfg.max_epochs), training stops after
+    cfg.patience epochs without a strictly better value, and the best epoch's weights are restored
+    at the end (PROTOCOL section 3). Otherwise cfg.epochs epochs, the last one kept; `evaluate`,
+    if given, is still called after each epoch to record the curve.
+    `evaluate` runs in eval mode under torch.no_grad() and draws nothing from the training's RNG
+    (torch's global RNG is restored after it), so the batches and updates are the same with or
+    without it. History: epoch_seconds (training only), batches, batches_available, loss,
+    valid_seconds (per evaluated epoch), valid_curve, best_epoch (1-based), best_value, epochs_run,
+    stopped ("patience" | "max_epochs" with early stopping, "epochs" without).
+    """
+    if cfg.early_stopping and evaluate is None:
+        raise ValueError("train: cfg.early_stopping needs an evaluate hook (the validation metric after each epoch)")
     if len(ts.rows) == 0:
         raise DataError("no training request has a target (or exposure): nothing to train on")
     model.to(device).train()
@@ -54,13 +99,22 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
     log_q = ts.log_q() if cfg.negatives == "in_batch" else None
-    history: dict[str, list] = {"epoch_seconds": [], "batches": [], "batches_available": [], "loss": []}
-    for epoch in range(cfg.epochs):
+    n_epochs = cfg.max_epochs if cfg.early_stopping else cfg.epochs
+    stopper = None
+    if evaluate is not None and (cfg.early_stopping or n_epochs > 0):
+        # without early stopping the patience never ends the run and nothing is restored: no snapshot
+        stopper = EarlyStopping(cfg.patience if cfg.early_stopping else n_epochs + 1, n_epochs,
+                                keep_weights=cfg.early_stopping)
+    history: dict[str, list] = {"epoch_seconds": [], "batches": [], "batches_available": [], "loss": [],
+                                "valid_seconds": []}
+    last = ""  # the last validation value, for the progress bar
+    for epoch in range(n_epochs):
         start = time.perf_counter()
         available = bucketed_batches(ts, cfg.batch_size, rng)
         batches = available[: cfg.max_batches]
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
-        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if cfg.progress else True)
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{n_epochs}{last}", leave=False,
+                   disable=None if cfg.progress else True)
         for rows in bar:
             batch = train_batch(ts, rows, cfg.n_negatives, rng, cfg.negatives, log_q).to(device)
             parts = model.loss(batch)
@@ -73,5 +127,21 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
         history["batches"].append(len(batches))
         history["batches_available"].append(len(available))
         history["loss"].append({k: round(float(v) / len(batches), 5) for k, v in sums.items()})
+        if stopper is not None:
+            value, seconds = _validate(model, evaluate, device)
+            history["valid_seconds"].append(seconds)
+            last = f" valid {value:.4f}"
+            if stopper.update(value, model) and cfg.early_stopping:
+                break
+    if stopper is None:
+        summary = {"valid_curve": [], "best_epoch": None, "best_value": None, "epochs_run": n_epochs}
+    else:
+        if cfg.early_stopping and stopper.has_weights():
+            stopper.restore(model)
+        elif cfg.early_stopping:  # no finite validation value at all: the last epoch stays
+            log.warning("%s: no epoch had a finite validation value; the last epoch's weights are kept", desc)
+        summary = stopper.summary()
+    history |= summary
+    history["stopped"] = summary["stopped"] if cfg.early_stopping else "epochs"
     model.eval()
     return history

@@ -39,6 +39,8 @@ class Variant:
     alpha_normalise: bool = True  # divide α by its batch mean |α|, so L_inc keeps IncRec-NA's scale
     basic_targets: str = "all"  # all (RTG ∪ ITG) or itg (TB-ITG)
     itg_weight: float = 1.0  # weight of ITG positives in L_b (TB-boost > 1)
+    alpha_exclude_self: bool = False  # eq. 7 over the other exposed items only (PROTOCOL 4); none left: α = 1
+    shuffle_labels: bool = False  # RTG / ITG flags shuffled within each training request (a control, PROTOCOL 5)
 
     def __post_init__(self) -> None:
         if self.alpha not in ALPHA_SOURCES:
@@ -54,7 +56,7 @@ class Variant:
 
     @property
     def is_base(self) -> bool:
-        return not self.incremental and self.basic_targets == "all" and self.itg_weight == 1.0
+        return not self.incremental and self.basic_targets == "all" and self.itg_weight == 1.0 and not self.shuffle_labels
 
 
 @dataclass
@@ -136,9 +138,15 @@ class IncRec(nn.Module):
                 with torch.no_grad():
                     if v.alpha == "item":  # IncRec-ori: the ITG item itself
                         raw = score(align[rows].detach(), itg_vec.detach())
-                    else:  # eq. 7: the nearest exposed item
-                        raw = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(), item_vec(batch.etg).detach(), batch.etg_mask)
+                        found = None
+                    else:  # eq. 7: the nearest exposed item (the nearest other one with alpha_exclude_self)
+                        itg_items = batch.x_items[itg]  # [P]
+                        exclude = batch.etg[rows] == itg_items[:, None] if v.alpha_exclude_self else None  # [P, E]
+                        raw, found = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(),
+                                                           item_vec(batch.etg).detach(), batch.etg_mask, exclude)
                     alpha = transform_alpha(raw, v.alpha_transform)
+                    if found is not None:  # no exposed item left to align with: weight 1 (PROTOCOL 4)
+                        alpha = torch.where(found, alpha, torch.ones_like(alpha))
                     if v.alpha_normalise and alpha.numel():  # mean |α| = 1; keeps the sign of a raw α
                         alpha = alpha / alpha.abs().mean().clamp_min(1e-12)
             parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,

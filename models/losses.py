@@ -109,14 +109,18 @@ def nearest_exposed_alpha(
     itg: torch.Tensor,
     etg: torch.Tensor,
     etg_mask: torch.Tensor,
-) -> torch.Tensor:
+    exclude: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw α_i of eq. 7: j = argmax_{j ∈ ETG} <v_i, v_j>, α_i = s_align(u, j). No gradient.
 
     align_user [B, K, D]; rows [P]; itg [P, D] vectors of the ITG positives; etg [B, E, D] the
-    request's exposed items with etg_mask [B, E] (True = real). Returns [P].
+    request's exposed items with etg_mask [B, E] (True = real). exclude [P, E] bool: exposed entries
+    that may not be j (increc.alpha_exclude_self: the ITG item itself). Returns (α [P], found [P] bool:
+    some exposed item was left to be j; where not, α is meaningless and the caller falls back).
     """
     with torch.no_grad():
-        sim = torch.einsum("pd,ped->pe", itg, etg[rows]).masked_fill(~etg_mask[rows], float("-inf"))  # [P, E]
+        allowed = etg_mask[rows] if exclude is None else etg_mask[rows] & ~exclude  # [P, E]
+        sim = torch.einsum("pd,ped->pe", itg, etg[rows]).masked_fill(~allowed, float("-inf"))  # [P, E]
         j = sim.argmax(dim=1)  # [P]
         v_j = etg[rows, j]  # [P, D]
-        return score(align_user[rows], v_j)
+        return score(align_user[rows], v_j), allowed.any(dim=1)

@@ -69,7 +69,7 @@ def test_precheck_accepts_required_keys_and_real_commands() -> None:
 
 def test_tower_settings_its_constructor_refuses_are_a_config_error(tmp_path: Path, synthetic_cache: Path) -> None:
     cfg = compose_config("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "model=comirec_dr",
-                         "model.user_tower.bilinear=shared", "train.epochs=0", "train.progress=false")
+                         "model.user_tower.bilinear=shared", "train.epochs=0", "train.early_stopping=false", "eval.seed_control=false", "train.progress=false")
     with pytest.raises(ConfigError, match=r"model.user_tower \(comirec_dr\): .*routing_init"):
         run(cfg, tmp_path)
 
@@ -83,8 +83,8 @@ def test_every_shipped_choice_validates() -> None:
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["train.epoch=3"], "unknown key 'train.epoch': 'train' has batch_size, device, epochs, lr, max_batches, n_negatives, "
-                        "progress, sparse_item_grads, threads; did you mean 'train.epochs'?"),
+    (["train.epoch=3"], "unknown key 'train.epoch': 'train' has batch_size, device, early_stopping, epochs, lr, max_batches, "
+                        "max_epochs, n_negatives, patience, progress, sparse_item_grads, threads; did you mean 'train.epochs'?"),
     (["model=sasrek"], "Could not find 'model/sasrek' Available options in 'model': comirec_dr comirec_sa dssm kuaiformer"),
     (["-m", "train.epochs=1,abc"], "train.epochs='abc': expected an integer"),  # the bad value is a later sweep job
     (["-m", "experiment=table1", "increc.alpha=learned"], "increc.alpha='learned'"),
@@ -105,7 +105,7 @@ def test_command_line_is_checked_before_any_job(args: list[str], needle: str, tm
 def _run(tmp_path: Path, logs: list[dict], n_videos: int = 8) -> dict:
     root = make_release(tmp_path / "data", logs={PURE["logs"][-1]: logs}, videos=[video_row(v) for v in range(n_videos)])
     cfg = compose_config("dataset=kuairand", f"dataset.root={root}", "dataset.ks=[1,2]", "dataset.existing_budget=2",
-                         "model=youtube_dnn", "train.epochs=1", "train.progress=false")
+                         "model=youtube_dnn", "train.epochs=1", "train.early_stopping=false", "eval.seed_control=false", "train.progress=false")
     return run(cfg, tmp_path / "out").record
 
 

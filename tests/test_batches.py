@@ -92,3 +92,16 @@ def test_in_batch_negatives_carry_the_logq_correction() -> None:
     # a row's own positives are accidental hits among the in-batch negatives
     assert batch.x_neg_mask[0].tolist() == [True, True, False, True, False, False]
     assert train_batch(ts, np.array([0]), 5, np.random.default_rng(0)).neg_logq is None  # uniform: no correction
+
+
+def test_shuffled_labels_keep_each_requests_itg_count() -> None:
+    """The na_shuffled control: RTG / ITG flags permuted within each request, never across requests."""
+    from bench.batches import shuffle_within_rows
+
+    rows = np.repeat(np.arange(200), 5)  # 200 requests of 5 targets
+    flags = np.tile(np.array([True, False, False, True, False]), 200)
+    out = shuffle_within_rows(rows, flags, np.random.default_rng(0))
+    assert (np.bincount(rows[out], minlength=200) == 2).all()  # each request keeps its 2 ITG
+    assert (out != flags).any()  # and they moved
+    again = shuffle_within_rows(rows, flags, np.random.default_rng(0))
+    assert np.array_equal(out, again)  # seeded

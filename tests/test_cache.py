@@ -16,7 +16,8 @@ from bench.requests import Requests, build_requests
 from bench.run import run
 from tests.conftest import compose_config
 
-FAST = ("dataset=synthetic", "dataset.preset=tiny", "model=youtube_dnn", "train.epochs=1", "train.progress=false")
+FAST = ("dataset=synthetic", "dataset.preset=tiny", "model=youtube_dnn", "train.epochs=1", "train.early_stopping=false",
+        "eval.seed_control=false", "train.progress=false")
 
 
 # --------------------------------------------------------------------------- the store
@@ -116,11 +117,11 @@ def test_variants_share_the_cached_base(tmp_path: Path, synthetic_cache: Path) -
 def test_a_base_trained_on_another_cpu_vendor_is_not_reused(tmp_path: Path, synthetic_cache: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # dropout masks differ between Intel and other CPUs, so the trained base is keyed by the vendor
-    import bench.run
+    import bench.model_stages
 
     common = (*FAST, f"dataset.cache_dir={synthetic_cache}", f"cache.dir={tmp_path / 'cache'}", "increc=off")
     assert run(compose_config(*common), tmp_path / "a").record["cache"]["base"] == "miss"
-    monkeypatch.setattr(bench.run, "cpu_vendor", lambda: "AnotherVendor")
+    monkeypatch.setattr(bench.model_stages, "cpu_vendor", lambda: "AnotherVendor")
     assert run(compose_config(*common), tmp_path / "b").record["cache"] == {"prepared": "hit", "base": "miss"}
     assert run(compose_config(*common), tmp_path / "c").record["cache"] == {"prepared": "hit", "base": "hit"}
 

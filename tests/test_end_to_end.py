@@ -15,6 +15,8 @@ from bench.run import format_table, run
 from tests.conftest import compose_config
 
 TINY = ("dataset.preset=tiny", "train.progress=false", "train.batch_size=128")
+FIXED_1 = ("train.epochs=1", "train.early_stopping=false", "eval.seed_control=false")  # protocol v1's fixed schedule
+FIXED_2 = ("train.epochs=2", "train.early_stopping=false", "eval.seed_control=false")
 
 
 def _run(tmp_path: Path, cache: Path, *overrides: str) -> dict:
@@ -24,7 +26,8 @@ def _run(tmp_path: Path, cache: Path, *overrides: str) -> dict:
 
 @pytest.fixture(scope="module")
 def increc_on_record(tmp_path_factory, synthetic_cache) -> dict:
-    return _run(tmp_path_factory.mktemp("run-on"), synthetic_cache, "increc=on", "train.epochs=8")
+    return _run(tmp_path_factory.mktemp("run-on"), synthetic_cache, "increc=on", "train.max_epochs=20",
+                "eval.seed_control=false")
 
 
 def test_record_has_everything_the_issue_lists(increc_on_record: dict) -> None:
@@ -50,7 +53,7 @@ def test_record_has_everything_the_issue_lists(increc_on_record: dict) -> None:
 
 
 def test_run_json_is_written_and_matches(tmp_path: Path, synthetic_cache: Path) -> None:
-    cfg = compose_config(*TINY, f"dataset.cache_dir={synthetic_cache}", "increc=off", "train.epochs=1")
+    cfg = compose_config(*TINY, f"dataset.cache_dir={synthetic_cache}", "increc=off", *FIXED_1)
     result = run(cfg, tmp_path)
     on_disk = json.loads((tmp_path / "run.json").read_text())
     assert on_disk["metrics"] == result.record["metrics"]
@@ -59,8 +62,8 @@ def test_run_json_is_written_and_matches(tmp_path: Path, synthetic_cache: Path) 
 
 
 def test_max_batches_cuts_every_epoch(tmp_path: Path, synthetic_cache: Path) -> None:
-    full = _run(tmp_path / "all", synthetic_cache, "model=dssm", "increc=na", "train.epochs=2")["training"]
-    cut = _run(tmp_path / "cut", synthetic_cache, "model=dssm", "increc=na", "train.epochs=2", "train.max_batches=2")
+    full = _run(tmp_path / "all", synthetic_cache, "model=dssm", "increc=na", *FIXED_2)["training"]
+    cut = _run(tmp_path / "cut", synthetic_cache, "model=dssm", "increc=na", *FIXED_2, "train.max_batches=2")
     assert all(n > 2 for n in full["base"]["batches"] + full["variant"]["batches"])
     assert cut["training"]["base"]["batches"] == [2, 2] and cut["training"]["variant"]["batches"] == [2, 2]
     assert cut["training"]["base"]["batches_available"] == full["base"]["batches"]
@@ -70,7 +73,7 @@ def test_max_batches_cuts_every_epoch(tmp_path: Path, synthetic_cache: Path) -> 
 def test_filling_uninitialised_memory_changes_nothing(tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
     import bench.run
 
-    args = ("model=sasrec", "increc=on", "train.epochs=1", "train.max_batches=4")
+    args = ("model=sasrec", "increc=on", *FIXED_1, "train.max_batches=4")
     fast = _run(tmp_path / "fast", synthetic_cache, *args)
     monkeypatch.setattr(bench.run, "deterministic_torch",
                         functools.partial(bench.run.deterministic_torch, fill_uninitialized_memory=True))
@@ -87,11 +90,11 @@ def test_trained_sasrec_beats_popularity(increc_on_record: dict) -> None:
 
 
 def test_same_config_and_seed_give_identical_metrics(tmp_path: Path, synthetic_cache: Path) -> None:
-    first = _run(tmp_path / "a", synthetic_cache, "increc=ori", "train.epochs=1")
-    again = _run(tmp_path / "b", synthetic_cache, "increc=ori", "train.epochs=1")
+    first = _run(tmp_path / "a", synthetic_cache, "increc=ori", *FIXED_1)
+    again = _run(tmp_path / "b", synthetic_cache, "increc=ori", *FIXED_1)
     assert again["metrics"] == first["metrics"]
     assert again["data_fingerprint"] == first["data_fingerprint"]
-    other_seed = _run(tmp_path / "c", synthetic_cache, "increc=ori", "train.epochs=1", "seed=1")
+    other_seed = _run(tmp_path / "c", synthetic_cache, "increc=ori", *FIXED_1, "seed=1")
     assert other_seed["metrics"] != first["metrics"]  # the seed matters, so the equality above is not vacuous
 
 
@@ -103,7 +106,7 @@ from bench.run import run
 from tests.conftest import compose_config
 out = {}
 for model in sys.argv[2:]:
-    cfg = compose_config("dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.epochs=1",
+    cfg = compose_config("dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.epochs=1", "train.early_stopping=false", "eval.seed_control=false",
                          "increc=na", f"model={model}", f"dataset.cache_dir={sys.argv[1]}")
     out[model] = run(cfg, Path(tempfile.mkdtemp())).record["metrics"]
 print(json.dumps(out))
@@ -125,7 +128,7 @@ def test_same_metrics_in_a_separate_process_for_every_backbone(synthetic_cache: 
 
 def test_real_sample_through_the_kuairand_dataset(tmp_path: Path, real_sample: Path) -> None:
     """`dataset=kuairand dataset.root=DIR` on a folder of official-named files runs the pipeline."""
-    cfg = compose_config("dataset=kuairand", f"dataset.root={real_sample}", "increc=off", "train.epochs=1",
+    cfg = compose_config("dataset=kuairand", f"dataset.root={real_sample}", "increc=off", *FIXED_1,
                          "train.progress=false", "train.batch_size=1024")
     rec = run(cfg, tmp_path).record
     assert rec["pool_size"] == 7583

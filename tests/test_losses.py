@@ -128,9 +128,28 @@ def test_nearest_exposed_alpha_eq7():
     # i1 (row 0): 0, 3 -> j = (0,3); α = max(0, 6) = 6
     # i2 (row 1): only (1,1) is real -> α = max(-1, -1) = -1
     # (IncRec-ori's α = s_align(u, i) would be 1, 2, -5 instead; padding (10,10) would win every argmax)
-    alpha = nearest_exposed_alpha(align, rows, itg, etg, etg_mask)
+    alpha, found = nearest_exposed_alpha(align, rows, itg, etg, etg_mask)
     assert alpha.tolist() == [2.0, 6.0, -1.0]
+    assert found.tolist() == [True, True, True]
     assert not alpha.requires_grad
+
+
+def test_nearest_exposed_alpha_excluding_the_item_itself():
+    """increc.alpha_exclude_self (PROTOCOL 4): j is the nearest *other* exposed item."""
+    align = T([[[1.0, 0.0], [0.0, 2.0]]])  # one row, interests a = (1,0), b = (0,2)
+    etg = T([[[2.0, 0.0], [0.0, 3.0]]])  # exposed items e0 = (2,0), e1 = (0,3)
+    etg_mask = T([[True, True]])
+    rows = T([0, 0])
+    itg = T([[2.0, 0.0], [0.0, 3.0]])  # the ITG items are e0 and e1 themselves
+    same, _ = nearest_exposed_alpha(align, rows, itg, etg, etg_mask)
+    assert same.tolist() == [2.0, 6.0]  # each finds itself: eq. 7 equals IncRec-ori here
+    exclude = T([[True, False], [False, True]])
+    other, found = nearest_exposed_alpha(align, rows, itg, etg, etg_mask, exclude)
+    assert other.tolist() == [6.0, 2.0]  # i0 aligns with e1: max(0, 6); i1 with e0: max(2, 0)
+    assert found.tolist() == [True, True]
+    _, none_left = nearest_exposed_alpha(align, T([0]), itg[:1], T([[[2.0, 0.0], [0.0, 0.0]]]),
+                                         T([[True, False]]), T([[True, False]]))
+    assert none_left.tolist() == [False]  # the only exposure is the item itself: the caller uses α = 1
 
 
 # --------------------------------------------------------------------------------- IncRec

@@ -123,3 +123,57 @@ def test_top_k_two_interests_share_an_item():
     items = np.array([[1, 0], [0, 1], [0.9, 0.9], [-1, 0], [0.5, 0.1]], dtype=np.float32)
     assert top_k(users, items, 3).tolist() == [[0, 1, 2]]
     assert top_k(users, items, 4).tolist() == [[0, 1, 2, 4]]
+
+
+# ------------------------------------------------------------------ controls (PROTOCOL 5), from METRICS
+
+def test_controls_by_hand():
+    """SupR, IncR and Seed on the toy rankings, through the one declaration every consumer reads."""
+    from bench.metrics import CONTROLS, Rankings, metric_counts, summarise
+
+    retrieved = np.array([[7, -1], [6, 8], [-1, -1]])  # R_u per request (padded)
+    seed_base = np.array([
+        [5, 3, 9, 0, 1, 2],  # A: without base top 2 {5, 1} -> 3, 9
+        [4, 8, 1, 0, 2, 3],  # B: without {2, 4} -> 8, 1
+        [7, 0, 9, 1, 2, 3],  # C: without {0, 9} -> 7, 1
+    ])
+    deep_base = np.array([
+        [5, 1, 7, 3, 9, 0],  # A: without {5, 1} and R_u {7} -> 3, 9
+        [2, 4, 6, 8, 1, 0],  # B: without {2, 4} and {6, 8} -> 1, 0
+        [0, 9, 8, 7, 1, 2],  # C: without {0, 9} -> 8, 7
+    ])
+    variant = np.array([
+        [1, 9, 5, 3, 0, 7],  # A: without {5, 1} and {7} -> 9, 3
+        [4, 2, 6, 0, 1, 8],  # B: without {2, 4} and {6, 8} -> 0, 1
+        [7, 0, 9, 8, 1, 2],  # C: without {0, 9} -> 7, 8
+    ])
+    pop = np.broadcast_to(np.array([9, 8, 7, 6]), (3, 4))
+    r = Rankings(base=deep_base, popularity=pop, retrieved=retrieved, variant=variant, seed_base=seed_base)
+    out = summarise(metric_counts(r, ITG, ETG, [2]))
+    assert set(CONTROLS) == {"SupR", "IncR", "Seed"}
+    # SupR: A {3, 9} of {1, 3, 9} -> 2/3; B {1, 0} of {4} -> 0; C {8, 7} of {7, 8} -> 1
+    assert out["SupR@2"] == pytest.approx((2 / 3 + 0 + 1) / 3)
+    # Sup (ranks 3-4) for contrast: A {7, 3} -> 1/3; B {6, 8} -> 0; C {8, 7} -> 1
+    assert out["Sup@2"] == pytest.approx((1 / 3 + 0 + 1) / 3)
+    # IncR: A {9, 3} -> 2/3; B {0, 1} -> 0; C {7, 8} -> 1
+    assert out["IncR@2"] == pytest.approx((2 / 3 + 0 + 1) / 3)
+    # Seed: A {3, 9} -> 2/3; B {8, 1} -> 0; C {7, 1} -> 1/2
+    assert out["Seed@2"] == pytest.approx((2 / 3 + 0 + 1 / 2) / 3)
+    # popularity's top 2 {9, 8}: A 9 -> 1/3; B none -> 0; C 8 -> 1/2
+    assert out["Pop_Base@2"] == pytest.approx((1 / 3 + 0 + 1 / 2) / 3)
+
+
+def test_a_run_without_a_variant_or_seed_base_has_no_such_metric():
+    from bench.metrics import Rankings, metric_counts
+
+    r = Rankings(base=BASE, popularity=np.broadcast_to(np.arange(4), (3, 4)), retrieved=np.full((3, 1), -1))
+    names = {n.split("@")[0] for n in metric_counts(r, ITG, ETG, [1])}
+    assert names == {"Base", "Sup", "SupR", "Pop_Base", "Pop_Sup"}
+
+
+def test_remove_and_fill_on_a_whole_pool_ranking_leaves_fewer_than_k():
+    ranked = np.array([[0, 1, 2]])  # the whole pool of 3 items
+    out = remove_and_fill(ranked, np.array([[0, 1]]), 2, pool_size=3)
+    assert out.tolist() == [[2, -1]]
+    with pytest.raises(ValueError):
+        remove_and_fill(ranked, np.array([[0, 1]]), 2)

@@ -111,7 +111,7 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
 def test_end_to_end_reports_time_memory_and_batches(synthetic_cache) -> None:
     from bench.perf.scale import end_to_end
 
-    f = end_to_end("tiny", ["model=dssm", "train.epochs=1", "train.max_batches=2", f"dataset.cache_dir={synthetic_cache}"])
+    f = end_to_end("tiny", ["model=dssm", "train.epochs=1", "train.early_stopping=false", "eval.seed_control=false", "train.max_batches=2", f"dataset.cache_dir={synthetic_cache}"])
     assert f["tiny_end_to_end_s"] > 0 and 0.05 < f["tiny_peak_rss_gib"] < 64
     assert f["tiny_variant_batches_per_epoch"] > 2 and f["tiny_base_seconds_per_batch"] > 0
     assert f["tiny_stage_train_base_s"] > 0 and "train.max_batches=2" in f["tiny_overrides"]

@@ -248,3 +248,51 @@ def test_isin():
     assert isin(np.array([1, 5, 9, 0, 10, 3]), pool).tolist() == [True, False, True, False, False, True]
     assert isin(np.array([1, 2]), np.array([], dtype=np.int64)).tolist() == [False, False]
     assert isin(np.array([[1, 2], [3, 4]]), np.array([[4], [1]])).tolist() == [[True, False], [False, True]]
+
+
+# ------------------------------------------------------------------ validation split and its cuts (protocol v2)
+
+
+def test_validation_day_and_the_cuts_at_each_split_end(log):
+    """valid_days=1: 05-07 (Beijing) requests validate; their targets and exposures stop at the test start."""
+    v1 = build_requests(log)
+    req = build_requests(log, valid_days=1)
+    assert req.first_valid_ms == MID - DAY_MS and req.first_test_ms == MID
+    assert req.is_valid.tolist() == [True, True, True, False, False]  # r0, r1, r2 start on 05-07
+    assert req.is_test.tolist() == [False, False, False, True, True]
+    assert not req.is_train.any()
+    # v1 keeps X_u whole: r1's item 8 (05-08 11:39) and r2's item 6 (MID + 10 min) are targets
+    assert rows_of(v1.targets)[1:3] == [[4, 8], [3, 6]]
+    # v2 cuts a validation request's targets at MID: r1 keeps 4, r2 keeps 3
+    assert rows_of(req.targets) == [[2, 3], [4], [3], [4], [1]]
+    # and its exposures: r2's item 5 was impressed at MID + 5 min, in the test period
+    assert rows_of(v1.exposures)[2] == [3, 5] and rows_of(req.exposures)[2] == [3]
+    assert req.split_rows("valid").tolist() == [0, 1, 2] and req.split_rows("test").tolist() == [3, 4]
+    with pytest.raises(ValueError):
+        req.split_rows("dev")
+
+
+def test_training_requests_are_cut_at_the_validation_start():
+    """A training request whose 24 h horizon runs into the validation day loses those targets."""
+    day0 = MID - 2 * DAY_MS
+    log = make_log([
+        (0, day0 + 20 * H, 1, 1, True),  # train request at 05-06 20:00 Beijing... (MID - 2 d + 20 h)
+        (0, day0 + 23 * H, 2, 4, True),  # target before the validation start
+        (0, day0 + 25 * H, 3, 4, True),  # target after it (05-07 01:00): cut
+        (0, MID + H, 4, 1, True),  # a test request
+        (1, MID - 5 * H, 5, 1, True),  # a validation request
+    ])
+    req = build_requests(log, valid_days=1)
+    assert req.is_train.tolist() == [True, False, False]
+    assert rows_of(req.targets)[0] == [1, 2]  # item 3 is past the first validation millisecond
+    assert rows_of(build_requests(log).targets)[0] == [1, 2, 3]  # v1: whole
+
+
+def test_non_primary_targets_keep_only_other_scenarios(log):
+    req = build_requests(log, target_tabs="non_primary")
+    # r0: item 2's first positive is in tab 1 (dropped) but its repeat in tab 3 counts, after 3 (tab 2);
+    # r1's 4 (tab 1) goes, 8 (tab 0) stays; r4's 1 is a tab-1 positive: no target left
+    assert rows_of(req.targets) == [[3, 2], [8], [6], [4], []]
+    assert (req.target_tabs != 1).all()
+    with pytest.raises(ValueError, match="target_tabs"):
+        build_requests(log, target_tabs="primary")

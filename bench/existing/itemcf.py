@@ -1,7 +1,12 @@
 """The simulated existing retrieval system: windowed co-visitation item-CF (PROTOCOL section 2).
 
 Paper 3.1 simulates the app's existing retrieval with "an item-to-item method over all samples".
-Fit (training-period positives only):
+Which positives a fit sees is `existing.fit` (bench.existing.fit, which calls fit_itemcf and retrieve):
+rolling (default, protocol v2: a request on day d gets R_u from a fit on every positive before day
+d's first millisecond, Beijing time), train_period (v1: one fit on every positive before the test
+period) or all (one fit on the whole log, test period included). This module fits on whatever
+positives it is given.
+Fit:
     c_ij = #users with positives on both i and j (i != j) at most `window - 1` positions apart in
            their time-ordered positives (each user counted once per pair; window None = anywhere)
     n_i  = #users with a positive on i
@@ -55,7 +60,8 @@ def fit_itemcf(
     shrink: float = 10.0,
     neighbors: int | None = 100,
 ) -> ItemCF:
-    """Fit on positives sorted by (user, time) from the training period only (PROTOCOL section 2).
+    """Fit on positives sorted by (user, time) (PROTOCOL section 2); which positives is the caller's
+    choice (bench.existing.fit: those before a cutoff, or all of them).
 
     One pass over each item's occurrences (bench.existing.kernels.windowed_neighbours):
     O(positives x window) time; window None scans whole histories, O(sum of squared history lengths).

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bench.early_stopping import EarlyStopping
 from bench.recbole_compat import _import
 from models.backbones.sasrec import SASRec as OurSASRec
 from models.embeddings import history_tokens
@@ -205,14 +206,15 @@ def sliding_windows(sequences: list[torch.Tensor], width: int) -> tuple[torch.Te
 
 def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed: int, patience: int = 10) -> dict:
     """Sliding windows over every user's training sequence, CE at every position, to early stopping
-    (no better validation NDCG@10 for `patience` epochs); the best epoch's model is tested.
+    (no better validation NDCG@10 for `patience` epochs, bench.early_stopping); the best epoch's model is tested.
     `seconds_valid`: (training seconds so far, validation NDCG@10) after each epoch."""
     width = RECBOLE_DEFAULTS["MAX_ITEM_LIST_LENGTH"]
     full, full_len = sliding_windows(_user_sequences(data)[1], width)  # [W, width + 1] 1-based ids, [W]
     full, full_len = full.to(data.config["device"]), full_len.to(data.config["device"])
     opt = torch.optim.Adam(scorer.parameters(), lr=RECBOLE_DEFAULTS["learning_rate"])
     gen = torch.Generator().manual_seed(seed)
-    elapsed, history, best, best_state, since = 0.0, [], -1.0, None, 0
+    elapsed, history = 0.0, []
+    stopper = EarlyStopping(patience, max_epochs)
     for _ in range(max_epochs):
         scorer.train()
         start = time.perf_counter()
@@ -232,15 +234,10 @@ def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed
         elapsed += time.perf_counter() - start
         score = evaluate(scorer, data, "valid")
         history.append((elapsed, score))
-        if score > best:
-            best, since = score, 0
-            best_state = {k: v.clone() for k, v in scorer.state_dict().items()}
-        else:
-            since += 1
-            if since >= patience:
-                break
-    if best_state is not None:
-        scorer.load_state_dict(best_state)
+        if stopper.update(score, scorer):
+            break
+    if stopper.has_weights():
+        stopper.restore(scorer)
     return {"seconds_valid": history, "test_ndcg10": evaluate(scorer, data, "test")}
 
 

@@ -1,4 +1,4 @@
-"""`python -m bench.report DIR... [--out DIR]`: run records -> results/<dataset>/tableN.md and plots."""
+"""`python -m bench.report DIR... [--out DIR]`: run records -> results/<dataset>/tableN.md, plots and protocol.md."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bench.config import PROJECT_ROOT
 from bench.errors import BenchError
 from bench.report.collect import TableRuns, collect
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
+from bench.report.protocol import render_protocol
 from bench.record import write_atomic
 from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render
 
@@ -49,9 +50,20 @@ def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
 
 
 def write_report(dirs: list[Path], out: Path) -> list[Path]:
-    """Write one markdown file (and its plots) per (dataset, table) found under `dirs`."""
+    """Write one markdown file (and its plots) per (dataset, table) found under `dirs`, and per dataset
+    its protocol.md (the premise diagnostics, bench.report.protocol)."""
     written = []
-    for runs in collect(dirs):
+    tables = collect(dirs)
+    by_dataset: dict[str, list[TableRuns]] = {}
+    for runs in tables:
+        by_dataset.setdefault(runs.dataset, []).append(runs)
+    for dataset, its_tables in by_dataset.items():
+        folder = out / dataset
+        folder.mkdir(parents=True, exist_ok=True)
+        text = render_protocol(dataset, its_tables)
+        write_atomic(folder / "protocol.md", lambda f: f.write(text))
+        written.append(folder / "protocol.md")
+    for runs in tables:
         folder = out / runs.dataset
         folder.mkdir(parents=True, exist_ok=True)
         order = panel_order(runs)

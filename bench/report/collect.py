@@ -44,7 +44,8 @@ class Job:
         return self.arrays["rows"]
 
     def metric(self, name: str) -> float | None:
-        return self.record["metrics"].get(name)
+        """The record's value of `name` (e.g. 'Inc@50'); None where the run has no such channel."""
+        return self.record.get("metrics", {}).get(name)
 
     def per_request(self, name: str) -> np.ndarray:
         """[R] per-request hit rate of `name` (e.g. 'Inc@50')."""
@@ -77,6 +78,24 @@ class TableRuns:
     @property
     def any(self) -> Job:
         return self.jobs[min(self.jobs)]
+
+
+def paired_arrays(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """[S, R] per-request values of `a_metric` (from a_jobs) and of `b_metric` (from b_jobs), one row per
+    seed both sides have, in seed order, over the same R test requests. None when there is no common
+    seed or some of those jobs did not measure a metric (its value None or absent: the run has no such
+    channel, or the record predates the metric)."""
+    a_by, b_by = {j.seed: j for j in a_jobs}, {j.seed: j for j in b_jobs}
+    seeds = sorted(set(a_by) & set(b_by))
+    if not seeds or any(a_by[s].metric(a_metric) is None or b_by[s].metric(b_metric) is None for s in seeds):
+        return None
+    first = a_by[seeds[0]]
+    for j in [a_by[s] for s in seeds] + [b_by[s] for s in seeds]:
+        if not np.array_equal(j.rows, first.rows):
+            raise ReportError(f"{j.path} and {first.path} evaluate different test requests "
+                              f"({a_metric} vs {b_metric})")
+    return (np.stack([a_by[s].per_request(a_metric) for s in seeds]),
+            np.stack([b_by[s].per_request(b_metric) for s in seeds]))
 
 
 def read_record(path: Path) -> dict:

@@ -1,9 +1,12 @@
 """PNG plots beside each table (matplotlib, non-interactive Agg backend).
 
-hit_vs_k: per row of the table (backbone or variant), Base, Sup and Inc hit rate against K, from
-          the K grid each run records (`eval.curve_points`), mean over seeds.
+hit_vs_k: per row of the table (backbone or variant), the hit rate of every curve metric of
+          bench.metrics.METRICS (Base, Sup, Inc) against K, from the K grid each run records
+          (`eval.curve_points`), mean over seeds.
 itg_hits_by_tab: per row, the share of hits at the largest K that fall on ITG targets of each
-          scenario (tab), for Base, Sup and Inc, beside the share of all ITG items per tab.
+          scenario (tab), for every ITG metric of METRICS the records hold per tab, beside the share of
+          all ITG items per tab.
+A metric comes from the row's base-only runs when they recorded it, else from the variant's runs.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.metrics import METRICS  # noqa: E402
 from bench.record import write_atomic  # noqa: E402
 from bench.report.collect import Job, TableRuns  # noqa: E402
 
+CURVE_METRICS = tuple(m.name for m in METRICS if m.curve)
+ITG_METRICS = tuple(m.name for m in METRICS if m.truth == "itg")
+LINE_STYLES = ("-", "--", "-.", ":")
 PNG_METADATA = {"Software": None}  # no version string in the file, so regenerated plots compare equal
 
 
@@ -52,8 +59,8 @@ def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
 
 def _curve(jobs: list[Job], name: str) -> tuple[list[int], list[float]] | None:
     curves = [j.record.get("curve", {}).get(name) for j in jobs]
-    if not jobs or any(c is None for c in curves):
-        return None
+    if not jobs or any(not c or any(v is None for v in c.values()) for c in curves):
+        return None  # a job without this channel (or a record without the curve)
     ks = sorted(int(k) for k in curves[0])
     return ks, [float(np.mean([c[str(k)] for c in curves])) for k in ks]
 
@@ -64,8 +71,9 @@ def hit_vs_k(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path 
         return None
     fig, axes = _grid(len(chosen))
     for ax, (title, base_jobs, variant_jobs) in zip(axes.flat, chosen):
-        for name, jobs, style in (("Base", base_jobs, "-"), ("Sup", base_jobs, "--"), ("Inc", variant_jobs, "-")):
-            line = _curve(jobs, name)
+        for i, name in enumerate(CURVE_METRICS):
+            line = _curve(base_jobs, name) or _curve(variant_jobs, name)
+            style = LINE_STYLES[i % len(LINE_STYLES)]
             if line is not None:
                 ax.plot(line[0], [100 * v for v in line[1]], style, marker="o", markersize=3, label=f"{name}@K")
         ax.set_title(title, fontsize=10)
@@ -85,6 +93,20 @@ def _tab_counts(jobs: list[Job], name: str) -> np.ndarray | None:
     return np.sum(counts, axis=0).astype(np.float64)
 
 
+def tab_series(base_jobs: list[Job], variant_jobs: list[Job], k: int) -> list[tuple[str, np.ndarray]]:
+    """(label, hits per tab summed over seeds) of every ITG metric of METRICS, in declaration order, that
+    the records hold per tab at K (`record["hits_by_tab"][f"{name}@{K}"]`): from the base-only runs when
+    they hold it, else from the variant's."""
+    out = []
+    for name in ITG_METRICS:
+        counts = _tab_counts(base_jobs, f"{name}@{k}")
+        if counts is None:
+            counts = _tab_counts(variant_jobs, f"{name}@{k}")
+        if counts is not None:
+            out.append((f"{name}@{k}", counts))
+    return out
+
+
 def itg_hits_by_tab(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path | None:
     k = max(runs.any.record["ks"])
     chosen = panels(runs, order)
@@ -97,9 +119,7 @@ def itg_hits_by_tab(runs: TableRuns, order: list[tuple[str, str]], path: Path) -
             ax.set_visible(False)
             continue
         tabs = np.flatnonzero(itg > 0)
-        series = [("all ITG", itg)] + [(f"{n}@{k}", c) for n, jobs in (("Base", base_jobs), ("Sup", base_jobs),
-                                                                       ("Inc", variant_jobs))
-                                      if (c := _tab_counts(jobs, f"{n}@{k}")) is not None]
+        series = [("all ITG", itg)] + tab_series(base_jobs, variant_jobs, k)
         width = 0.8 / len(series)
         for i, (label, counts) in enumerate(series):
             share = counts[tabs] / max(counts.sum(), 1.0)

@@ -1,11 +1,18 @@
 """Markdown for the paper's Tables 1-3 from grouped run records (layout of the paper, cells in %).
 
-Table 1: per backbone, Base@K, Sup@K (from the base) and Inc@K (IncRec-NA) at two K; p: Inc vs Sup.
+Table 1: one table per K; per backbone the ITG metrics of bench.metrics.METRICS in declaration order
+         (Base, Sup, SupR, Inc, IncR, Seed: Pop_* aside), each the mean ± std over seeds, then for Inc − Sup,
+         Inc − SupR and Inc − Seed the mean difference with its 95% two-level bootstrap interval (seeds, then
+         requests) and the paired Wilcoxon p; a popularity row (Pop_Base as Base, Pop_Sup as Sup) is the floor.
+         Base-model metrics come from the base-only run when it recorded them, the others from IncRec-NA's run;
+         the differences are within IncRec-NA's runs (its own base's Sup / SupR / Seed, request by request).
 Table 2: base ("TB-Online"), TB-ITG, TB-boost, IncRec-NA on one backbone: Base@K and Inc@K, where
-         the TB-Online row's Inc@K is its Sup@K (what extending the base to 2K adds); p: each variant's
-         Inc@K vs the Sup@K its own job measured on the same standalone base (the TB-Online row's values
+         the TB-Online row's Inc@K is its Sup@K (what extending the base to 2K adds); p and the interval: each
+         variant's Inc@K vs the Sup@K its own job measured on the same standalone base (the TB-Online row's values
          for that seed whenever the base is reproduced bit for bit, as on CPU or from the cache).
-Table 3: IncRec-NA, IncRec-ori, IncRec: Base@K, Inc@K and Exposure Hit@K; p: vs IncRec-NA.
+Table 3: IncRec-NA, IncRec-ori, IncRec: Base@K, Inc@K and Exposure Hit@K; differences and p: vs IncRec-NA.
+Every header states the protocol, the ITG share per split, the premise, the record warnings and the
+table's minimum detectable difference (bench.report.protocol).
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.metrics import METRIC_NAMES, METRICS, metric as declared
 from bench.report import paper
-from bench.report.collect import Job, ReportError, TableRuns
-from bench.report.stats import TEST_NAME, format_p, mean_std, paired_p
+from bench.report.collect import Job, ReportError, TableRuns, paired_arrays
+from bench.report.protocol import mdd_line, protocol_lines
+from bench.report.stats import TEST_NAME, format_p, mean_std, paired_p, two_level_bootstrap
 
 MODEL_ORDER = ("youtube_dnn", "dssm", "sasrec", "comirec_dr", "comirec_sa", "kuaiformer")
 TABLE2_ORDER = ("off", "tb_itg", "tb_boost", "na")
@@ -27,6 +36,17 @@ TITLES = {
     "table2": "Table 2: ablation of the incremental tower",
     "table3": "Table 3: ablation of the alignment tower",
 }
+POP_PREFIX = "Pop_"
+# Table 1's columns: the ITG metrics in declaration order, the popularity floor aside (it has its own row)
+TABLE1_COLUMNS = tuple(m.name for m in METRICS if m.truth == "itg" and not m.name.startswith(POP_PREFIX))
+# the popularity row: Pop_Base in the Base column, Pop_Sup in the Sup column
+POP_COLUMNS = {m.name[len(POP_PREFIX):]: m.name for m in METRICS if m.name.startswith(POP_PREFIX)}
+# the differences Table 1 tests (PROTOCOL 5): Inc against Sup and against the two controls of the base side
+COMPARISONS = (("Inc", "Sup"), ("Inc", "SupR"), ("IncR", "SupR"), ("Inc", "Seed"))  # IncR − SupR: both skip R_u
+assert all(n in METRIC_NAMES for pair in COMPARISONS for n in pair), "COMPARISONS names an undeclared metric"
+BOOTSTRAP_DRAWS = 2000
+BOOTSTRAP_SEED = 0
+TRAINING_ROLES = (("base", "base"), ("variant", "variant"), ("seed_base", "seed base"))
 
 
 @dataclass
@@ -42,9 +62,38 @@ class Cell:
         return f"**{s}**" if self.bold else s
 
 
+@dataclass
+class Diff:
+    """A paired difference a − b: mean over seeds and requests, its bootstrap interval, the Wilcoxon p."""
+
+    mean: float
+    low: float
+    high: float
+    p: float
+
+    def text(self) -> str:
+        return f"{100 * self.mean:+.2f} [{100 * self.low:+.2f}, {100 * self.high:+.2f}]"
+
+    def sign(self) -> int:
+        """+1 when the interval lies above 0, -1 below, 0 when it holds 0."""
+        return 1 if self.low > 0 else -1 if self.high < 0 else 0
+
+
+def diff_text(d: Diff | None) -> str:
+    return "—" if d is None else d.text()
+
+
+def diff_p(d: Diff | None) -> str:
+    return format_p(None if d is None else d.p)
+
+
 def cell(jobs: list[Job], metric: str) -> Cell:
     values = [j.metric(metric) for j in jobs]
     return Cell(*mean_std([v for v in values if v is not None]))
+
+
+def measured(jobs: list[Job], metric: str) -> bool:
+    return bool(jobs) and all(j.metric(metric) is not None for j in jobs)
 
 
 def pooled(jobs: list[Job], metric: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +118,18 @@ def compare(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) 
     return paired_p(a, b)
 
 
+def difference(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) -> Diff | None:
+    """a_metric (a_jobs) − b_metric (b_jobs), paired per seed and request over the seeds both have: the
+    mean, the 95% two-level bootstrap interval (seeds, then requests) and the Wilcoxon p of the
+    per-request values averaged over those seeds. None where a side did not measure its metric."""
+    arrays = paired_arrays(a_jobs, a_metric, b_jobs, b_metric)
+    if arrays is None:
+        return None
+    a, b = arrays
+    low, high = two_level_bootstrap(a - b, n_boot=BOOTSTRAP_DRAWS, seed=BOOTSTRAP_SEED)
+    return Diff(float((a - b).mean()), low, high, paired_p(a.mean(axis=0), b.mean(axis=0)))
+
+
 def bold_max(cells: list[Cell]) -> None:
     """Mark the cell(s) with the largest mean."""
     means = [c.mean for c in cells if not math.isnan(c.mean)]
@@ -87,7 +148,8 @@ def ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
 
 
 def header(runs: TableRuns, command: str) -> str:
-    """Title and provenance: dataset, pool, K and their scale, seeds, code, command, wall time."""
+    """Title and provenance: dataset, pool, K and their scale, seeds, code, command, wall time; then the
+    protocol, the ITG share per split, the premise, the record warnings and the table's MDD."""
     rec = runs.any.record
     ks = rec["ks"]
     pool = rec["pool_size"]
@@ -107,6 +169,8 @@ def header(runs: TableRuns, command: str) -> str:
         f"the paper's K = 1k | 2k, so ours is {scale} the paper's.",
         f"- Seeds: {', '.join(map(str, seeds))}; each cell is the mean ± standard deviation over seeds of the "
         "mean per-request hit rate, in %.",
+        *protocol_lines(runs),
+        mdd_line(runs),
         f"- Regenerate: `{command}`",
         f"- Provenance: code {', '.join(commits)}{' (uncommitted changes)' if dirty else ''}; "
         f"job time {seconds / 60:.1f} min summed over {len(runs.jobs)} jobs (a timing: varies run to run); "
@@ -115,49 +179,128 @@ def header(runs: TableRuns, command: str) -> str:
     ])
 
 
+def _source(metric: str, base_jobs: list[Job], inc_jobs: list[Job]) -> list[Job]:
+    """Where a Table 1 cell comes from: the base-only run when it recorded the metric, else the variant's."""
+    return base_jobs if measured(base_jobs, metric) else inc_jobs
+
+
+def _held(which: list[str], what: str, n: int) -> str:
+    return f"{what} for {len(which)} of {n} backbones" + (f" ({', '.join(which)})" if which and len(which) < n else "")
+
+
 def table1(runs: TableRuns) -> tuple[str, list[str]]:
-    """Markdown body of Table 1 and the sentences stating whether Inc@K > Sup@K held per backbone."""
+    """Markdown of Table 1 (one table per K, under a heading each) and the sentences stating, per K,
+    whether Inc@K > Sup@K held per backbone, where each difference's interval lies, and whether every
+    backbone beats the popularity floor."""
     ks = runs.any.record["ks"]
-    head = ["backbone"]
+    models = ordered(runs.models(), MODEL_ORDER)
+    all_jobs = [runs.jobs[key] for key in sorted(runs.jobs)]
+    blocks, verdicts = [], []
     for k in ks:
-        head += [f"Base@{k}", f"Sup@{k}", f"Inc@{k}", f"p@{k}"]
-    rows, verdicts = [], []
-    held: dict[int, list[str]] = {k: [] for k in ks}
-    for model in ordered(runs.models(), MODEL_ORDER):
-        base_jobs = runs.select(model, "off") or runs.select(model, "na")
-        inc_jobs = runs.select(model, "na")
-        row = [model]
-        for k in ks:
-            base, sup, inc = cell(base_jobs, f"Base@{k}"), cell(base_jobs, f"Sup@{k}"), cell(inc_jobs, f"Inc@{k}")
-            bold_max([sup, inc])
-            p = compare(inc_jobs, f"Inc@{k}", inc_jobs, f"Sup@{k}") if inc_jobs else None
-            row += [base.text(), sup.text(), inc.text(), format_p(p)]
-            if inc_jobs and inc.mean > sup.mean:
-                held[k].append(model)
-        rows.append(row)
-    n = len(rows)
-    for k in ks:
-        others = [m for m in ordered(runs.models(), MODEL_ORDER) if m not in held[k]]
-        verdicts.append(f"Inc@{k} > Sup@{k} (means over seeds) held for {len(held[k])} of {n} backbones"
+        head = ["backbone"] + [f"{c}@{k}" for c in TABLE1_COLUMNS]
+        for a, b in COMPARISONS:
+            head += [f"{a} − {b}@{k} [95%]", f"p {a} − {b}"]
+        rows: list[list[str]] = []
+        held: list[str] = []
+        signs: dict[tuple[str, str], dict[int, list[str]]] = {c: {1: [], -1: [], 0: []} for c in COMPARISONS}
+        below_pop: list[str] = []
+        pop_base = cell(all_jobs, f"{POP_COLUMNS['Base']}@{k}") if "Base" in POP_COLUMNS else Cell(math.nan, math.nan)
+        for model in models:
+            base_jobs = runs.select(model, "off") or runs.select(model, "na")
+            inc_jobs = runs.select(model, "na")
+            cells = {c: cell(_source(f"{c}@{k}", base_jobs, inc_jobs), f"{c}@{k}") for c in TABLE1_COLUMNS}
+            bold_max([v for c, v in cells.items() if c != "Base"])  # the second-K channels: what a budget of 2K buys
+            diffs = {(a, b): difference(inc_jobs, f"{a}@{k}", inc_jobs, f"{b}@{k}") if inc_jobs else None
+                     for a, b in COMPARISONS}
+            row = [model] + [cells[c].text() for c in TABLE1_COLUMNS]
+            for pair in COMPARISONS:
+                row += [diff_text(diffs[pair]), diff_p(diffs[pair])]
+                if diffs[pair] is not None:
+                    signs[pair][diffs[pair].sign()].append(model)
+            rows.append(row)
+            if "Inc" in cells and "Sup" in cells and measured(inc_jobs, f"Inc@{k}") and cells["Inc"].mean > cells["Sup"].mean:
+                held.append(model)
+            if "Base" in cells and not math.isnan(pop_base.mean) and not cells["Base"].mean > pop_base.mean:
+                below_pop.append(model)
+        pop_row = ["popularity"] + [cell(all_jobs, f"{POP_COLUMNS[c]}@{k}").text() if c in POP_COLUMNS else "—"
+                                    for c in TABLE1_COLUMNS] + ["—", "—"] * len(COMPARISONS)
+        rows.append(pop_row)
+        blocks.append(f"### K = {k}\n\n" + _md(head, rows))
+        n = len(models)
+        others = [m for m in models if m not in held]
+        verdicts.append(f"Inc@{k} > Sup@{k} (means over seeds) held for {len(held)} of {n} backbones"
                         + (f"; not for {', '.join(others)}." if others else "."))
-    return _md(head, rows), verdicts
+        for a, b in COMPARISONS:
+            got = signs[(a, b)]
+            tested = sum(len(v) for v in got.values())
+            if not tested:
+                verdicts.append(f"{a} − {b}@{k}: not measured (no record holds {b}@{k} beside {a}@{k}).")
+                continue
+            verdicts.append(f"{a} − {b}@{k}, 95% interval: "
+                            + "; ".join(_held(got[s], label, tested)
+                                        for s, label in ((1, "above 0"), (-1, "below 0"), (0, "holds 0")))
+                            + ".")
+        if not math.isnan(pop_base.mean):
+            verdicts.append(f"Base@{k} beats the popularity floor ({100 * pop_base.mean:.2f}) for {n - len(below_pop)} "
+                            f"of {n} backbones" + (f"; not for {', '.join(below_pop)}: a trained backbone that does "
+                                                   "not beat popularity is a bug to find, not a result." if below_pop else "."))
+    return "\n\n".join(blocks), verdicts
+
+
+def _training_cell(jobs: list[Job], role: str) -> str:
+    logs = [j.record.get("training", {}).get(role) for j in jobs]
+    logs = [t for t in logs if isinstance(t, dict) and t.get("best_epoch") is not None]
+    if not logs:
+        return "—"
+    best = float(np.mean([t["best_epoch"] for t in logs]))
+    run = float(np.mean([t.get("epochs_run", len(t.get("epoch_seconds", []))) for t in logs]))
+    return f"{best:.1f} / {run:.1f}"
+
+
+def training_table(rows: list[tuple[str, dict[str, list[Job]]]]) -> str | None:
+    """Mean best epoch / mean epochs run over seeds, per row and trained model (base, variant, seed base);
+    None when no record has a best epoch (records that predate early stopping)."""
+    grid = [[label] + [_training_cell(by_role.get(role, []), role) for role, _ in TRAINING_ROLES]
+            for label, by_role in rows]
+    if all(c == "—" for r in grid for c in r[1:]):
+        return None
+    return _md(["row"] + [f"{label}: best epoch / epochs run" for _, label in TRAINING_ROLES], grid)
+
+
+def _role_jobs(*candidates: list[Job]) -> dict[str, list[Job]]:
+    """Per trained model, the first of `candidates` whose records hold it."""
+    out = {}
+    for role, _ in TRAINING_ROLES:
+        for jobs in candidates:
+            if any(role in j.record.get("training", {}) for j in jobs):
+                out[role] = jobs
+                break
+    return out
+
+
+def training_rows(runs: TableRuns) -> list[tuple[str, dict[str, list[Job]]]]:
+    if runs.table == "table1":
+        return [(m, _role_jobs(runs.select(m, "off"), runs.select(m, "na"))) for m in ordered(runs.models(), MODEL_ORDER)]
+    order = TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER
+    return [(f"{m} {paper.VARIANT_LABELS.get(v, v)}", _role_jobs(runs.select(m, v)))
+            for m in runs.models() for v in ordered(runs.variants(), order)]
 
 
 def table2(runs: TableRuns, model: str) -> str:
     ks = runs.any.record["ks"]
     head = ["variant"]
     for k in ks:
-        head += [f"Base@{k}", f"Inc@{k}", f"p@{k}"]
+        head += [f"Base@{k}", f"Inc@{k}", f"p@{k}", f"Inc − Sup@{k} [95%]"]
     variants = ordered(runs.variants(), TABLE2_ORDER)
-    grid: dict[str, list[tuple[Cell, Cell, float | None]]] = {}
+    grid: dict[str, list[tuple[Cell, Cell, Diff | None]]] = {}
     for v in variants:
         jobs = runs.select(model, v)
         inc_metric = "Sup" if v == "off" else "Inc"
         grid[v] = [(cell(jobs, f"Base@{k}"), cell(jobs, f"{inc_metric}@{k}"),
-                    None if v == "off" else compare(jobs, f"Inc@{k}", jobs, f"Sup@{k}")) for k in ks]
+                    None if v == "off" else difference(jobs, f"Inc@{k}", jobs, f"Sup@{k}")) for k in ks]
     for i in range(len(ks)):
         bold_max([grid[v][i][1] for v in variants])
-    rows = [[paper.VARIANT_LABELS.get(v, v)] + [t for b, c, p in grid[v] for t in (b.text(), c.text(), format_p(p))]
+    rows = [[paper.VARIANT_LABELS.get(v, v)] + [t for b, c, d in grid[v] for t in (b.text(), c.text(), diff_p(d), diff_text(d))]
             for v in variants]
     return _md(head, rows)
 
@@ -174,9 +317,17 @@ def table3(runs: TableRuns, model: str) -> tuple[str, str]:
                [[paper.VARIANT_LABELS.get(v, v)] + [cells[v][m].text() for m in metrics] for v in variants])
     tested = [m for m in metrics if not m.startswith("Base")]
     ref = runs.select(model, "na")
-    p_rows = [[paper.VARIANT_LABELS.get(v, v)] + [format_p(compare(runs.select(model, v), m, ref, m)) for m in tested]
-              for v in variants if v != "na" and ref]
-    return main, _md(["p vs IncRec-NA"] + [m.replace("Exposure", "Exposure Hit") for m in tested], p_rows)
+    p_rows = []
+    for v in variants:
+        if v == "na" or not ref:
+            continue
+        row = [paper.VARIANT_LABELS.get(v, v)]
+        for m in tested:
+            d = difference(runs.select(model, v), m, ref, m)
+            row += [diff_text(d), diff_p(d)]
+        p_rows.append(row)
+    head = ["vs IncRec-NA"] + [t for m in tested for t in (f"{m.replace('Exposure', 'Exposure Hit')} − NA [95%]", "p")]
+    return main, _md(head, p_rows)
 
 
 def paper_block(table: str) -> str:
@@ -193,14 +344,27 @@ def paper_block(table: str) -> str:
             + _md(["variant", "Base@1k", "Inc@1k", "Base@2k", "Inc@2k", "Exposure Hit@1k", "Exposure Hit@2k"], rows))
 
 
+INTERVAL_NOTE = (f"[95%]: the mean difference in percentage points and its 95% two-level bootstrap interval "
+                 f"({BOOTSTRAP_DRAWS} draws: seeds resampled with replacement, then test requests with replacement, "
+                 "the same requests for every seed of a draw).")
+
+
+def column_note() -> str:
+    """What each Table 1 column measures, from the metrics' own descriptions."""
+    described = [f"{c}@K: {declared(c).description}" for c in TABLE1_COLUMNS]
+    pop = [f"{c} of the popularity row: {declared(n).description}" for c, n in POP_COLUMNS.items()]
+    return "Columns: " + "; ".join(described + pop) + "."
+
+
 def render(runs: TableRuns, command: str, plots: list[str]) -> str:
     """The whole markdown file of one table."""
     parts = [header(runs, command)]
     if runs.table == "table1":
         body, verdicts = table1(runs)
         parts += [body, "", *[f"- {v}" for v in verdicts], "",
-                  f"p: {TEST_NAME}; Inc@K of IncRec-NA against Sup@K of the same backbone's base. "
-                  "Bold: the larger of Sup@K and Inc@K in each row.", ""]
+                  f"p: {TEST_NAME}; within IncRec-NA's runs, Inc@K against the Sup@K, SupR@K and Seed@K of the same "
+                  f"backbone's base. {INTERVAL_NOTE} Bold: the largest of the second-K channels (every column but "
+                  "Base) in each row. " + column_note(), ""]
     else:
         for model in runs.models():
             parts += [f"Backbone: `{model}`", ""]
@@ -211,10 +375,16 @@ def render(runs: TableRuns, command: str, plots: list[str]) -> str:
                 parts += [main, "", p_table, ""]
         if runs.table == "table2":
             parts += [f"p: {TEST_NAME}; each variant's Inc@K against the TB-Online row (the base's Sup@K). "
-                      "Bold: the best Inc@K of each column. TB-Online's Inc@K is its Sup@K.", ""]
+                      f"{INTERVAL_NOTE} Bold: the best Inc@K of each column. TB-Online's Inc@K is its Sup@K.", ""]
         else:
-            parts += [f"p: {TEST_NAME}; each variant against IncRec-NA on the same metric. "
+            parts += [f"p: {TEST_NAME}; each variant against IncRec-NA on the same metric. {INTERVAL_NOTE} "
                       "Bold: the best Inc@K and Exposure Hit@K of each column.", ""]
+    training = training_table(training_rows(runs))
+    if training is not None:
+        parts += ["Training (early stopping on the validation requests): mean over seeds of the best epoch and of "
+                  "the epochs run, per trained model.", "", training, ""]
+    else:
+        parts += ["Training: no record holds a best epoch (the records predate early stopping).", ""]
     parts += [paper_block(runs.table), ""]
     if plots:
         parts += ["Plots: " + ", ".join(f"[{p}]({p})" for p in plots), ""]

@@ -1,0 +1,157 @@
+"""Which positives the existing system is fit on, and its R_u per request (PROTOCOL section 2, `existing.fit`).
+
+The item-CF of bench.existing.itemcf is fit on a set of positives and then retrieves R_u from each
+request's history B_u (always the positives strictly before T1, as bench.requests builds it).
+`existing.fit` says which positives. A "fit with cutoff c" is fit_itemcf on every positive with
+time_ms < c, in the (user, time_ms) order of Positives; days are calendar days in Beijing time
+(UTC+`tz_hours`, default 8) computed from time_ms, and day d's first millisecond is its midnight
+there, d * DAY_MS - tz_hours * 3_600_000 for d = (time_ms + tz_hours * 3_600_000) // DAY_MS.
+
+- ``rolling`` (default, protocol v2): a request whose T1 falls on day d gets R_u from the fit with
+  cutoff = day d's first millisecond: the system as it stood at T1, retrained daily at midnight.
+  Every request is treated so, training, validation and test alike, so the RTG / ITG labels of
+  every split come from the same process. Positives of day d itself (earlier on the same day, or
+  a training request's own targets) are never in that fit; those before T1 are still in B_u, so
+  they are triggers. One fit per distinct day among the requests' T1s; a request on a day with no
+  earlier positive gets an empty R_u.
+- ``train_period`` (protocol v1): every request gets R_u from the one fit with cutoff =
+  first_test_ms (the first millisecond of the test period). A training request's own targets are
+  in its system's fit, so its ITG share is far below the test requests'.
+- ``all``: every request gets R_u from one fit on every positive of the log, the test period
+  included (the paper's literal "over all samples"; recorded cutoff = the last positive's
+  time_ms + 1). This leaks the test period into the labels: `leaks_test_period` is True.
+
+Retrieval is row-independent (each R_u depends only on its own history and the fit), so rolling
+retrieves each day's requests from that day's fit and the total retrieval work is the same as one
+fit's; the extra cost of rolling is the fits, one per day, each O(positives before the day x window).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bench.errors import ConfigError
+from bench.existing.itemcf import fit_itemcf, retrieve
+from bench.ragged import Ragged, segment_ranges
+from bench.requests import DAY_MS, Positives
+
+FIT_MODES = ("rolling", "train_period", "all")
+
+
+class UnknownFitModeError(ConfigError, ValueError):
+    """An `existing.fit` value that is not in FIT_MODES (a ValueError, and a one-line BenchError)."""
+
+
+def day_start_ms(time_ms: np.ndarray, tz_hours: int = 8) -> np.ndarray:
+    """[n] int64: the first millisecond (midnight, UTC+tz_hours) of the calendar day of each time_ms."""
+    offset = int(tz_hours) * 3_600_000
+    return (np.asarray(time_ms, dtype=np.int64) + offset) // DAY_MS * DAY_MS - offset
+
+
+def existing_retrieval(
+    positives: Positives,
+    history: Ragged,
+    t1: np.ndarray,
+    n_items: int,
+    *,
+    fit: str,
+    first_test_ms: int,
+    window: int | None,
+    shrink: float,
+    neighbors: int | None,
+    budget: int,
+    n_triggers: int,
+    decay: float,
+    tz_hours: int = 8,
+    progress: bool = False,
+) -> tuple[Ragged, dict]:
+    """R_u per request ([R] rows, each in item-id order, as itemcf.retrieve returns) and a small
+    JSON-ready dict describing the fits for the run record.
+
+    positives: every positive, sorted by (user, time_ms); history: B_u per request (Requests.history());
+    t1: [R] int64 each request's T1. The dict holds: mode, n_fits, cutoffs_ms (each fit's cutoff:
+    it saw the positives with time_ms < cutoff), first_cutoff_ms / last_cutoff_ms, positives_per_fit,
+    requests_per_fit, requests_without_fit (rolling: requests on a day with no earlier positive, given an
+    empty R_u), fit_seconds, retrieve_seconds, leaks_test_period.
+    """
+    if fit not in FIT_MODES:
+        raise UnknownFitModeError(f"existing.fit={fit!r}; choose one of {', '.join(FIT_MODES)}")
+    t1 = np.asarray(t1, dtype=np.int64)
+    n_req = history.n_rows
+    if len(t1) != n_req:
+        raise ValueError(f"t1 has {len(t1)} entries for {n_req} history rows")
+    times = np.asarray(positives.time_ms, dtype=np.int64)
+    fit_kw = dict(window=window, shrink=float(shrink), neighbors=neighbors)
+    ret_kw = dict(budget=int(budget), n_triggers=int(n_triggers), decay=float(decay), progress=progress)
+    fit_s = ret_s = 0.0
+
+    def timed_fit(cutoff: int | None):
+        nonlocal fit_s
+        t0 = time.perf_counter()
+        if cutoff is None:
+            model = fit_itemcf(positives.user, positives.item, n_items, **fit_kw)
+            n_pos = len(times)
+        else:
+            rows = times < cutoff  # a boolean mask keeps the (user, time) order fit_itemcf needs
+            model = fit_itemcf(positives.user[rows], positives.item[rows], n_items, **fit_kw)
+            n_pos = int(rows.sum())
+        fit_s += time.perf_counter() - t0
+        return model, n_pos
+
+    if fit in ("train_period", "all"):
+        cutoff = int(first_test_ms) if fit == "train_period" else (int(times.max()) + 1 if len(times) else 0)
+        model, n_pos = timed_fit(int(first_test_ms) if fit == "train_period" else None)
+        t0 = time.perf_counter()
+        retrieved = retrieve(model, history, **ret_kw)
+        ret_s = time.perf_counter() - t0
+        cutoffs, pos_counts, req_counts, n_without = [cutoff], [n_pos], [n_req], 0
+    else:
+        day_of = day_start_ms(t1, tz_hours)
+        days, inverse = np.unique(day_of, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")  # requests grouped by day, in request order within a day
+        bounds = np.r_[0, np.cumsum(np.bincount(inverse, minlength=len(days)))]
+        first_pos_ms = int(times.min()) if len(times) else None
+        parts = []  # (request rows, their R_u) per fitted day
+        cutoffs, pos_counts, req_counts, n_without = [], [], [], 0
+        day_kw = ret_kw | {"progress": False}  # one bar over the days instead of one per day
+        for d, cutoff in enumerate(tqdm(days.tolist(), desc="item-CF rolling fits", leave=False,
+                                        disable=None if progress else True)):
+            rows = order[bounds[d] : bounds[d + 1]]
+            if first_pos_ms is None or first_pos_ms >= cutoff:  # no positive before this day: empty R_u
+                n_without += len(rows)
+                continue
+            model, n_pos = timed_fit(int(cutoff))
+            t0 = time.perf_counter()
+            parts.append((rows, retrieve(model, history.take(rows), **day_kw)))
+            ret_s += time.perf_counter() - t0
+            cutoffs.append(int(cutoff))
+            pos_counts.append(n_pos)
+            req_counts.append(len(rows))
+        # Scatter each day's rows into request order (each row comes whole from one fit: item-id order kept).
+        lengths = np.zeros(n_req, dtype=np.int64)
+        for rows, part in parts:
+            lengths[rows] = part.lengths()
+        indptr = np.zeros(n_req + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        values = np.zeros(int(indptr[-1]), dtype=parts[0][1].values.dtype if parts else np.int32)
+        for rows, part in parts:
+            values[segment_ranges(indptr[rows], indptr[rows + 1])[1]] = part.values
+        retrieved = Ragged(indptr, values)
+
+    info = {
+        "mode": fit,
+        "n_fits": len(cutoffs),
+        "cutoffs_ms": cutoffs,
+        "first_cutoff_ms": cutoffs[0] if cutoffs else None,
+        "last_cutoff_ms": cutoffs[-1] if cutoffs else None,
+        "positives_per_fit": pos_counts,
+        "requests_per_fit": req_counts,
+        "requests_without_fit": int(n_without),
+        "fit_seconds": round(fit_s, 3),
+        "retrieve_seconds": round(ret_s, 3),
+        "leaks_test_period": fit == "all",
+    }
+    return retrieved, info

@@ -1,0 +1,155 @@
+"""The model stages of a run: build a model, train it to its selected epoch, rank the evaluated requests.
+
+- `standalone_base`: the basic tower trained alone with L_b (Base@K, Sup@K, SupR@K come from it; the
+  Seed@K control trains a second one at seed + 1000). Cached per dataset, backbone config, training
+  config and seed, and shared by every variant of a sweep.
+- `trained_variant`: the variant's towers (IncRec-NA, IncRec, TB-ITG, ...), selected on validation
+  requests by its own metric (PROTOCOL 3: Inc@K₀ against the selected base's validation ranking for
+  an IncRec variant, the serving tower's Base@K₀ otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from bench.batches import TrainingSet
+from bench.cache import StageCache, from_json_array, json_array
+from bench.data.schema import Dataset
+from bench.errors import ConfigError, DataError
+from bench.evaluate import EvalSet, Ranker, selection_metric
+from bench.machine import cpu_vendor
+from bench.prepare import Prepared, cache_parts
+from bench.samples import Samples
+from bench.train import TrainConfig, train
+from models.increc import IncRec, Variant
+from models.item_tower import ItemTower
+
+SPARSE_AUTO_ITEMS = 1_000_000  # train.sparse_item_grads=auto: sparse gradients from this pool size on
+BASE_STAGE = "base"
+
+
+def variant_from_config(cfg: DictConfig) -> Variant:
+    fields = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        return Variant(**fields)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"increc: {exc}") from None
+
+
+def train_config(cfg: DictConfig) -> TrainConfig:
+    """The training settings of `cfg.train` (and the backbone's negative sampler)."""
+    t = cfg.train
+    return TrainConfig(epochs=int(t.epochs), batch_size=int(t.batch_size), lr=float(t.lr),
+                       n_negatives=int(t.n_negatives), negatives=str(cfg.model.get("negatives", "uniform")),
+                       progress=bool(t.progress), max_batches=t.get("max_batches"),
+                       early_stopping=bool(t.get("early_stopping", False)), max_epochs=int(t.get("max_epochs", 40)),
+                       patience=int(t.get("patience", 4)))
+
+
+def sparse_item_grads(setting: bool | str, n_items: int) -> bool:
+    """Whether the item tower's embeddings get sparse gradients (train.sparse_item_grads).
+
+    Dense AdaGrad reads and writes the whole [n_items, d] table every step; sparse touches only the
+    rows a batch read. Both give the same updates up to float summation order of repeated rows, and
+    dense is faster for small pools, hence auto = sparse from SPARSE_AUTO_ITEMS items on.
+    """
+    return n_items >= SPARSE_AUTO_ITEMS if setting == "auto" else bool(setting)
+
+
+def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> IncRec:
+    """A fresh IncRec of the configured backbone: shared item tower, one user tower per role."""
+    torch.manual_seed(seed)
+    item_tower = ItemTower(
+        torch.tensor(ds.item_features()),  # a copy: cached frames may be read-only
+        list(Dataset.cardinalities(ds.items).values()),
+        dim=int(cfg.model.dim),
+        use_side_features=bool(cfg.model.item_side_features),
+        sparse=sparse_item_grads(cfg.train.get("sparse_item_grads", "auto"), ds.n_items),
+        **({"normalize": True} if cfg.model.get("item_normalize", False) else {}),
+    )
+    profile_cards = list(Dataset.cardinalities(ds.users).values())
+    n_scenarios = int(ds.log["tab"].max()) + 1
+    make_tower = instantiate(cfg.model.user_tower)
+    try:
+        return IncRec(item_tower, lambda: make_tower(item_tower=item_tower, profile_cardinalities=profile_cards,
+                                                     n_scenarios=n_scenarios), variant,
+                      interests=str(cfg.model.get("interest_scoring", "closest")))
+    except (TypeError, ValueError) as exc:  # a combination of user-tower settings its constructor refuses
+        raise ConfigError(f"model.user_tower ({cfg.model.name}): {' '.join(str(exc).split())}") from None
+
+
+@dataclass
+class Evaluation:
+    """What the model stages rank: the test requests (scored once) and the validation requests (selection)."""
+
+    ranker: Ranker
+    test: EvalSet
+    valid: EvalSet | None  # None without a validation split
+    depth: int  # test rankings are this deep (2·max K + budget, at most the pool)
+    k0: int  # the selection metric's K (the smallest of eval.ks)
+
+
+@dataclass
+class TrainedModel:
+    test_ranked: np.ndarray  # [R_test, depth] the selected model's ranking of the test requests
+    valid_ranked: np.ndarray | None  # [R_valid, K₀] its top K₀ of the validation requests (None without them)
+    training: dict  # the training log: losses, epoch seconds, validation curve, best epoch
+    model: IncRec | None = None  # the selected model (None when the rankings came from the stage cache)
+
+
+def _fit(model: IncRec, ts: TrainingSet, train_cfg: TrainConfig, seed: int, ev: Evaluation, desc: str,
+         base_valid_top: np.ndarray | None) -> TrainedModel:
+    """Train to the selected epoch, then rank: validation (for the variants' selection) and test, once."""
+    evaluate, name = None, None
+    if ev.valid is not None:
+        name, evaluate = selection_metric(ev.ranker, ev.valid, ev.k0, base_valid_top)
+    elif train_cfg.early_stopping:
+        raise DataError("train.early_stopping=true but no validation request has an incremental target: nothing to "
+                        "select on (check requests.valid_days, or set train.early_stopping=false)")
+    training = train(model, ts, train_cfg, seed, ev.ranker.device, desc=desc, evaluate=evaluate)
+    training["selection_metric"] = name
+    valid_ranked = None if ev.valid is None else ev.ranker(model, ev.valid.rows, ev.k0)
+    return TrainedModel(ev.ranker(model, ev.test.rows, ev.depth), valid_ranked, training, model)
+
+
+def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, seed: int,
+                    train_cfg: TrainConfig, cache: StageCache, timer, role: str = "base") -> TrainedModel:
+    """The base model trained alone with L_b and selected by its validation Base@K₀: trained here, or read
+    from the stage cache (one entry per dataset, backbone config, training config, evaluated rows and seed)."""
+    train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
+    key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(ev.ranker.device),
+                    cpu_vendor=cpu_vendor(), depth=ev.depth, k0=ev.k0, model=OmegaConf.to_container(cfg.model, resolve=True),
+                    train=train_section, eval_batch=int(cfg.eval.batch_size),
+                    valid_max_requests=cfg.eval.get("valid_max_requests"))
+    valid_rows = np.zeros(0, np.int64) if ev.valid is None else ev.valid.rows
+    cached = cache.load(BASE_STAGE, key, event=role)
+    if (cached is not None and np.array_equal(cached["eval_rows"], ev.test.rows)
+            and np.array_equal(cached["valid_rows"], valid_rows)):
+        valid_ranked = None if ev.valid is None else cached["valid_ranked"]
+        return TrainedModel(cached["ranked"], valid_ranked, from_json_array(cached["training"]))
+    with timer(f"train_{role}"):
+        model = build_model(cfg, prep.ds, Variant(name="off"), seed)
+        ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len, with_exposures=False)
+        trained = _fit(model, ts, train_cfg, seed, ev, role, base_valid_top=None)
+    cache.save(BASE_STAGE, key, {"ranked": trained.test_ranked, "eval_rows": ev.test.rows, "valid_rows": valid_rows,
+                                 "valid_ranked": np.zeros((0, ev.k0), np.int64) if trained.valid_ranked is None
+                                 else trained.valid_ranked, "training": json_array(trained.training)})
+    return trained
+
+
+def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, variant: Variant, seed: int,
+                    train_cfg: TrainConfig, base: TrainedModel, timer) -> TrainedModel:
+    """The variant's towers, selected by Inc@K₀ against the base's validation top K₀ (IncRec variants) or by
+    the serving tower's Base@K₀ (TB-ITG, TB-boost)."""
+    with timer("train_variant"):
+        model = build_model(cfg, prep.ds, variant, seed)
+        ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len,
+                               with_exposures=variant.alignment,
+                               shuffle_labels_seed=seed if variant.shuffle_labels else None)
+        return _fit(model, ts, train_cfg, seed, ev, f"increc={variant.name}",
+                    base_valid_top=base.valid_ranked if variant.incremental else None)
