@@ -21,11 +21,12 @@ class TrainingSet:
     profiles: np.ndarray  # [n_users, F] int64
     n_items: int
     max_len: int
-    targets: Ragged  # training targets of X_u (test-period positives removed)
+    targets: Ragged  # training targets of X_u (positives of later splits removed)
     target_is_itg: np.ndarray  # [len(targets.values)] bool
-    exposures: Ragged  # training ETG (test-period impressions removed)
+    exposures: Ragged  # training ETG (impressions of later splits removed)
     rows: np.ndarray  # request ids to train on
     with_exposures: bool  # exposures are positives too (L_align)
+    labels_changed: float | None = None  # with shuffled labels: the share of training targets whose RTG / ITG flag changed
 
     def log_q(self) -> np.ndarray:
         """[n_items] log frequency of each item among the training positives (targets, and exposures
@@ -46,14 +47,17 @@ class TrainingSet:
         usable = samples.train_target_mask()
         targets = req.targets.mask(usable)
         is_itg = samples.is_itg[usable]
+        changed = None
         if shuffle_labels_seed is not None:
-            is_itg = shuffle_within_rows(targets.row_ids(), is_itg, np.random.default_rng(shuffle_labels_seed))
+            shuffled = shuffle_within_rows(targets.row_ids(), is_itg, np.random.default_rng(shuffle_labels_seed))
+            changed = float((shuffled != is_itg).mean()) if len(is_itg) else 0.0  # only mixed requests can change
+            is_itg = shuffled
         exposures = req.exposures.mask(samples.train_exposure_mask())
         has = targets.lengths() > 0
         if with_exposures:  # L_align also learns from train requests without targets
             has = has | (exposures.lengths() > 0)
         rows = np.flatnonzero(req.is_train & has)
-        return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows, with_exposures)
+        return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows, with_exposures, changed)
 
 
 def shuffle_within_rows(rows: np.ndarray, flags: np.ndarray, rng: np.random.Generator) -> np.ndarray:

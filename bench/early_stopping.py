@@ -11,7 +11,6 @@ class does the same, for a metric where higher is better.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -24,9 +23,9 @@ class EarlyStopping:
     `update(value, model)` after each epoch: returns True when training should stop (`patience`
     epochs in a row without a strictly greater value, or `max_epochs` epochs done). A value improves
     only if it is finite and strictly greater than the best so far: ties and NaN never improve.
-    On improvement the model's state_dict is copied to CPU into buffers allocated once, at the
-    first improvement, and reused (copy_) afterwards, so a long run holds one extra CPU copy of the
-    model and allocates nothing per improvement. `restore(model)` loads the best weights back.
+    On improvement every parameter and buffer of the model (each shared tensor once) is copied to
+    CPU into buffers allocated once, at the first improvement, and reused (copy_) afterwards, so a
+    long run holds one extra CPU copy of the model and allocates nothing per improvement. `restore(model)` loads the best weights back.
 
     keep_weights=False tracks the curve and the best epoch only (no snapshot; `restore` refuses):
     for recording a validation curve when the last epoch is kept anyway.
@@ -75,15 +74,18 @@ class EarlyStopping:
             self.stopped = "max_epochs"
         return self.stopped is not None
 
+    @staticmethod
+    def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+        """Every parameter and buffer once: a tower shared by several modules (the item tower every user
+        tower holds) appears under one name, not once per holder as in state_dict()."""
+        return dict(model.named_parameters()) | dict(model.named_buffers())
+
     @torch.no_grad()
     def _snapshot(self, model: nn.Module) -> None:
-        state = model.state_dict()
-        if self._best_state is None or self._best_state.keys() != state.keys():
+        tensors = self._tensors(model)
+        if self._best_state is None or self._best_state.keys() != tensors.keys():
             self._best_state = {}
-        for k, v in state.items():
-            if not isinstance(v, torch.Tensor):  # a module's extra state: rare, small
-                self._best_state[k] = copy.deepcopy(v)
-                continue
+        for k, v in tensors.items():
             buf = self._best_state.get(k)
             if isinstance(buf, torch.Tensor) and buf.shape == v.shape and buf.dtype == v.dtype:
                 buf.copy_(v.detach())
@@ -93,12 +95,17 @@ class EarlyStopping:
     def has_weights(self) -> bool:
         return self._best_state is not None
 
+    @torch.no_grad()
     def restore(self, model: nn.Module) -> None:
-        """Load the best epoch's weights into `model` (in place, on the model's device)."""
+        """Copy the best epoch's weights back into `model` (in place, on the model's device)."""
         if self._best_state is None:
             raise RuntimeError("no weights to restore: no epoch improved (every value non-finite?)"
                                if self.keep_weights else "no weights to restore: keep_weights=False")
-        model.load_state_dict(self._best_state)
+        tensors = self._tensors(model)
+        if tensors.keys() != self._best_state.keys():
+            raise RuntimeError("restore: the model's parameters are not the snapshot's")
+        for k, v in tensors.items():
+            v.copy_(self._best_state[k])
 
     def summary(self) -> dict:
         """The run record's fields. Non-finite values of the curve are written as None (JSON has no NaN)."""

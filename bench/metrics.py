@@ -116,32 +116,6 @@ def hit_counts(channel: np.ndarray, truth: Ragged) -> HitCounts:
     return HitCounts(_hits(channel, truth).sum(axis=1), truth.lengths())
 
 
-def base_sup_counts(base_ranked: np.ndarray, itg: Ragged, ks: list[int], prefix: str = "") -> dict[str, HitCounts]:
-    """Base@K and Sup@K per request from a ranking of at least 2*max(ks) items per request."""
-    hits = _hits(base_ranked, itg)  # [R, n]
-    sizes = itg.lengths()
-    out: dict[str, HitCounts] = {}
-    for k in ks:
-        out[f"{prefix}Base@{k}"] = HitCounts(hits[:, :k].sum(axis=1), sizes)
-        out[f"{prefix}Sup@{k}"] = HitCounts(hits[:, k : 2 * k].sum(axis=1), sizes)
-    return out
-
-
-def incremental_channels(variant_ranked: np.ndarray, base_ranked: np.ndarray, ks: list[int]) -> dict[int, np.ndarray]:
-    """Per K, the Inc channel [R, K]: the variant's ranking without the base model's top K, first K left."""
-    return {k: remove_and_fill(variant_ranked, base_ranked[:, :k], k) for k in ks}
-
-
-def incremental_counts(variant_ranked: np.ndarray, base_ranked: np.ndarray, itg: Ragged, etg: Ragged,
-                       ks: list[int]) -> dict[str, HitCounts]:
-    """Inc@K and Exposure@K per request: the variant's top K after removing the base model's top K."""
-    out: dict[str, HitCounts] = {}
-    for k, channel in incremental_channels(variant_ranked, base_ranked, ks).items():
-        out[f"Inc@{k}"] = HitCounts(_hits(channel, itg).sum(axis=1), itg.lengths())
-        out[f"Exposure@{k}"] = HitCounts(_hits(channel, etg).sum(axis=1), etg.lengths())
-    return out
-
-
 def metric_counts(rankings: Rankings, itg: Ragged, etg: Ragged, ks: list[int], curve_ks: list[int] | None = None,
                   metrics: tuple[Metric, ...] = METRICS) -> dict[str, HitCounts]:
     """Per-request hits of every declared metric whose channel this run has, at every K of `ks`
@@ -165,16 +139,6 @@ def summarise(counts: dict[str, HitCounts]) -> dict[str, float]:
         out[name] = float(np.mean(c.ratios())) if len(c.size) else 0.0
         out[f"micro_{name}"] = float(c.hits.sum() / total) if total else 0.0
     return out
-
-
-def base_sup(base_ranked: np.ndarray, itg: Ragged, ks: list[int], prefix: str = "") -> dict[str, float]:
-    """Base@K and Sup@K (mean and micro) from a ranking of at least 2*max(ks) items per request."""
-    return summarise(base_sup_counts(base_ranked, itg, ks, prefix))
-
-
-def incremental(variant_ranked: np.ndarray, base_ranked: np.ndarray, itg: Ragged, etg: Ragged, ks: list[int]) -> dict[str, float]:
-    """Inc@K and Exposure@K (mean and micro): the variant's top K after removing the base model's top K."""
-    return summarise(incremental_counts(variant_ranked, base_ranked, itg, etg, ks))
 
 
 def curve_ks(ks: list[int], points: int) -> list[int]:

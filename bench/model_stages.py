@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench.batches import TrainingSet
 from bench.cache import StageCache, from_json_array, json_array
 from bench.data.schema import Dataset
-from bench.errors import ConfigError, DataError
+from bench.errors import ConfigError
 from bench.evaluate import EvalSet, Ranker, selection_metric
 from bench.machine import cpu_vendor
 from bench.prepare import Prepared, cache_parts
@@ -97,28 +97,29 @@ class Evaluation:
 @dataclass
 class TrainedModel:
     test_ranked: np.ndarray  # [R_test, depth] the selected model's ranking of the test requests
-    valid_ranked: np.ndarray | None  # [R_valid, K₀] its top K₀ of the validation requests (None without them)
+    valid_ranked: np.ndarray | None  # [R_valid, K₀] a base's top K₀ of the validation requests (None: variants, no split)
     training: dict  # the training log: losses, epoch seconds, validation curve, best epoch
-    model: IncRec | None = None  # the selected model (None when the rankings came from the stage cache)
+    model: IncRec | None = None  # the selected model, when asked for (keep_model; never from the stage cache)
 
 
 def _fit(model: IncRec, ts: TrainingSet, train_cfg: TrainConfig, seed: int, ev: Evaluation, desc: str,
-         base_valid_top: np.ndarray | None) -> TrainedModel:
-    """Train to the selected epoch, then rank: validation (for the variants' selection) and test, once."""
+         base_valid_top: np.ndarray | None, rank_valid: bool, keep_model: bool) -> TrainedModel:
+    """Train to the selected epoch (early stopping on the validation requests, when on), then rank the test
+    requests once, and the validation requests when `rank_valid` (the base: its top K₀ is what a variant's
+    selection metric removes)."""
     evaluate, name = None, None
-    if ev.valid is not None:
+    if train_cfg.early_stopping and ev.valid is not None:  # run() refuses early stopping without validation rows
         name, evaluate = selection_metric(ev.ranker, ev.valid, ev.k0, base_valid_top)
-    elif train_cfg.early_stopping:
-        raise DataError("train.early_stopping=true but no validation request has an incremental target: nothing to "
-                        "select on (check requests.valid_days, or set train.early_stopping=false)")
     training = train(model, ts, train_cfg, seed, ev.ranker.device, desc=desc, evaluate=evaluate)
     training["selection_metric"] = name
-    valid_ranked = None if ev.valid is None else ev.ranker(model, ev.valid.rows, ev.k0)
-    return TrainedModel(ev.ranker(model, ev.test.rows, ev.depth), valid_ranked, training, model)
+    valid_ranked = ev.ranker(model, ev.valid.rows, ev.k0) if rank_valid and ev.valid is not None else None
+    # the model is dropped unless asked for: on million-item pools each one holds a full item table
+    return TrainedModel(ev.ranker(model, ev.test.rows, ev.depth), valid_ranked, training, model if keep_model else None)
 
 
 def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, seed: int,
-                    train_cfg: TrainConfig, cache: StageCache, timer, role: str = "base") -> TrainedModel:
+                    train_cfg: TrainConfig, cache: StageCache, timer, role: str = "base",
+                    keep_model: bool = False) -> TrainedModel:
     """The base model trained alone with L_b and selected by its validation Base@K₀: trained here, or read
     from the stage cache (one entry per dataset, backbone config, training config, evaluated rows and seed)."""
     train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
@@ -135,7 +136,7 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
     with timer(f"train_{role}"):
         model = build_model(cfg, prep.ds, Variant(name="off"), seed)
         ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len, with_exposures=False)
-        trained = _fit(model, ts, train_cfg, seed, ev, role, base_valid_top=None)
+        trained = _fit(model, ts, train_cfg, seed, ev, role, base_valid_top=None, rank_valid=True, keep_model=keep_model)
     cache.save(BASE_STAGE, key, {"ranked": trained.test_ranked, "eval_rows": ev.test.rows, "valid_rows": valid_rows,
                                  "valid_ranked": np.zeros((0, ev.k0), np.int64) if trained.valid_ranked is None
                                  else trained.valid_ranked, "training": json_array(trained.training)})
@@ -143,7 +144,7 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
 
 
 def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, variant: Variant, seed: int,
-                    train_cfg: TrainConfig, base: TrainedModel, timer) -> TrainedModel:
+                    train_cfg: TrainConfig, base: TrainedModel, timer, keep_model: bool = False) -> TrainedModel:
     """The variant's towers, selected by Inc@K₀ against the base's validation top K₀ (IncRec variants) or by
     the serving tower's Base@K₀ (TB-ITG, TB-boost)."""
     with timer("train_variant"):
@@ -151,5 +152,9 @@ def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
         ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len,
                                with_exposures=variant.alignment,
                                shuffle_labels_seed=seed if variant.shuffle_labels else None)
-        return _fit(model, ts, train_cfg, seed, ev, f"increc={variant.name}",
-                    base_valid_top=base.valid_ranked if variant.incremental else None)
+        trained = _fit(model, ts, train_cfg, seed, ev, f"increc={variant.name}",
+                       base_valid_top=base.valid_ranked if variant.incremental else None, rank_valid=False,
+                       keep_model=keep_model)
+    if ts.labels_changed is not None:  # the na_shuffled control: how much of the labelling it actually changed
+        trained.training["labels_changed_share"] = ts.labels_changed
+    return trained

@@ -30,8 +30,11 @@ def protocol_record(cfg: DictConfig, sample_stats: dict) -> dict:
     early = bool(cfg.train.get("early_stopping", False))
     warnings = []
     if fit == "all":
-        warnings.append("existing.fit=all: the existing system is fit on the test period too, so the RTG / ITG "
-                        "labels leak the test period (the paper's literal 'over all samples')")
+        warnings.append("existing.fit=all: the existing system is fit on the validation and test periods too, so the "
+                        "RTG / ITG labels leak them (the paper's literal 'over all samples')")
+    if fit == "train_period" and valid_days > 0:
+        warnings.append("existing.fit=train_period with a validation split: the system that labels validation "
+                        "requests was fit on their own targets, so model selection reads labels unlike the test's")
     splits = sample_stats.get("splits", {})
     train_share = splits.get("train", {}).get("itg_share")
     test_share = splits.get("test", {}).get("itg_share")

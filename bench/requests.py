@@ -173,7 +173,7 @@ def build_requests(
         tgt_rows, tgt_idx = tgt_rows[other], tgt_idx[other]
     first = _distinct_per_row(tgt_rows, positives.item[tgt_idx])
     targets = Ragged.from_rows(tgt_rows[first], positives.item[tgt_idx[first]], n_req)
-    target_tabs = positives.tab[tgt_idx[first]]
+    tabs_of_targets = positives.tab[tgt_idx[first]]
     target_times = positives.time_ms[tgt_idx[first]]
 
     # ETG: distinct items impressed in the request itself.
@@ -191,7 +191,7 @@ def build_requests(
         hist_start=hist_start.astype(np.int64),
         hist_end=hist_end.astype(np.int64),
         targets=targets,
-        target_tabs=target_tabs,
+        target_tabs=tabs_of_targets,
         target_times=target_times,
         exposures=exposures,
         exposure_times=exposure_times,

@@ -70,13 +70,13 @@ def split_statistics(samples: Samples) -> dict[str, dict[str, float | int | None
     req = samples.requests
     t_rows = req.targets.row_ids()
     has_history = (req.hist_end > req.hist_start)[t_rows]  # [T]
-    itg_rows = np.bincount(t_rows[samples.is_itg], minlength=req.n)
     out = {}
     for split in ("train", "valid", "test"):
         rows = req.split_rows(split)
         if split == "valid" and len(rows) == 0:
             continue
         sel = samples.train_target_mask() if split == "train" else {"valid": req.is_valid, "test": req.is_test}[split][t_rows]
+        itg_rows = np.bincount(t_rows[sel & samples.is_itg], minlength=req.n)  # [R] ITG targets counted here
         out[split] = {
             "requests": int(len(rows)),
             "requests_nonempty_targets": int(len(np.unique(t_rows[sel]))),

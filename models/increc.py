@@ -47,6 +47,9 @@ class Variant:
             raise ValueError(f"increc.alpha={self.alpha!r}; choose one of {list(ALPHA_SOURCES)}")
         if self.alpha != "one" and not self.alignment:
             raise ValueError(f"increc.alpha={self.alpha!r} needs the alignment tower (increc.alignment=true)")
+        if self.alpha_exclude_self and self.alpha != "nearest_exposed":
+            raise ValueError(f"increc.alpha_exclude_self=true changes eq. 7's nearest exposed item; it needs "
+                             f"increc.alpha=nearest_exposed (got {self.alpha!r})")
         if self.alpha_transform not in ALPHA_TRANSFORMS:
             raise ValueError(f"increc.alpha_transform={self.alpha_transform!r}; choose one of {list(ALPHA_TRANSFORMS)}")
         if self.itg_weight <= 0:
@@ -145,10 +148,10 @@ class IncRec(nn.Module):
                         raw, found = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(),
                                                            item_vec(batch.etg).detach(), batch.etg_mask, exclude)
                     alpha = transform_alpha(raw, v.alpha_transform)
-                    if found is not None:  # no exposed item left to align with: weight 1 (PROTOCOL 4)
-                        alpha = torch.where(found, alpha, torch.ones_like(alpha))
-                    if v.alpha_normalise and alpha.numel():  # mean |α| = 1; keeps the sign of a raw α
-                        alpha = alpha / alpha.abs().mean().clamp_min(1e-12)
+                    aligned = torch.ones_like(alpha, dtype=torch.bool) if found is None else found  # [P]
+                    if v.alpha_normalise and aligned.any():  # mean |α| = 1 over the aligned items; keeps a raw α's sign
+                        alpha = alpha / alpha[aligned].abs().mean().clamp_min(1e-12)
+                    alpha = torch.where(aligned, alpha, torch.ones_like(alpha))  # nothing to align with: 1 (PROTOCOL 4)
             parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,
                                                    extra_neg=item_vec(batch.rtg), extra_mask=batch.rtg_mask, weights=alpha,
                                                    pos_logq=None if x_logq is None else x_logq[itg], neg_logq=batch.neg_logq,

@@ -319,3 +319,20 @@ def test_sasrec_all_positions_stops_on_patience_and_tests_the_best_epoch(monkeyp
     assert all(len(entry) == 2 and entry[0] > 0 for entry in out["seconds_valid"]) and out["test_ndcg10"] == 0.25
     assert len(seen["test"]) == 1 and _same(seen["test"][0], seen["valid"][1])  # tested with epoch 2's weights
     assert not _same(seen["valid"][1], seen["valid"][3])
+
+
+def test_snapshot_holds_a_shared_tensor_once() -> None:
+    """The item tower every user tower holds is copied once, not once per holder (state_dict repeats it)."""
+    shared = nn.Linear(64, 64)
+    model = nn.ModuleDict({"item": shared, "a": nn.ModuleDict({"item": shared}), "b": nn.ModuleDict({"item": shared})})
+    stopper = EarlyStopping(patience=1, max_epochs=3)
+    stopper.update(1.0, model)
+    snapshot_bytes = sum(t.numel() * t.element_size() for t in stopper._best_state.values())
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())  # parameters() dedups too
+    assert snapshot_bytes == param_bytes
+    assert len(model.state_dict()) == 3 * len(stopper._best_state)
+    before = shared.weight.detach().clone()
+    with torch.no_grad():
+        shared.weight.add_(1.0)
+    stopper.restore(model)
+    assert torch.equal(shared.weight, before)

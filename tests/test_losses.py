@@ -347,3 +347,9 @@ def test_logq_correction_subtracts_log_probabilities_from_every_logit():
     # corrected logits: 2 - (-1) = 3; 1 - (-2) = 3; 0 - (-0.5) = 0.5
     expect = torch.logsumexp(torch.tensor([3.0, 3.0, 0.5]), 0) - 3.0
     assert torch.isclose(got, expect)
+
+
+def test_alpha_exclude_self_needs_eq7():
+    with pytest.raises(ValueError, match="alpha_exclude_self"):
+        Variant(name="x", incremental=True, alignment=True, alpha="item", alpha_exclude_self=True)
+    assert Variant(name="x", incremental=True, alignment=True, alpha="nearest_exposed", alpha_exclude_self=True)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bench.errors import DataError
 from bench.existing.itemcf import fit_itemcf, retrieve
-from bench.metrics import base_sup, incremental, incremental_channels
+from bench.metrics import Rankings, metric, metric_counts, summarise
 from bench.requests import build_requests
 from bench.samples import split_groups
 
@@ -100,9 +100,10 @@ def test_metrics_lie_in_0_1_and_inc_never_counts_a_base_item(seed: int, k: int, 
     assume(depth == 2 * k)
     base = np.stack([rng.permutation(n_items)[:depth] for _ in range(n_req)])
     variant = np.stack([rng.permutation(n_items)[:depth] for _ in range(n_req)])
-    metrics = base_sup(base, itg, [k]) | incremental(variant, base, itg, etg, [k])
+    rankings = Rankings(base=base, popularity=base, retrieved=np.zeros((n_req, 0), dtype=np.int64), variant=variant)
+    metrics = summarise(metric_counts(rankings, itg, etg, [k]))
     assert all(0.0 <= v <= 1.0 for v in metrics.values()), metrics
-    channel = incremental_channels(variant, base, [k])[k]
+    channel = metric("Inc").channel(rankings, k)
     for r in range(n_req):
         kept = channel[r][channel[r] >= 0]
         assert not set(kept) & set(base[r, :k])  # Inc never counts an item the base retrieved

@@ -79,11 +79,12 @@ def test_best_epoch_weights_are_the_ones_scored(tmp_path: Path, synthetic_cache:
     ev = Evaluation(ranker, EvalSet.build(samples, "test"), EvalSet.build(samples, "valid"),
                     ranking_depth(ks, prep.budget, prep.ds.n_items), min(ks))
     train_cfg = train_config(cfg)
-    base = standalone_base(cfg, prep, samples, ev, 0, train_cfg, StageCache(None), StageTimer())
+    base = standalone_base(cfg, prep, samples, ev, 0, train_cfg, StageCache(None), StageTimer(), keep_model=True)
     _, base_metric = selection_metric(ranker, ev.valid, ev.k0)
     assert base_metric(base.model) == pytest.approx(base.training["best_value"], abs=1e-12)
     assert np.array_equal(ranker(base.model, ev.test.rows, ev.depth), base.test_ranked)
-    variant = trained_variant(cfg, prep, samples, ev, variant_from_config(cfg.increc), 0, train_cfg, base, StageTimer())
+    variant = trained_variant(cfg, prep, samples, ev, variant_from_config(cfg.increc), 0, train_cfg, base, StageTimer(),
+                              keep_model=True)
     _, inc_metric = selection_metric(ranker, ev.valid, ev.k0, base.valid_ranked)
     assert inc_metric(variant.model) == pytest.approx(variant.training["best_value"], abs=1e-12)
 

@@ -126,6 +126,7 @@ def existing_retrieval(
             model, n_pos = timed_fit(int(cutoff))
             t0 = time.perf_counter()
             parts.append((rows, retrieve(model, history.take(rows), **day_kw)))
+            del model  # a day's fit is freed before the next one is built (million-item pools)
             ret_s += time.perf_counter() - t0
             cutoffs.append(int(cutoff))
             pos_counts.append(n_pos)
@@ -137,7 +138,8 @@ def existing_retrieval(
         indptr = np.zeros(n_req + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
         values = np.zeros(int(indptr[-1]), dtype=parts[0][1].values.dtype if parts else np.int32)
-        for rows, part in parts:
+        while parts:  # each day's R_u is freed once scattered
+            rows, part = parts.pop()
             values[segment_ranges(indptr[rows], indptr[rows + 1])[1]] = part.values
         retrieved = Ragged(indptr, values)
 

@@ -6,7 +6,8 @@ off, so every stage is computed); the figures are its wall seconds, its peak res
 Generated synthetic data is reused from .cache/synthetic when present (generation is not timed
 then); the first run of a preset includes it.
 
-The KuaiRand-1K-sized run is a memory probe (`PROBES`): one epoch cut at 50 batches per model.
+The KuaiRand-1K-sized run is a memory probe (`PROBES`): two early-stopping epochs cut at 50 batches
+per model (so the best epoch's weights are snapshotted and restored, as protocol v2 does).
 Its peak is set by what does not grow with training steps: the 11.7M-row log, the item-CF stage,
 the samples, the 4.4M-item tables with their AdaGrad state (allocated before the first step) and
 full-pool retrieval. Its full training (4 epochs of every training request, for the base model
@@ -27,7 +28,10 @@ from pathlib import Path
 from bench.config import PROJECT_ROOT
 
 
-PROBES = {"kuairand1k": ["train.epochs=1", "train.max_batches=50"]}  # overrides of the memory-probe runs
+# overrides of the memory-probe runs: two epochs of 50 batches per model under early stopping, so the best
+# epoch's weights are copied and restored (protocol v2), validation on a fixed subset of 2,000 requests
+PROBES = {"kuairand1k": ["train.max_epochs=2", "train.patience=1", "train.max_batches=50",
+                         "eval.valid_max_requests=2000"]}
 
 
 def end_to_end(preset: str, extra: list[str] | None = None) -> dict[str, object]:

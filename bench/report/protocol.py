@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.protocol import ITG_SHARE_GAP
 from bench.report.collect import Job, TableRuns, paired_arrays
 from bench.report.stats import minimum_detectable_difference
 
@@ -24,7 +25,7 @@ MDD_SDS = (0.1, 0.2, 0.3, 0.4, 0.5)  # per-request sd of a paired difference at 
 NON_PRIMARY_FEW = 0.10  # under this share of test ITG from other scenarios, ITG is mostly "missed in the main feed"
 NON_PRIMARY_MOST = 0.50
 EXPOSED_MOST = 0.50  # over this share of training ITG exposed in its own request, eq. 7's nearest exposed item is the item
-SHARE_GAP = 0.10  # train / test ITG shares further apart than this: labels from different processes (PROTOCOL 2)
+SHARE_GAP = ITG_SHARE_GAP  # train / test ITG shares further apart than this: the run warned (bench.protocol)
 COARSE_ITG = 2.0  # under this mean |ITG| per evaluated request, at least 2 - mean of them hold one ITG item (hit rate 0 or 1)
 FIT_MEANING = {
     "rolling": "R_u of a request on day d comes from item-CF fit on every positive before day d "
@@ -220,7 +221,7 @@ def _setup_key(record: dict) -> str:
                        "data": record.get("data_fingerprint")}, sort_keys=True, default=str)
 
 
-def _md(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -309,7 +310,7 @@ def _split_table(sp: dict[str, dict]) -> str:
         rows.append([name, f"{s.get('requests', 0):,}", f"{s.get('requests_nonempty_targets', 0):,}",
                      f"{s.get('targets', 0):,}", share(s.get("itg_share")), share(s.get("itg_share_with_history")),
                      f"{s.get('requests_nonempty_itg', 0):,}"])
-    return _md(["split", "requests", "with targets", "targets", "ITG share", "ITG share (with history)",
+    return md_table(["split", "requests", "with targets", "targets", "ITG share", "ITG share (with history)",
                 "with ITG"], rows)
 
 
@@ -317,7 +318,7 @@ def _mdd_section(record: dict, tables: list[TableRuns]) -> list[str]:
     n = int(record.get("eval_requests") or 0)
     out = [f"Minimum detectable difference (80% power, two-sided α = 0.05; (z_0.975 + z_0.8)·sd/√n, the normal "
            f"approximation of a paired test) at the n = {n:,} evaluated requests, in percentage points of hit rate:", ""]
-    out += [_md(["per-request sd of the difference"] + [f"{sd:.1f}" for sd in MDD_SDS],
+    out += [md_table(["per-request sd of the difference"] + [f"{sd:.1f}" for sd in MDD_SDS],
                 [["MDD (pts)"] + [f"{100 * minimum_detectable_difference(sd, n):.2f}" for sd in MDD_SDS]]), ""]
     observed = []
     notes = []
@@ -339,7 +340,7 @@ def _mdd_section(record: dict, tables: list[TableRuns]) -> list[str]:
     if observed:
         out += ["Observed per-request sd of Inc − Sup (each request averaged over the seeds; pooled over the rows of "
                 "the table as the root mean variance) and the MDD it implies:", "",
-                _md(["table", "K", "rows", "sd", "MDD (pts)", "mean Inc − Sup over rows (pts)"], observed), ""]
+                md_table(["table", "K", "rows", "sd", "MDD (pts)", "mean Inc − Sup over rows (pts)"], observed), ""]
         out += [f"- {t}" for t in notes] + [""]
     return out
 
@@ -387,7 +388,7 @@ def render_protocol(dataset: str, tables: list[TableRuns]) -> str:
                     ["ITG items per evaluated request (mean)",
                      "—" if pr.get("eval_mean_itg") is None else f"{pr['eval_mean_itg']:.2f}"],
                     ["evaluated requests (test requests with a non-empty ITG)", f"{int(pr.get('eval_requests', 0)):,}"]]
-            parts += ["Premise diagnostics:", "", _md(["diagnostic", "value"], rows), ""]
+            parts += ["Premise diagnostics:", "", md_table(["diagnostic", "value"], rows), ""]
         parts += ["What these imply:", ""] + [f"- {t}" for t in implications(record)] + [""]
         parts += _mdd_section(record, its_tables)
     return "\n".join(parts)

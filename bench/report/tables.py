@@ -25,7 +25,7 @@ import numpy as np
 from bench.metrics import METRIC_NAMES, METRICS, metric as declared
 from bench.report import paper
 from bench.report.collect import Job, ReportError, TableRuns, paired_arrays
-from bench.report.protocol import mdd_line, protocol_lines
+from bench.report.protocol import md_table, mdd_line, protocol_lines
 from bench.report.stats import TEST_NAME, format_p, mean_std, paired_p, two_level_bootstrap
 
 MODEL_ORDER = ("youtube_dnn", "dssm", "sasrec", "comirec_dr", "comirec_sa", "kuaiformer")
@@ -96,28 +96,6 @@ def measured(jobs: list[Job], metric: str) -> bool:
     return bool(jobs) and all(j.metric(metric) is not None for j in jobs)
 
 
-def pooled(jobs: list[Job], metric: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Test-request rows and each request's `metric` averaged over `seeds`."""
-    chosen = [j for j in jobs if j.seed in seeds]
-    rows = chosen[0].rows
-    for j in chosen[1:]:
-        if not np.array_equal(j.rows, rows):
-            raise ReportError(f"{j.path} and {chosen[0].path} evaluate different test requests")
-    return rows, np.mean([j.per_request(metric) for j in chosen], axis=0)
-
-
-def compare(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) -> float | None:
-    """Paired per-request p-value of a_metric (a_jobs) vs b_metric (b_jobs) over the seeds both have."""
-    seeds = sorted({j.seed for j in a_jobs} & {j.seed for j in b_jobs})
-    if not seeds:
-        return None
-    rows_a, a = pooled(a_jobs, a_metric, seeds)
-    rows_b, b = pooled(b_jobs, b_metric, seeds)
-    if not np.array_equal(rows_a, rows_b):
-        raise ReportError(f"{a_metric} and {b_metric} were evaluated on different test requests")
-    return paired_p(a, b)
-
-
 def difference(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) -> Diff | None:
     """a_metric (a_jobs) − b_metric (b_jobs), paired per seed and request over the seeds both have: the
     mean, the 95% two-level bootstrap interval (seeds, then requests) and the Wilcoxon p of the
@@ -136,11 +114,6 @@ def bold_max(cells: list[Cell]) -> None:
     if means:
         for c in cells:
             c.bold = c.mean == max(means)
-
-
-def _md(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
@@ -225,7 +198,7 @@ def table1(runs: TableRuns) -> tuple[str, list[str]]:
         pop_row = ["popularity"] + [cell(all_jobs, f"{POP_COLUMNS[c]}@{k}").text() if c in POP_COLUMNS else "—"
                                     for c in TABLE1_COLUMNS] + ["—", "—"] * len(COMPARISONS)
         rows.append(pop_row)
-        blocks.append(f"### K = {k}\n\n" + _md(head, rows))
+        blocks.append(f"### K = {k}\n\n" + md_table(head, rows))
         n = len(models)
         others = [m for m in models if m not in held]
         verdicts.append(f"Inc@{k} > Sup@{k} (means over seeds) held for {len(held)} of {n} backbones"
@@ -264,7 +237,7 @@ def training_table(rows: list[tuple[str, dict[str, list[Job]]]]) -> str | None:
             for label, by_role in rows]
     if all(c == "—" for r in grid for c in r[1:]):
         return None
-    return _md(["row"] + [f"{label}: best epoch / epochs run" for _, label in TRAINING_ROLES], grid)
+    return md_table(["row"] + [f"{label}: best epoch / epochs run" for _, label in TRAINING_ROLES], grid)
 
 
 def _role_jobs(*candidates: list[Job]) -> dict[str, list[Job]]:
@@ -302,7 +275,7 @@ def table2(runs: TableRuns, model: str) -> str:
         bold_max([grid[v][i][1] for v in variants])
     rows = [[paper.VARIANT_LABELS.get(v, v)] + [t for b, c, d in grid[v] for t in (b.text(), c.text(), diff_p(d), diff_text(d))]
             for v in variants]
-    return _md(head, rows)
+    return md_table(head, rows)
 
 
 def table3(runs: TableRuns, model: str) -> tuple[str, str]:
@@ -313,7 +286,7 @@ def table3(runs: TableRuns, model: str) -> tuple[str, str]:
     for m in metrics:
         if not m.startswith("Base"):
             bold_max([cells[v][m] for v in variants])
-    main = _md(["variant"] + [m.replace("Exposure", "Exposure Hit") for m in metrics],
+    main = md_table(["variant"] + [m.replace("Exposure", "Exposure Hit") for m in metrics],
                [[paper.VARIANT_LABELS.get(v, v)] + [cells[v][m].text() for m in metrics] for v in variants])
     tested = [m for m in metrics if not m.startswith("Base")]
     ref = runs.select(model, "na")
@@ -327,21 +300,21 @@ def table3(runs: TableRuns, model: str) -> tuple[str, str]:
             row += [diff_text(d), diff_p(d)]
         p_rows.append(row)
     head = ["vs IncRec-NA"] + [t for m in tested for t in (f"{m.replace('Exposure', 'Exposure Hit')} − NA [95%]", "p")]
-    return main, _md(head, p_rows)
+    return main, md_table(head, p_rows)
 
 
 def paper_block(table: str) -> str:
     if table == "table1":
         rows = [[name] + [f"{v:.2f}" for v in vals] for name, vals in paper.TABLE1_KUAIRAND.items()]
         return ("The paper's Table 1 (KuaiRand, K = 1k | 2k, %; one ComiRec row for both extractors):\n\n"
-                + _md(["backbone", "Base@1k", "Sup@1k", "Inc@1k", "Base@2k", "Sup@2k", "Inc@2k"], rows))
+                + md_table(["backbone", "Base@1k", "Sup@1k", "Inc@1k", "Base@2k", "Sup@2k", "Inc@2k"], rows))
     if table == "table2":
         rows = [[name] + [f"{v:.2f}" for v in vals] for name, vals in paper.TABLE2_TAOBAO.items()]
         return ("The paper's Table 2 (Taobao, not KuaiRand: compare the shape, not the values; K = 1k | 2k, %):\n\n"
-                + _md(["variant", "Base@1k", "Inc@1k", "Base@2k", "Inc@2k"], rows))
+                + md_table(["variant", "Base@1k", "Inc@1k", "Base@2k", "Inc@2k"], rows))
     rows = [[name] + [f"{v:.2f}" for v in vals] for name, vals in paper.TABLE3_TAOBAO.items()]
     return ("The paper's Table 3 (Taobao, not KuaiRand: compare the shape, not the values; K = 1k | 2k, %):\n\n"
-            + _md(["variant", "Base@1k", "Inc@1k", "Base@2k", "Inc@2k", "Exposure Hit@1k", "Exposure Hit@2k"], rows))
+            + md_table(["variant", "Base@1k", "Inc@1k", "Base@2k", "Inc@2k", "Exposure Hit@1k", "Exposure Hit@2k"], rows))
 
 
 INTERVAL_NOTE = (f"[95%]: the mean difference in percentage points and its 95% two-level bootstrap interval "
