@@ -30,6 +30,8 @@ def regenerate_command(runs: TableRuns) -> str:
     common = [o for o in lists[0] if all(o in other for other in lists[1:]) and kept(o)]
     if not any(o.startswith("experiment=") for o in common):
         common.insert(0, f"experiment={runs.table}")
+    if runs.table == "table1" and set(runs.models()) != set(MODEL_ORDER):  # a sweep over some backbones only
+        common.append("model=" + ",".join(ordered(runs.models(), MODEL_ORDER)))
     seeds = runs.seeds()
     common.append(f"seeds={len(seeds)}" if seeds == list(range(len(seeds))) else f"seed={','.join(map(str, seeds))}")
     folder = Path(os.path.commonpath([str(j.path.parent.parent) for j in runs.jobs.values()]))
