@@ -32,7 +32,7 @@ class Prepared:
 
     ds: Dataset
     req: Requests
-    retrieved: Ragged  # R_u per request
+    retrieved: Ragged | None  # R_u per request (None once bench.run has released it)
     budget: int  # items the existing system retrieves per request
     fingerprint: str  # sha256 of the data files
     existing_fits: dict = field(default_factory=dict)  # how R_u was fit (existing.fit): bench.existing.fit's info

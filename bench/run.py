@@ -129,6 +129,10 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
                                 "train.early_stopping=false)")
             valid = None
         protocol = protocol_record(cfg, stats)
+        # R_u of every request was needed for the RTG / ITG split, the statistics and the evaluation sets only;
+        # on million-item pools it is the run's largest array (325k requests x 1000 items on KuaiRand-1K), so
+        # it is released before training (reading it later fails loudly)
+        samples.retrieved = prep.retrieved = None
 
     ranker = Ranker(samples, ds.profiles(), int(cfg.requests.max_len), device, int(cfg.eval.batch_size))
     ev = Evaluation(ranker, test, valid, ranking_depth(ks, prep.budget, ds.n_items), min(ks))

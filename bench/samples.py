@@ -21,7 +21,7 @@ class Samples:
     """Requests with their existing-system retrieval and every target flagged RTG or ITG."""
 
     requests: Requests
-    retrieved: Ragged  # R_u per request
+    retrieved: Ragged | None  # R_u per request (released by bench.run once the evaluation sets hold theirs)
     is_itg: np.ndarray  # [len(requests.targets.values)] bool: target not in R_u
 
     @property
