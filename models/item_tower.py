@@ -42,6 +42,18 @@ class ItemTower(nn.Module):
             out = F.normalize(out, dim=-1)
         return out
 
-    def all_items(self) -> torch.Tensor:
-        """[n_items, dim] the whole pool."""
-        return self(torch.arange(self.n_items, device=self.ids.weight.device))
+    def all_items(self, chunk: int = 262_144) -> torch.Tensor:
+        """[n_items, dim] the whole pool.
+
+        Without autograd (retrieval) the rows are built `chunk` at a time into one output: summing the
+        side-feature embeddings of the whole pool at once holds several [n_items, dim] temporaries, which
+        on a 4.4M-item pool is gigabytes. Every row gets the same operations either way, so the values
+        are identical.
+        """
+        device = self.ids.weight.device
+        if torch.is_grad_enabled() or self.n_items <= chunk:
+            return self(torch.arange(self.n_items, device=device))
+        out = torch.empty(self.n_items, self.dim, dtype=self.ids.weight.dtype, device=device)  # [N, D]
+        for lo in range(0, self.n_items, chunk):
+            out[lo : lo + chunk] = self(torch.arange(lo, min(lo + chunk, self.n_items), device=device))
+        return out

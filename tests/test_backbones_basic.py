@@ -302,3 +302,14 @@ def test_config_instantiates(model, cls, k):
     for training in (True, False):
         out = tower.train(training)(user)
         assert out.shape == (3, k, int(cfg.model.dim)) and torch.isfinite(out).all()
+
+
+def test_all_items_in_chunks_equals_the_whole_pool_at_once() -> None:
+    """Retrieval builds the pool's vectors chunk by chunk (memory on million-item pools): same values."""
+    from models.item_tower import ItemTower
+
+    feats = torch.randint(0, 5, (1000, 3))
+    tower = ItemTower(feats, [5, 5, 5], dim=8)
+    with torch.no_grad():
+        assert torch.equal(tower.all_items(), tower.all_items(chunk=64))
+    assert tower.all_items(chunk=64).requires_grad  # with autograd: one pass, gradients flow
