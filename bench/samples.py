@@ -50,7 +50,8 @@ class Samples:
 
     def eval_rows(self, split: str = "test") -> np.ndarray:
         """Requests of `split` (test | valid) with a non-empty ITG: the rows every metric averages over (PROTOCOL 5)."""
-        return self.requests.split_rows(split)[self.itg_counts()[self.requests.split_rows(split)] > 0]
+        rows = self.requests.split_rows(split)
+        return rows[self.itg_counts()[rows] > 0]
 
 
 def split_groups(requests: Requests, retrieved: Ragged, n_items: int) -> Samples:
