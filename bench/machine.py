@@ -34,8 +34,19 @@ def cpu_vendor() -> str:
     return _cpuinfo("vendor_id") or platform.machine() or "unknown"
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo `flags`), empty where unknown."""
+    return set((_cpuinfo("flags") or "").split())
+
+
+def native_bf16_cpu() -> bool:
+    """Whether the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16), which makes bf16 matmuls
+    faster than float32 ones instead of emulated."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
 def machine() -> dict[str, object]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu_model(), "cpu_vendor": cpu_vendor(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "gpu": gpu, "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads(), "native_bf16": native_bf16_cpu(), "gpu": gpu, "python": platform.python_version(),
             "torch": torch.__version__}

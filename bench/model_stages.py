@@ -26,6 +26,7 @@ from bench.machine import cpu_vendor
 from bench.prepare import Prepared, cache_parts
 from bench.samples import Samples
 from bench.train import TrainConfig, train
+from bench.train_levers import Levers, resolve_precision
 from models.increc import IncRec, Variant
 from models.item_tower import ItemTower
 
@@ -48,7 +49,14 @@ def train_config(cfg: DictConfig) -> TrainConfig:
                        n_negatives=int(t.n_negatives), negatives=str(cfg.model.get("negatives", "uniform")),
                        progress=bool(t.progress), max_batches=t.get("max_batches"),
                        early_stopping=bool(t.get("early_stopping", False)), max_epochs=int(t.get("max_epochs", 40)),
-                       patience=int(t.get("patience", 4)))
+                       patience=int(t.get("patience", 4)), levers=levers_config(cfg))
+
+
+def levers_config(cfg: DictConfig) -> Levers:
+    """The training-speed settings of `cfg.train` (bench.train_levers)."""
+    t = cfg.train
+    return Levers(precision=str(t.get("precision", "auto")), dropout_sampler=str(t.get("dropout_sampler", "bits")),
+                  item_vectors_once=bool(t.get("item_vectors_once", True)), compile=bool(t.get("compile", False)))
 
 
 def sparse_item_grads(setting: bool | str, n_items: int) -> bool:
@@ -124,7 +132,8 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
     from the stage cache (one entry per dataset, backbone config, training config, evaluated rows and seed)."""
     train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
     key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(ev.ranker.device),
-                    cpu_vendor=cpu_vendor(), depth=ev.depth, k0=ev.k0, model=OmegaConf.to_container(cfg.model, resolve=True),
+                    cpu_vendor=cpu_vendor(), precision=resolve_precision(train_cfg.levers.precision, ev.ranker.device),
+                    depth=ev.depth, k0=ev.k0, model=OmegaConf.to_container(cfg.model, resolve=True),
                     train=train_section, eval_batch=int(cfg.eval.batch_size),
                     valid_max_requests=cfg.eval.get("valid_max_requests"))
     valid_rows = np.zeros(0, np.int64) if ev.valid is None else ev.valid.rows

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from bench.batches import TrainingSet, train_batch
 from bench.early_stopping import EarlyStopping
 from bench.errors import DataError
+from bench.train_levers import Levers, apply_levers, compile_report
 from models.increc import IncRec
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class TrainConfig:
     early_stopping: bool = False  # train up to max_epochs, stop after `patience` epochs without a better validation value
     max_epochs: int = 40  # early stopping: at most this many epochs
     patience: int = 4  # early stopping: epochs without improvement before stopping
+    levers: Levers = Levers()  # training-speed settings: precision, dropout sampler, shared history, compile
 
 
 def bucketed_batches(ts: TrainingSet, batch_size: int, rng: np.random.Generator, bucket: int = 32) -> list[np.ndarray]:
@@ -85,13 +87,15 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     (torch's global RNG is restored after it), so the batches and updates are the same with or
     without it. History: epoch_seconds (training only), batches, batches_available, loss,
     valid_seconds (per evaluated epoch), valid_curve, best_epoch (1-based), best_value, epochs_run,
-    stopped ("patience" | "max_epochs" with early stopping, "epochs" without).
+    stopped ("patience" | "max_epochs" with early stopping, "epochs" without), levers (the speed
+    settings applied: bench.train_levers).
     """
     if cfg.early_stopping and evaluate is None:
         raise ValueError("train: cfg.early_stopping needs an evaluate hook (the validation metric after each epoch)")
     if len(ts.rows) == 0:
         raise DataError("no training request has a target (or exposure): nothing to train on")
     model.to(device).train()
+    applied = apply_levers(model, cfg.levers, device)
     if any(isinstance(m, torch.nn.Embedding) and m.sparse for m in model.modules()):
         # torch builds the sparse embedding gradients itself, valid by construction: opt out of the
         # invariant checks explicitly (torch warns when they are off by default)
@@ -143,5 +147,6 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
         summary = stopper.summary()
     history |= summary
     history["stopped"] = summary["stopped"] if cfg.early_stopping else "epochs"
+    history["levers"] = applied | compile_report(model)
     model.eval()
     return history

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.dropout import Dropout
+from models.inputs import UserInput
+
 
 class FieldEmbeddings(nn.Module):
     """One embedding table per categorical field, summed: [..., F] codes -> [..., dim]."""
@@ -53,15 +56,15 @@ def mlp(widths: list[int], init_weight, activation: type[nn.Module], activate_ou
         if hidden or activate_output:
             layers.append(activation())
         if hidden and dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
     return nn.Sequential(*layers)
 
 
-def history_tokens(item_tower: nn.Module, scenarios: nn.Embedding | None, items: torch.Tensor,
-                   tabs: torch.Tensor) -> torch.Tensor:
-    """[B, L, D] history item vectors from the shared item tower, plus their scenario embeddings."""
-    tokens = item_tower(items)
-    return tokens if scenarios is None else tokens + scenarios(tabs)
+def history_tokens(item_tower: nn.Module, scenarios: nn.Embedding | None, user: UserInput) -> torch.Tensor:
+    """[B, L, D] history item vectors from the shared item tower (or the ones `user` carries, computed once
+    per step for every tower), plus their scenario embeddings."""
+    tokens = item_tower(user.items) if user.item_vectors is None else user.item_vectors
+    return tokens if scenarios is None else tokens + scenarios(user.tabs)
 
 
 def masked_sum(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

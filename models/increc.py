@@ -99,6 +99,19 @@ class IncRec(nn.Module):
         self.item_tower = item_tower
         names = ["basic"] + (["incremental"] if variant.incremental else []) + (["alignment"] if variant.alignment else [])
         self.towers = nn.ModuleDict({name: make_user_tower() for name in names})
+        # training-speed settings (bench.train_levers sets them from train.*); neither changes what is computed
+        # in fp32 beyond float summation order
+        self.item_vectors_once = False  # one item-tower call per step on every id it reads (histories included)
+        self.tower_autocast: torch.dtype | None = None  # bf16: the user towers run under autocast in training
+
+    def _user_vectors(self, name: str, user: UserInput) -> torch.Tensor:
+        """[B, K, D] tower `name`'s user vectors for the loss, in float32 (under autocast when set)."""
+        if self.tower_autocast is None:
+            return self.towers[name](user)
+        device = user.items.device.type
+        with torch.autocast(device_type=device, dtype=self.tower_autocast):
+            out = self.towers[name](user)
+        return out.float()
 
     @property
     def serving_tower(self) -> str:
@@ -108,19 +121,46 @@ class IncRec(nn.Module):
         """[B, K, D] user vectors of the serving tower."""
         return self.towers[self.serving_tower](user)
 
+    def _item_vectors(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        """The item-tower vectors of every item id a step reads: negatives [M, D], targets x [P, D], and as
+        the variant needs them the RTG [B, E1, D], exposed items etg_items [Q, D] and etg [B, E2, D].
+
+        With item_vectors_once the ids are concatenated and embedded in ONE item-tower call, histories
+        [B, L, D] included (every tower then reads those instead of embedding the history again): one
+        lookup and one gradient per embedding table per step instead of one per use. The vectors are
+        the same either way (an embedding lookup is exact); gradients differ only in summation order.
+        """
+        v = self.variant
+        ids = {"neg": batch.negatives, "x": batch.x_items}
+        if v.incremental:
+            ids["rtg"] = batch.rtg
+        if v.alignment:
+            ids["etg_items"] = batch.etg_items
+        if v.alpha == "nearest_exposed":
+            ids["etg"] = batch.etg
+        if not self.item_vectors_once:
+            return {name: self.item_tower(t) for name, t in ids.items()}
+        ids["history"] = batch.user.items
+        flat = self.item_tower(torch.cat([t.reshape(-1) for t in ids.values()]))  # [N, D]
+        vectors, lo = {}, 0
+        for name, t in ids.items():
+            vectors[name] = flat[lo : lo + t.numel()].view(*t.shape, flat.shape[-1])
+            lo += t.numel()
+        return vectors
+
     def loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         v = self.variant
-        item_vec = self.item_tower  # shorthand
-        neg = item_vec(batch.negatives)  # [M, D]
-        x_vec = item_vec(batch.x_items)  # [P, D]
+        vectors = self._item_vectors(batch)
+        neg, x_vec = vectors["neg"], vectors["x"]  # [M, D], [P, D]
         parts: dict[str, torch.Tensor] = {}
+        user = batch.user if "history" not in vectors else batch.user.with_item_vectors(vectors["history"])
 
         # L_b (eq. 2): RTG ∪ ITG, or ITG only (TB-ITG); ITG up-weighted for TB-boost.
         keep = batch.x_is_itg if v.basic_targets == "itg" else torch.ones_like(batch.x_is_itg)
         weights = None
         if v.itg_weight != 1.0:
             weights = torch.where(batch.x_is_itg, v.itg_weight, 1.0)[keep].to(neg.dtype)
-        basic = self.towers["basic"](batch.user)  # [B, K, D]
+        basic = self._user_vectors("basic", user)  # [B, K, D]
         x_logq = batch.x_logq
         parts["basic"] = sampled_softmax(basic, batch.x_rows[keep], x_vec[keep], neg, batch.x_neg_mask, weights=weights,
                                          pos_logq=None if x_logq is None else x_logq[keep], neg_logq=batch.neg_logq,
@@ -128,12 +168,12 @@ class IncRec(nn.Module):
 
         align = None
         if v.alignment:  # L_align (eq. 6): exposed items against sampled negatives
-            align = self.towers["alignment"](batch.user)
-            parts["align"] = sampled_softmax(align, batch.etg_rows, item_vec(batch.etg_items), neg, batch.etg_neg_mask,
+            align = self._user_vectors("alignment", user)
+            parts["align"] = sampled_softmax(align, batch.etg_rows, vectors["etg_items"], neg, batch.etg_neg_mask,
                                              pos_logq=batch.etg_logq, neg_logq=batch.neg_logq, interests=self.interests)
 
         if v.incremental:  # L_inc (eq. 4): ITG against the row's RTG and sampled negatives
-            inc = self.towers["incremental"](batch.user)
+            inc = self._user_vectors("incremental", user)
             itg = batch.x_is_itg
             rows, itg_vec = batch.x_rows[itg], x_vec[itg]
             alpha = None
@@ -146,14 +186,14 @@ class IncRec(nn.Module):
                         itg_items = batch.x_items[itg]  # [P]
                         exclude = batch.etg[rows] == itg_items[:, None] if v.alpha_exclude_self else None  # [P, E]
                         raw, found = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(),
-                                                           item_vec(batch.etg).detach(), batch.etg_mask, exclude)
+                                                           vectors["etg"].detach(), batch.etg_mask, exclude)
                     alpha = transform_alpha(raw, v.alpha_transform)
                     aligned = torch.ones_like(alpha, dtype=torch.bool) if found is None else found  # [P]
                     if v.alpha_normalise and aligned.any():  # mean |α| = 1 over the aligned items; keeps a raw α's sign
                         alpha = alpha / alpha[aligned].abs().mean().clamp_min(1e-12)
                     alpha = torch.where(aligned, alpha, torch.ones_like(alpha))  # nothing to align with: 1 (PROTOCOL 4)
             parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,
-                                                   extra_neg=item_vec(batch.rtg), extra_mask=batch.rtg_mask, weights=alpha,
+                                                   extra_neg=vectors["rtg"], extra_mask=batch.rtg_mask, weights=alpha,
                                                    pos_logq=None if x_logq is None else x_logq[itg], neg_logq=batch.neg_logq,
                                                    interests=self.interests)
         parts["total"] = sum(parts.values())

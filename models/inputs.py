@@ -16,9 +16,17 @@ class UserInput:
     items: torch.Tensor  # [B, L] long, history item codes (padding positions hold 0)
     tabs: torch.Tensor  # [B, L] long, scenario of each history item
     mask: torch.Tensor  # [B, L] bool, True where the history has an item
+    item_vectors: torch.Tensor | None = None  # [B, L, D] the shared item tower's vectors of `items`, when computed once
+    # for every tower of a step (IncRec._item_vectors); None: each tower embeds `items` itself
 
     def to(self, device: torch.device | str) -> "UserInput":
-        return UserInput(*(t.to(device, non_blocking=True) for t in (self.profile, self.items, self.tabs, self.mask)))
+        moved = (t.to(device, non_blocking=True) for t in (self.profile, self.items, self.tabs, self.mask))
+        vectors = None if self.item_vectors is None else self.item_vectors.to(device, non_blocking=True)
+        return UserInput(*moved, item_vectors=vectors)
+
+    def with_item_vectors(self, vectors: torch.Tensor) -> "UserInput":
+        """The same batch carrying precomputed history item vectors [B, L, D]."""
+        return UserInput(self.profile, self.items, self.tabs, self.mask, vectors)
 
     @property
     def lengths(self) -> torch.Tensor:

@@ -68,7 +68,7 @@ def test_compression_token_count(max_len: int, n_history: int):
     lengths = sorted({0, 1, 5, 9, 10, 12, 13, 20, 25, 30, 41, 49, 50, 60, 100, 128, 200, 208, 209, max_len} - set(range(max_len + 1, 999)))
     user = make_user(lengths, max_len)
     with torch.no_grad():
-        tokens, real = tower.history_tokens(user)
+        tokens, real, _ = tower.history_tokens(user)
     assert tokens.shape == (len(lengths), n_history, DIM)
     assert real.sum(1).tolist() == [tower.token_count(n) for n in lengths]
     assert tower.token_count(max_len) == n_history
@@ -169,7 +169,8 @@ def test_compression_mean_pools_real_items_only():
         b, _ = compressor(other, real)
     assert torch.allclose(a, b, atol=1e-6)
     assert valid.tolist() == [[True, True], [False, True]] and torch.all(a[1, 0] == 0)
-    _, real = tower.history_tokens(make_user([10], 10))  # 9 recent + one item alone in the last 3-group
+    tower.skip_empty_slots = False  # the full layout, empty groups included
+    _, real, _ = tower.history_tokens(make_user([10], 10))  # 9 recent + one item alone in the last 3-group
     assert real[0, : tower.n_group_tokens].tolist() == [False] * 6 + [True]
 
 

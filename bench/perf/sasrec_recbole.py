@@ -222,7 +222,7 @@ def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed
             inp, n = full[idx, :width], (full_len[idx] - 1).clamp(max=width)  # inputs and their lengths
             tgt = full[idx, 1 : width + 1]  # [B, L] next item at every position
             user = scorer.user_input(inp, n)
-            tokens = history_tokens(scorer.tower.item_tower, scorer.tower.scenarios, user.items, user.tabs)  # [B, L, D]
+            tokens = history_tokens(scorer.tower.item_tower, scorer.tower.scenarios, user)  # [B, L, D]
             first = scorer.tower.start.expand(len(idx), -1)[:, None]
             out = scorer.tower.encode(torch.cat([first, tokens], dim=1))[:, 1:]  # [B, L, D] after each item
             valid_pos = user.mask & (tgt > 0)

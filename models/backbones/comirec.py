@@ -87,7 +87,7 @@ class _ComiRecBase(nn.Module):
         """[B, L, D] history item vectors (plus scenario), zero at padding."""
         if user.items.shape[1] > self.max_len:
             raise ValueError(f"history width {user.items.shape[1]} exceeds {type(self).__name__} max_len {self.max_len}")
-        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
+        tokens = history_tokens(self.item_tower, self.scenarios, user)  # [B, L, D]
         return tokens.masked_fill(~user.mask.unsqueeze(-1), 0.0)
 
     def with_profile(self, interests: torch.Tensor, user: UserInput) -> torch.Tensor:

@@ -86,7 +86,7 @@ class DSSM(nn.Module):
         self.mlp = mlp(widths, nn.init.xavier_uniform_, ACTIVATIONS[activation], activate_output)
 
     def forward(self, user: UserInput) -> torch.Tensor:
-        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
+        tokens = history_tokens(self.item_tower, self.scenarios, user)  # [B, L, D]
         bag, count = masked_sum(tokens, user.mask)  # [B, D], [B, 1]
         if self.pooling == "mean":
             bag = bag / count  # [B, D], 0 when the history is empty

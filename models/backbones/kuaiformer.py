@@ -68,7 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.embeddings import context_embeddings, history_tokens
+from models.dropout import Dropout, attention
+from models.embeddings import context_embeddings
 from models.inputs import UserInput
 from models.item_tower import ItemTower
 
@@ -106,7 +107,7 @@ class PreNormLayer(nn.Module):
         if dim % n_heads:
             raise ValueError(f"hidden size {dim} is not a multiple of n_heads {n_heads}")
         self.n_heads = n_heads
-        self.attn_dropout = attn_dropout
+        self.attn_dropout = Dropout(attn_dropout)  # on the attention weights
         self.norm_attn = nn.RMSNorm(dim, eps=norm_eps)
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.attn_out = nn.Linear(dim, dim, bias=False)
@@ -114,14 +115,13 @@ class PreNormLayer(nn.Module):
         self.ff_gate = nn.Linear(dim, inner_size, bias=False)
         self.ff_up = nn.Linear(dim, inner_size, bias=False)
         self.ff_down = nn.Linear(inner_size, dim, bias=False)
-        self.dropout = nn.Dropout(hidden_dropout)
+        self.dropout = Dropout(hidden_dropout)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
         # x: [N, L, D]; attn_mask: [N, 1, L, L] bool, True = may attend (every row needs one True)
         n, length, dim = x.shape
         q, k, v = self.qkv(self.norm_attn(x)).view(n, length, 3, self.n_heads, dim // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x [N, H, L, Dh]
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.attn_dropout if self.training else 0.0)  # [N, H, L, Dh]
+        a = attention(q, k, v, self.attn_dropout, attn_mask=attn_mask)  # [N, H, L, Dh]
         h = x + self.dropout(self.attn_out(a.transpose(1, 2).reshape(n, length, dim)))  # [N, L, D]
         f = self.norm_ff(h)
         return h + self.dropout(self.ff_down(F.silu(self.ff_gate(f)) * self.ff_up(f)))
@@ -175,6 +175,7 @@ class KuaiFormer(nn.Module):
         initializer_range: float = 0.02,
         use_profile: bool = True,
         use_scenario: bool = True,
+        skip_empty_slots: bool = True,
     ) -> None:
         super().__init__()
         if n_interests < 1:
@@ -189,6 +190,8 @@ class KuaiFormer(nn.Module):
         self.n_group_tokens = sum(c for c, _ in self.groups)
         self.n_history_tokens = self.n_group_tokens + self.keep_recent
         self.n_tokens = 1 + self.n_history_tokens + self.n_interests  # start/profile + history + queries
+        # leave out the schedule slots that no request of the batch fills (identical outputs, less work)
+        self.skip_empty_slots = bool(skip_empty_slots)
 
         self.scenarios, self.profile = context_embeddings(n_scenarios, profile_cardinalities, dim, use_scenario=use_scenario,
                                                           use_profile=use_profile, init_std=initializer_range)
@@ -198,7 +201,7 @@ class KuaiFormer(nn.Module):
         self.compressors = nn.ModuleList(
             GroupCompressor(s, dim, n_heads, inner_size, hidden_dropout, attn_dropout, norm_eps) for _, s in self.groups
         )
-        self.dropout = nn.Dropout(hidden_dropout)
+        self.dropout = Dropout(hidden_dropout)
         self.layers = nn.ModuleList(
             PreNormLayer(dim, n_heads, inner_size, hidden_dropout, attn_dropout, norm_eps) for _ in range(n_layers)
         )
@@ -225,36 +228,68 @@ class KuaiFormer(nn.Module):
 
     # ------------------------------------------------------------------ encoder
 
-    def history_tokens(self, user: UserInput) -> tuple[torch.Tensor, torch.Tensor]:
-        """History tokens (compressed groups, oldest first, then recent items): [B, H, D] and real [B, H]."""
+    def first_kept_slot(self, longest: int) -> int:
+        """The first schedule slot a batch whose longest history has `longest` items needs: the start of
+        the group holding its oldest real item, or that item's recent slot. Every slot before it is
+        padding in every row, and its tokens are masked-out keys, so leaving them out of the sequence
+        changes no output (up to float summation order)."""
+        oldest = self.span - min(max(int(longest), 0), self.max_len)  # slot of the oldest real item
+        end = 0
+        for c, s in self.groups:
+            for _ in range(c):
+                if end + s > oldest:
+                    return end
+                end += s
+        return oldest
+
+    def history_tokens(self, user: UserInput) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """History tokens (compressed groups, oldest first, then recent items): [B, H, D], real [B, H], and
+        each token's index in the full layout (H = n_history_tokens unless empty slots are skipped)."""
         b, width = user.items.shape
         if width > self.max_len:
             raise ValueError(f"history width {width} exceeds KuaiFormer max_len {self.max_len}")
         device = user.items.device
-        # right-align the left-aligned history to the schedule's end; one padding column keeps width >= 1
-        items = F.pad(user.items, (0, 1))  # [B, W+1]
-        tabs = F.pad(user.tabs, (0, 1))
-        mask = F.pad(user.mask, (0, 1))
         lengths = user.mask.sum(dim=1)  # [B]
-        src = torch.arange(self.span, device=device)[None] - (self.span - lengths)[:, None]  # [B, span] source column
+        first = self.first_kept_slot(int(lengths.max()) if b else 0) if self.skip_empty_slots else 0
+        # right-align the left-aligned history to the schedule's end; one padding column keeps width >= 1
+        tabs = F.pad(user.tabs, (0, 1))  # [B, W+1]
+        mask = F.pad(user.mask, (0, 1))
+        slots = torch.arange(first, self.span, device=device)  # [S] the slots kept
+        src = slots[None] - (self.span - lengths)[:, None]  # [B, S] source column
         real = (src >= 0) & (src < lengths[:, None])
         src = torch.where(real, src, width).clamp(0, width)  # padding slots read the padding column
         real = real & mask.gather(1, src)
-        x = history_tokens(self.item_tower, self.scenarios, items.gather(1, src), tabs.gather(1, src))  # [B, span, D]
+        if user.item_vectors is None:
+            items = F.pad(user.items, (0, 1)).gather(1, src)  # [B, S]
+            x = self.item_tower(items)  # [B, S, D]
+        else:  # vectors computed once per step for every tower; padding slots read a zero vector (masked anyway)
+            vectors = F.pad(user.item_vectors, (0, 0, 0, 1))  # [B, W+1, D]
+            x = vectors.gather(1, src[..., None].expand(-1, -1, vectors.shape[-1]))  # [B, S, D]
+        if self.scenarios is not None:
+            x = x + self.scenarios(tabs.gather(1, src))
 
-        tokens, valid, start = [], [], 0
+        tokens, valid, index = [], [], []
+        slot, token = 0, 1  # schedule slot where the segment starts; layout index of its first token
         for (c, s), compressor in zip(self.groups, self.compressors):
-            t, v = compressor(x[:, start : start + c * s], real[:, start : start + c * s])  # [B, c, D], [B, c]
-            tokens.append(t)
-            valid.append(v)
-            start += c * s
-        tokens.append(x[:, start:])  # [B, keep, D] recent items as they are
-        valid.append(real[:, start:])
-        return torch.cat(tokens, dim=1), torch.cat(valid, dim=1)  # [B, H, D], [B, H]
+            end = slot + c * s
+            if end > first:  # some group of this segment is kept (`first` is a group boundary here)
+                skipped = max(0, first - slot) // s  # its leading groups that are padding in every row
+                lo, hi = slot + skipped * s - first, end - first
+                t, v = compressor(x[:, lo:hi], real[:, lo:hi])  # [B, c', D], [B, c']
+                tokens.append(t)
+                valid.append(v)
+                index.extend(range(token + skipped, token + c))
+            slot, token = end, token + c
+        lo = max(slot, first) - first
+        tokens.append(x[:, lo:])  # [B, keep', D] recent items as they are
+        valid.append(real[:, lo:])
+        index.extend(range(token + max(0, first - slot), token + self.keep_recent))
+        return torch.cat(tokens, dim=1), torch.cat(valid, dim=1), index  # [B, H, D], [B, H], H
 
     def encode(self, user: UserInput) -> tuple[torch.Tensor, torch.Tensor]:
-        """Causal Transformer outputs at every token [B, T, D] (T = n_tokens) and which tokens are real [B, T]."""
-        hist, hist_valid = self.history_tokens(user)  # [B, H, D], [B, H]
+        """Causal Transformer outputs at every token [B, T, D] and which tokens are real [B, T] (T = n_tokens,
+        or fewer when the batch leaves schedule slots empty and skip_empty_slots is on)."""
+        hist, hist_valid, index = self.history_tokens(user)  # [B, H, D], [B, H]
         b = hist.shape[0]
         first = self.start.expand(b, -1)  # [B, D]
         if self.profile is not None:
@@ -262,8 +297,13 @@ class KuaiFormer(nn.Module):
         queries = self.queries.expand(b, -1, -1)  # [B, k, D]
         x = torch.cat([first[:, None], hist, queries], dim=1)  # [B, T, D]
         valid = torch.cat([hist_valid.new_ones(b, 1), hist_valid, hist_valid.new_ones(b, self.n_interests)], dim=1)  # [B, T]
-        x = self.dropout(x + self.positions.weight[None])
-        causal = torch.ones(self.n_tokens, self.n_tokens, dtype=torch.bool, device=x.device).tril()  # [T, T]
+        n_tokens = x.shape[1]
+        if n_tokens == self.n_tokens:
+            x = self.dropout(x + self.positions.weight[None])
+        else:
+            layout = [0, *index, *range(self.n_tokens - self.n_interests, self.n_tokens)]  # [T] slots in the full layout
+            x = self.dropout(x + self.positions(torch.tensor(layout, device=x.device))[None])
+        causal = torch.ones(n_tokens, n_tokens, dtype=torch.bool, device=x.device).tril()  # [T, T]
         attn = (causal[None] & valid[:, None, :])[:, None]  # [B, 1, T, T]; token 0 is always a real key
         for layer in self.layers:
             x = layer(x, attn)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.dropout import Dropout, attention
 from models.embeddings import context_embeddings, history_tokens
 from models.inputs import UserInput
 from models.item_tower import ItemTower
@@ -39,21 +40,20 @@ class TransformerLayer(nn.Module):
         if dim % n_heads:
             raise ValueError(f"hidden size {dim} is not a multiple of n_heads {n_heads}")
         self.n_heads = n_heads
-        self.attn_dropout = attn_dropout
+        self.attn_dropout = Dropout(attn_dropout)  # on the attention weights
         self.qkv = nn.Linear(dim, 3 * dim)
         self.attn_out = nn.Linear(dim, dim)
         self.ln_attn = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.ff_in = nn.Linear(dim, inner_size)
         self.ff_out = nn.Linear(inner_size, dim)
         self.ln_ff = nn.LayerNorm(dim, eps=layer_norm_eps)
-        self.dropout = nn.Dropout(hidden_dropout)
+        self.dropout = Dropout(hidden_dropout)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         # x: [B, L, D]; attn_mask: None = causal, else [B, 1, L, L] bool with True = may attend
         b, length, dim = x.shape
         q, k, v = self.qkv(x).view(b, length, 3, self.n_heads, dim // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x [B, H, L, Dh]
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None,
-                                           dropout_p=self.attn_dropout if self.training else 0.0)  # [B, H, L, Dh]
+        a = attention(q, k, v, self.attn_dropout, attn_mask=attn_mask, is_causal=attn_mask is None)  # [B, H, L, Dh]
         a = a.transpose(1, 2).reshape(b, length, dim)  # [B, L, D]
         h = self.ln_attn(x + self.dropout(self.attn_out(a)))
         return self.ln_ff(h + self.dropout(self.ff_out(F.gelu(self.ff_in(h)))))
@@ -89,7 +89,7 @@ class SASRec(nn.Module):
                                                           use_profile=use_profile, init_std=initializer_range)
         self.start = nn.Parameter(torch.randn(dim) * initializer_range)  # [D], the first token
         self.ln_in = nn.LayerNorm(dim, eps=layer_norm_eps)
-        self.dropout = nn.Dropout(hidden_dropout)
+        self.dropout = Dropout(hidden_dropout)
         self.layers = nn.ModuleList(
             TransformerLayer(dim, n_heads, inner_size, hidden_dropout, attn_dropout, layer_norm_eps) for _ in range(n_layers)
         )
@@ -113,7 +113,7 @@ class SASRec(nn.Module):
     def forward(self, user: UserInput) -> torch.Tensor:
         if user.items.shape[1] > self.max_len:
             raise ValueError(f"history width {user.items.shape[1]} exceeds SASRec max_len {self.max_len}")
-        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
+        tokens = history_tokens(self.item_tower, self.scenarios, user)  # [B, L, D]
         first = self.start.expand(tokens.shape[0], -1)  # [B, D]
         if self.profile is not None:
             first = first + self.profile(user.profile)

@@ -67,7 +67,7 @@ class YouTubeDNN(nn.Module):
         self.mlp = mlp(widths, he_relu, nn.ReLU, output_relu, dropout)
 
     def forward(self, user: UserInput) -> torch.Tensor:
-        tokens = history_tokens(self.item_tower, self.scenarios, user.items, user.tabs)  # [B, L, D]
+        tokens = history_tokens(self.item_tower, self.scenarios, user)  # [B, L, D]
         total, count = masked_sum(tokens, user.mask)  # [B, D], [B, 1]
         watch = total / count  # [B, D], masked mean (0 when empty)
         x = watch if self.profile is None else torch.cat([watch, self.profile(user.profile)], dim=-1)  # [B, D or 2D]
