@@ -81,7 +81,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: Dropout,
     q, k, v: [N, H, L, Dh]; attn_mask: [N, 1, L, L] bool, True = may attend (or None); is_causal: a
     position attends to itself and earlier ones. Without training-time dropout, or with the "torch"
     sampler, this is F.scaled_dot_product_attention itself (its dropout then draws torch's masks);
-    otherwise the weights are computed explicitly and dropped with `drop`.
+    otherwise the weights are computed explicitly and dropped with `drop`, the softmax in float32
+    (CPU autocast would otherwise run it in bf16; torch's fused kernels accumulate in float32 too).
     """
     p = drop.p if drop.training else 0.0
     if p == 0.0 or drop.sampler == "torch" or q.device.type != "cpu":
@@ -92,5 +93,5 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: Dropout,
         attn_mask = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
     if attn_mask is not None:
         scores = scores.masked_fill(~attn_mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # [N, H, L, L]
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # [N, H, L, L]; float32 also under bf16 autocast
     return drop(weights) @ v  # [N, H, L, Dh]

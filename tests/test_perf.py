@@ -31,6 +31,20 @@ def test_itemcf_figures() -> None:
     assert ratio == "skipped (pip install implicit)" or ratio == pytest.approx(f["itemcf_fit_seconds"] / f["implicit_fit_seconds"])
 
 
+def test_train_step_figures_are_consistent(tmp_path) -> None:
+    from bench.perf.train_step import train_step_figures
+
+    small = ["train.batch_size=32", "train.n_negatives=64", f"dataset.cache_dir={tmp_path}", f"cache.dir={tmp_path}/stages"]
+    f = train_step_figures("tiny", n_batches=5, rounds=1, extra=small, peak_items=4096)
+    for backbone in ("sasrec", "kuaiformer"):  # one round: the speedup is that round's ratio
+        assert f[f"train_step_speedup_{backbone}_increc"] == pytest.approx(
+            f[f"train_step_{backbone}_default_steps_per_s"] / f[f"train_step_{backbone}_reference_steps_per_s"])
+    assert f["train_step_sasrec_flops_per_step"] > 0 and f["train_step_matmul_peak_gflops"] > 0
+    assert f["train_step_fraction_of_matmul_peak"] == pytest.approx(f["train_step_sasrec_default_gflops"]
+                                                                   / f["train_step_matmul_peak_gflops"])
+    assert f["train_step_precision"] in ("fp32", "bf16")
+
+
 def test_machine_is_recorded() -> None:
     m = machine()
     assert m["cores"] >= 1 and m["torch_threads"] >= 1 and isinstance(m["cpu"], str)

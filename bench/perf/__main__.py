@@ -17,6 +17,7 @@ SIZES = {  # (retrieval items, retrieval queries, item-CF preset, SASRec-vs-RecB
     "quick": (200_000, 2048, "pure", 1, [0]),
     "full": (4_400_000, 4096, "pure", 5, [0, 1]),
 }
+TRAIN_STEP = {"quick": ("pure", 15, 2), "full": ("pure", 33, 5)}  # (preset, batches incl. 3 warm-up, rounds)
 
 
 def itemcf_on_preset(preset: str) -> dict:
@@ -33,7 +34,7 @@ def itemcf_on_preset(preset: str) -> dict:
     return itemcf_figures(pos.user[fit], pos.item[fit], ds.n_items)
 
 
-SECTIONS = ("retrieval", "itemcf", "sasrec", "scale_pure", "scale_kuairand1k")  # scale_* only with --full
+SECTIONS = ("retrieval", "itemcf", "train_step", "sasrec", "scale_pure", "scale_kuairand1k")  # scale_* only with --full
 
 
 def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
@@ -42,6 +43,10 @@ def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
         return retrieval_figures(n_items, n_queries, repeats=3 if which == "quick" else 2)
     if name == "itemcf":
         return itemcf_on_preset(preset)
+    if name == "train_step":
+        from bench.perf.train_step import train_step_figures
+
+        return train_step_figures(*TRAIN_STEP[which])
     if name == "sasrec":
         from bench.perf.sasrec_recbole import sasrec_figures
 

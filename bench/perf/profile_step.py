@@ -1,0 +1,78 @@
+"""`python -m bench.perf.profile_step [--model M] [--preset P]`: where a training step spends its time.
+
+torch.profiler over the timed steps of bench.perf.train_step's workload (IncRec-NA on a synthetic
+preset), once on the reference path and once on the default path, printed as Markdown: per path,
+the operators with the largest self CPU time and their share of the step. docs/train_step_profile.md
+holds its output with what it says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from bench.machine import machine
+from bench.model_stages import build_model, levers_config, variant_from_config
+from bench.perf.train_step import MODEL_REFERENCE, REFERENCE_OVERRIDES, compose_app_config, step_workload
+from bench.record import code_version
+from bench.run import deterministic_torch
+from bench.train_levers import apply_levers
+
+
+def profile_path(work, cfg, warmup: int, top: int) -> tuple[str, float]:
+    """A Markdown table of the `top` operators by self CPU time over the timed steps, and ms per step."""
+    model = build_model(cfg, work.prep.ds, variant_from_config(cfg.increc), 0).train()
+    applied = apply_levers(model, levers_config(cfg), torch.device("cpu"))
+    optimiser = torch.optim.Adagrad(model.parameters(), lr=float(cfg.train.lr))
+
+    def step(batch) -> None:
+        parts = model.loss(batch)
+        optimiser.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        optimiser.step()
+
+    for batch in work.batches[:warmup]:
+        step(batch)
+    timed = work.batches[warmup:]
+    start = time.perf_counter()
+    for batch in timed:
+        step(batch)
+    ms = (time.perf_counter() - start) / len(timed) * 1e3  # unprofiled
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch in timed:
+            step(batch)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    lines = [f"levers: {applied}", "", "| operator | share of self CPU time | calls per step |", "| --- | --- | --- |"]
+    for e in events[:top]:
+        lines.append(f"| `{e.key}` | {e.self_cpu_time_total / total:.1%} | {e.count / len(timed):.0f} |")
+    return "\n".join(lines), ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf.profile_step", description=__doc__)
+    parser.add_argument("--model", default="sasrec")
+    parser.add_argument("--preset", default="pure")
+    parser.add_argument("--batches", type=int, default=23, help="batches, the first 3 untimed warm-up")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args(argv)
+    deterministic_torch()
+    overrides = [f"dataset.preset={args.preset}", f"model={args.model}", "increc=na"]
+    work = step_workload(overrides, args.batches)
+    version = code_version()
+    print(f"`python -m bench.perf.profile_step --model {args.model} --preset {args.preset} --batches {args.batches}` "
+          f"at {version['git_commit'][:7]}{' (dirty)' if version['dirty'] else ''}; machine: {machine()}\n")
+    paths = {"reference": compose_app_config(overrides + REFERENCE_OVERRIDES + MODEL_REFERENCE.get(args.model, [])),
+             "default": work.cfg}
+    for name, cfg in paths.items():
+        table, ms = profile_path(work, cfg, 3, args.top)
+        print(f"### {args.model}, {name} path: {ms:.1f} ms per step (unprofiled)\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
