@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.data import dataset_files
 from bench.errors import BenchError
-from bench.machine import cpu_vendor
+from bench.machine import cpu_vendor, native_bf16_cpu
 from bench.record import code_digest, data_fingerprint, package_versions
 
 PER_REQUEST = "per_request.npz"
@@ -26,7 +26,7 @@ def _comparable(config: dict) -> dict:
 
 def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
     """The record already in `out_dir` when it was written by the same config, code, package versions, CPU
-    vendor and data files, else None."""
+    vendor and native-bf16 support (what train.precision=auto resolves to) and data files, else None."""
     path = out_dir / "run.json"
     if not path.exists() or not (out_dir / PER_REQUEST).exists():
         return None
@@ -37,7 +37,9 @@ def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
     same_config = _comparable(record.get("config", {})) == _comparable(OmegaConf.to_container(cfg, resolve=True))
     same_code = record.get("code_version", {}).get("code_digest") == code_digest()
     same_versions = record.get("versions") == package_versions()
-    same_cpu = record.get("machine", {}).get("cpu_vendor") == cpu_vendor()  # dropout masks differ by vendor
+    machine = record.get("machine", {})
+    same_cpu = (machine.get("cpu_vendor") == cpu_vendor()  # dropout masks differ by vendor
+                and machine.get("native_bf16", native_bf16_cpu()) == native_bf16_cpu())  # train.precision=auto
     if not (same_config and same_code and same_versions and same_cpu):
         return None
     try:
