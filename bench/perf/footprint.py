@@ -36,11 +36,16 @@ def nbytes(obj) -> int:
 
 
 def model_bytes(model: torch.nn.Module) -> dict[str, int]:
-    """Parameters, and what training adds per parameter: a dense gradient and AdaGrad's sum of squares."""
-    item = sum(p.numel() * p.element_size() for p in model.item_tower.parameters())
-    users = sum(p.numel() * p.element_size() for n, p in model.named_parameters() if not n.startswith("item_tower."))
-    return {"item_tower_params": item, "user_towers_params": users,
-            "training_extra": 2 * (item + users)}  # grad + AdaGrad state, same size as the parameters
+    """Parameters, and what training adds: AdaGrad's sum of squares (one per parameter), a dense gradient
+    for every parameter outside a sparse embedding (sparse ones hold only the rows a step read), and the
+    best epoch's snapshot that early stopping keeps (one copy of every parameter)."""
+    sparse = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse}
+    size = lambda p: p.numel() * p.element_size()  # noqa: E731
+    item = sum(size(p) for p in model.item_tower.parameters())
+    users = sum(size(p) for n, p in model.named_parameters() if not n.startswith("item_tower."))
+    dense_grads = sum(size(p) for p in model.parameters() if id(p) not in sparse)
+    return {"item_tower_params": item, "user_towers_params": users, "adagrad_state": item + users,
+            "dense_grads": dense_grads, "best_epoch_snapshot": item + users}
 
 
 def footprint(preset: str, variant: str = "na", model: str = "sasrec") -> dict[str, object]:
