@@ -236,3 +236,26 @@ def test_kuaiformer_first_kept_slot_is_a_group_start() -> None:
     assert [tower.first_kept_slot(n) for n in (0, 1, 9, 10, 12, 13, 24, 25, 37, 38, 50)] == [50, 49, 41, 38, 38, 35, 26,
                                                                                               13, 13, 0, 0]
 
+
+
+# ---------------------------------------------------------------- ranking in order of history length
+
+
+def test_ranking_in_length_order_keeps_each_requests_ranking(tiny_sasrec) -> None:
+    """rank_pool batches requests by history length and puts the rankings back in the caller's order: they
+    equal the top 20 of user vectors computed in the caller's order, in one batch."""
+    from bench.batches import user_input
+    from bench.evaluate import rank_pool
+    from bench.retrieve import top_k
+
+    cfg, ds, ts, _ = tiny_sasrec
+    model = build_model(cfg, ds, variant_from_config(cfg.increc), 0).eval()
+    rows = np.random.default_rng(0).permutation(ts.rows)[:300]  # an arbitrary order
+    max_len = int(cfg.requests.max_len)
+    ranked = rank_pool(model, ts.samples, ds.profiles(), rows, 20, max_len, CPU, batch=7)
+    with torch.no_grad():
+        users = model.serve(user_input(ts.samples, ds.profiles(), rows, max_len)).numpy()
+        expected = top_k(users, model.item_tower.all_items().numpy(), 20)
+    assert ranked.shape == (300, 20)
+    same = (np.sort(ranked, axis=1) == np.sort(expected, axis=1)).all(axis=1)
+    assert same.mean() >= 0.99, same.mean()  # float summation order may swap a near-tie at the 20th place
