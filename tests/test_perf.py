@@ -158,7 +158,7 @@ def test_readme_performance_table_quotes_the_saved_figures() -> None:
     section = readme[readme.index("## Performance"):]
     section = section[:section.index("\n## ")]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
-    assert len(rows) == 8
+    assert len(rows) == 11
     for line in rows:
         match = re.match(r"\| `(\w+)`[^|]*\| ([0-9][0-9,]*(?:\.[0-9]+)?)", line)
         assert match, line
