@@ -36,6 +36,15 @@ class TrainConfig:
     levers: Levers = Levers()  # training-speed settings: precision, dropout sampler, shared history, compile
 
 
+def training_step(model: IncRec, optimiser: torch.optim.Optimizer, batch) -> dict[str, torch.Tensor]:
+    """One AdaGrad step on L (eq. 8) of `batch`; returns the loss parts (not detached)."""
+    parts = model.loss(batch)
+    optimiser.zero_grad(set_to_none=True)
+    parts["total"].backward()
+    optimiser.step()
+    return parts
+
+
 def bucketed_batches(ts: TrainingSet, batch_size: int, rng: np.random.Generator, bucket: int = 32) -> list[np.ndarray]:
     """Shuffled batches of requests with similar history lengths, so little compute goes to padding.
 
@@ -121,10 +130,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
                    disable=None if cfg.progress else True)
         for rows in bar:
             batch = train_batch(ts, rows, cfg.n_negatives, rng, cfg.negatives, log_q).to(device)
-            parts = model.loss(batch)
-            optimiser.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            optimiser.step()
+            parts = training_step(model, optimiser, batch)
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + value.detach()
         history["epoch_seconds"].append(round(time.perf_counter() - start, 3))

@@ -12,28 +12,21 @@ import argparse
 import sys
 import time
 
-import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench.machine import machine
-from bench.model_stages import build_model, levers_config, variant_from_config
-from bench.perf.train_step import MODEL_REFERENCE, REFERENCE_OVERRIDES, compose_app_config, step_workload
+from bench.perf.train_step import MODEL_REFERENCE, REFERENCE_OVERRIDES, compose_app_config, fresh_model, step_workload
 from bench.record import code_version
 from bench.run import deterministic_torch
-from bench.train_levers import apply_levers
+from bench.train import training_step
 
 
 def profile_path(work, cfg, warmup: int, top: int) -> tuple[str, float]:
     """A Markdown table of the `top` operators by self CPU time over the timed steps, and ms per step."""
-    model = build_model(cfg, work.prep.ds, variant_from_config(cfg.increc), 0).train()
-    applied = apply_levers(model, levers_config(cfg), torch.device("cpu"))
-    optimiser = torch.optim.Adagrad(model.parameters(), lr=float(cfg.train.lr))
+    model, optimiser, applied = fresh_model(work, cfg)
 
     def step(batch) -> None:
-        parts = model.loss(batch)
-        optimiser.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        optimiser.step()
+        training_step(model, optimiser, batch)
 
     for batch in work.batches[:warmup]:
         step(batch)

@@ -32,13 +32,13 @@ from bench.batches import TrainingSet, train_batch
 from bench.cache import StageCache
 from bench.config import CONF_DIR, register_resolvers
 from bench.model_stages import build_model, levers_config, train_config, variant_from_config
-from bench.train_levers import apply_levers
+from bench.perf.retrieval import matmul_gflops
 from bench.prepare import prepare
 from bench.run import StageTimer
 from bench.samples import split_groups
-from bench.perf.retrieval import matmul_gflops
-from bench.train import bucketed_batches
-from bench.train_levers import REFERENCE, resolve_precision
+from bench.train import bucketed_batches, training_step
+from bench.train_levers import REFERENCE, apply_levers, resolve_precision
+from models.increc import IncRec
 from models.increc import TrainBatch
 
 REFERENCE_OVERRIDES = [f"train.precision={REFERENCE.precision}", f"train.dropout_sampler={REFERENCE.dropout_sampler}",
@@ -78,23 +78,26 @@ def step_workload(overrides: list[str], n_batches: int, seed: int = 0) -> StepWo
     return StepWorkload(cfg, prep, batches)
 
 
+def fresh_model(work: StepWorkload, cfg: DictConfig | None = None, seed: int = 0
+                ) -> tuple[IncRec, torch.optim.Optimizer, dict]:
+    """A new model of `cfg` (default `work.cfg`) in training mode with its levers applied, its AdaGrad
+    optimiser, and the levers applied (bench.train_levers)."""
+    cfg = cfg if cfg is not None else work.cfg
+    model = build_model(cfg, work.prep.ds, variant_from_config(cfg.increc), seed).train()
+    applied = apply_levers(model, levers_config(cfg), torch.device("cpu"))
+    return model, torch.optim.Adagrad(model.parameters(), lr=float(cfg.train.lr)), applied
+
+
 def steps_per_second(work: StepWorkload, cfg: DictConfig | None = None, warmup: int = 3, seed: int = 0,
                      count_flops: bool = False) -> dict:
     """A fresh model of `cfg` (default `work.cfg`) stepped over the workload's batches: steps per
     second after `warmup` untimed steps, and the mean loss of the timed steps; with count_flops, the
     timed steps run once more under FlopCounterMode (untimed) for their matrix-product FLOPs."""
-    cfg = cfg if cfg is not None else work.cfg
-    model = build_model(cfg, work.prep.ds, variant_from_config(cfg.increc), seed).train()
-    apply_levers(model, levers_config(cfg), torch.device("cpu"))
-    optimiser = torch.optim.Adagrad(model.parameters(), lr=float(cfg.train.lr))
+    model, optimiser, _ = fresh_model(work, cfg, seed)
     losses = []
 
     def step(batch: TrainBatch) -> torch.Tensor:
-        parts = model.loss(batch)
-        optimiser.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        optimiser.step()
-        return parts["total"].detach()
+        return training_step(model, optimiser, batch)["total"].detach()
 
     for batch in work.batches[:warmup]:
         step(batch)
