@@ -165,3 +165,15 @@ def test_readme_performance_table_quotes_the_saved_figures() -> None:
         name, printed = match.groups()
         decimals = len(printed.split(".")[1]) if "." in printed else 0
         assert round(figures[name], decimals) == float(printed.replace(",", "")), name
+
+
+def test_table1_sample_times_the_sweep_and_reads_its_records(tmp_path, real_sample) -> None:
+    from bench.perf.table1 import table1_sample
+
+    short = ["hydra.sweeper.params.model=dssm", "hydra.sweeper.params.increc=off", "train.max_epochs=2", "train.patience=1", "train.max_batches=3",
+             "eval.seed_control=false"]
+    figures = table1_sample(seeds=1, launcher=["train.threads=1"], extra=short, out_dir=tmp_path)
+    assert figures["table1_sample_jobs"] == 1 and figures["table1_sample_models_trained"] == 1  # dssm, base, seed 0
+    assert 1 <= figures["table1_sample_epochs_min"] <= figures["table1_sample_epochs_max"] <= 2
+    assert figures["table1_sample_minutes"] > 0 and figures["table1_sample_command"].startswith("python -m bench -m")
+    assert "seeds=1" in figures["table1_sample_command"]

@@ -34,7 +34,8 @@ def itemcf_on_preset(preset: str) -> dict:
     return itemcf_figures(pos.user[fit], pos.item[fit], ds.n_items)
 
 
-SECTIONS = ("retrieval", "itemcf", "train_step", "sasrec", "scale_pure", "scale_kuairand1k")  # scale_* only with --full
+SECTIONS = ("retrieval", "itemcf", "train_step", "sasrec", "scale_pure", "scale_kuairand1k", "table1_sample")
+FULL_ONLY = ("scale_pure", "scale_kuairand1k", "table1_sample")  # the long sections, only with --full
 
 
 def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
@@ -51,6 +52,10 @@ def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
         from bench.perf.sasrec_recbole import sasrec_figures
 
         return {"sasrec_epochs": epochs, **sasrec_figures(epochs, seeds or default_seeds)}
+    if name == "table1_sample":
+        from bench.perf.table1 import table1_sample
+
+        return table1_sample()
     from bench.perf.scale import end_to_end
 
     return end_to_end(name.removeprefix("scale_"))
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
     args = parser.parse_args(argv)
     which = "full" if args.full else "quick"
-    sections = [s for s in SECTIONS if which == "full" or not s.startswith("scale_")]
+    sections = [s for s in SECTIONS if which == "full" or s not in FULL_ONLY]
     if args.skip_sasrec:
         sections.remove("sasrec")
     if args.only:
