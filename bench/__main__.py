@@ -16,12 +16,18 @@ register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """One run (its table printed), or one tuning trial under experiment=tune (its objective returned to the sweeper)."""
     from bench.run import format_table, run  # imported here so --help stays fast
+    from bench.tuning.trial import run_trial
+    from bench.tuning.tuned import apply_tuned
 
     try:
         hc = HydraConfig.get()
-        result = run(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
+        overrides = list(hc.overrides.task)
+        if cfg.get("experiment_name") == "tune":
+            return run_trial(cfg, Path(hc.runtime.output_dir), overrides=overrides)
+        result = run(apply_tuned(cfg, overrides), Path(hc.runtime.output_dir), overrides=overrides)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -131,6 +131,9 @@ def _validate(cfg: DictConfig) -> None:
     if e.get("valid_max_requests") is not None:
         _check(int(e.valid_max_requests) >= 1, "eval.valid_max_requests", e.valid_max_requests, "at least 1, or null for all")
     _check(int(cfg.seeds) >= 1, "seeds", cfg.seeds, "at least one seed")
+    if cfg.get("experiment_name") == "tune" and "space" not in cfg.get("tune", {}):
+        raise ConfigError(f"experiment=tune: model {cfg.model.name} has no search space; add "
+                          f"conf/tune/{cfg.model.name}.yaml with a 'space' mapping (config key: sweep expression)")
     ex = cfg.existing
     _check(ex.window is None or int(ex.window) >= 2, "existing.window", ex.window, "at least 2, or null for the whole history")
     _check(float(ex.shrink) >= 0, "existing.shrink", ex.shrink, "must be 0 or more")

@@ -50,7 +50,10 @@ def choice(*options: str) -> Check:
 
 
 SPEC: dict[str, dict[str, Check]] = {
-    "": {"seed": INT, "seeds": INT, "resume": BOOL, "experiment_name": OPT_STR},
+    "": {"seed": INT, "seeds": INT, "resume": BOOL, "experiment_name": OPT_STR, "tuned": AUTO_BOOL,
+         "tuning_applied": (lambda v: v is None or isinstance(v, DictConfig), "set by the harness (bench.tuning.tuned)")},
+    "tune": {"dir": STR, "report_dir": STR,
+             "space": (lambda v: isinstance(v, DictConfig) and len(v) > 0, "a mapping of config keys to sweep expressions")},
     "requests": {"primary_tabs": INT_LIST, "session_gap_min": NUMBER, "horizon_h": NUMBER, "max_len": INT,
                  "test_days": INT, "valid_days": INT, "target_tabs": choice("all", "non_primary")},
     "train": {"epochs": INT, "batch_size": INT, "lr": NUMBER, "n_negatives": INT, "device": STR, "threads": OPT_INT,
@@ -117,8 +120,8 @@ def check_config(cfg: DictConfig) -> None:
             if key not in spec:
                 raise unknown_key(f"{section}.{key}", list(spec))
         for key, (ok, accepts) in spec.items():
-            if section and key not in node:
-                continue  # optional in this choice of group (e.g. dataset.root for synthetic data)
+            if key not in node:
+                continue  # optional in this choice of group (e.g. dataset.root for synthetic data, tune.space)
             if OmegaConf.is_missing(node, key):
                 continue  # ??? values are reported where they are needed (e.g. dataset.root)
             value = node[key]

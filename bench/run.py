@@ -74,6 +74,32 @@ def deterministic_torch(fill_uninitialized_memory: bool = False) -> None:
     torch.utils.deterministic.fill_uninitialized_memory = fill_uninitialized_memory
 
 
+def start_job(cfg: DictConfig) -> tuple[int, torch.device]:
+    """Threads, seeds and deterministic kernels for one job (a run or a tuning trial); its seed and device."""
+    if cfg.train.get("threads") is not None:
+        torch.set_num_threads(int(cfg.train.threads))
+    seed = int(cfg.seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    deterministic_torch()
+    return seed, resolve_device(str(cfg.train.device))
+
+
+def provenance(cfg: DictConfig, seed: int, overrides: list[str] | None, fingerprint: str, version: dict,
+               device: torch.device) -> dict:
+    """The fields every record starts with: what ran, on what data, with which code, where."""
+    return {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "seed": seed,
+        "overrides": list(overrides or []),
+        "data_fingerprint": fingerprint,
+        "code_version": version,
+        "versions": package_versions(),
+        "machine": machine(),  # dropout masks, and so metrics, can differ between CPU vendors (README)
+        "device": str(device),
+    }
+
+
 @dataclass
 class RunResult:
     record: dict
@@ -95,13 +121,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     (out_dir / "run.json").unlink(missing_ok=True)  # a stale record must never sit beside new per-request values
     version = code_version()  # taken now: the code this run executes, even if the tree changes while it runs
     timer = StageTimer()
-    if cfg.train.get("threads") is not None:
-        torch.set_num_threads(int(cfg.train.threads))
-    seed = int(cfg.seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    deterministic_torch()
-    device = resolve_device(str(cfg.train.device))
+    seed, device = start_job(cfg)
     variant = variant_from_config(cfg.increc)
     train_cfg = train_config(cfg)
     cache = StageCache(cfg.cache.dir if cfg.cache.enabled else None)
@@ -154,14 +174,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
                           test, ks, grid, n_tabs=int(ds.log["tab"].max()) + 1)
     write_npz_atomic(out_dir / PER_REQUEST, per_request_arrays(test.rows, scored.counts))
     record = {
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "seed": seed,
-        "overrides": list(overrides or []),
-        "data_fingerprint": prep.fingerprint,
-        "code_version": version,
-        "versions": package_versions(),
-        "machine": machine(),  # dropout masks, and so metrics, can differ between CPU vendors (README)
-        "device": str(device),
+        **provenance(cfg, seed, overrides, prep.fingerprint, version, device),
         "protocol": protocol,
         "stage_seconds": timer.seconds,
         "cache": cache.events,

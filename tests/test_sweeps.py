@@ -37,8 +37,10 @@ def test_experiment_files_hold_only_what_differs() -> None:
         cfg = compose_config(f"experiment={table}")
         changed = {k for k, v in _leaves(OmegaConf.to_container(cfg, resolve=True)).items() if default.get(k, "?") != v}
         assert {"experiment_name", "train.progress"} <= changed
-        # beyond its name and quiet logs, an experiment changes the backbone (Tables 2-3) and nothing else
-        assert all(k in ("experiment_name", "train.progress") or k.startswith("model.") for k in changed), changed
+        # beyond its name and quiet logs, an experiment changes the backbone (Tables 2-3; its search space follows it)
+        # and nothing else
+        assert all(k in ("experiment_name", "train.progress") or k.startswith(("model.", "tune.space."))
+                   for k in changed), changed
         assert cfg.model.name == model and cfg.seeds == 5
     assert compose_config("experiment=table2", "model=sasrec").model.name == "sasrec"  # backbone overridable
     assert compose_config("experiment=table1", "dataset=kuairand_sample").dataset.name == "kuairand_sample"

@@ -120,6 +120,25 @@ def ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
     return [n for n in order if n in names] + sorted(n for n in names if n not in order)
 
 
+def tuning_line(runs: TableRuns) -> str:
+    """Which backbones ran with tuned values (bench.tuning.tuned), from how many trials, and which did not."""
+    tuned: dict[str, str] = {}
+    untuned: set[str] = set()
+    for job in runs.jobs.values():
+        applied = job.record["config"].get("tuning_applied")
+        if applied:
+            prov = applied.get("provenance", {})
+            tuned[job.model] = f"{job.model} ({prov.get('n_trials', '?')} trials, validation {prov.get('metric', '?')} " \
+                               f"{prov.get('best_value', float('nan')):.4f})"
+        else:
+            untuned.add(job.model)
+    mixed = sorted(set(tuned) & untuned)
+    parts = [f"tuned: {', '.join(tuned[m] for m in sorted(tuned))}" if tuned else "",
+             f"untuned (the backbone's YAML): {', '.join(sorted(untuned - set(tuned)))}" if untuned - set(tuned) else "",
+             f"mixed tuned and untuned runs: {', '.join(mixed)}" if mixed else ""]
+    return "- Tuning: " + "; ".join(p for p in parts if p) + "."
+
+
 def header(runs: TableRuns, command: str) -> str:
     """Title and provenance: dataset, pool, K and their scale, seeds, code, command, wall time; then the
     protocol, the ITG share per split, the premise, the record warnings and the table's MDD."""
@@ -142,6 +161,7 @@ def header(runs: TableRuns, command: str) -> str:
         f"the paper's K = 1k | 2k, so ours is {scale} the paper's.",
         f"- Seeds: {', '.join(map(str, seeds))}; each cell is the mean ± standard deviation over seeds of the "
         "mean per-request hit rate, in %.",
+        tuning_line(runs),
         *protocol_lines(runs),
         mdd_line(runs),
         f"- Regenerate: `{command}`",
