@@ -22,11 +22,16 @@ def main(cfg: DictConfig) -> float | None:
     from bench.tuning.trial import run_trial
     from bench.tuning.tuned import apply_tuned
 
+    hc = HydraConfig.get()
+    overrides = list(hc.overrides.task)
+    if cfg.get("experiment_name") == "tune":  # an error fails this trial (Optuna records it), it does not exit
+        from hydra.types import RunMode
+
+        if hc.mode != RunMode.MULTIRUN:
+            print("error: experiment=tune is a search: run it as python -m bench -m experiment=tune ...", file=sys.stderr)
+            sys.exit(2)
+        return run_trial(cfg, Path(hc.runtime.output_dir), overrides=overrides)
     try:
-        hc = HydraConfig.get()
-        overrides = list(hc.overrides.task)
-        if cfg.get("experiment_name") == "tune":
-            return run_trial(cfg, Path(hc.runtime.output_dir), overrides=overrides)
         result = run(apply_tuned(cfg, overrides), Path(hc.runtime.output_dir), overrides=overrides)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

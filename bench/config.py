@@ -15,9 +15,24 @@ CONF_DIR = PROJECT_ROOT / "conf"
 
 
 def register_resolvers() -> None:
-    """`${project_root:}` in YAML: the repository root, so default paths do not depend on the cwd."""
+    """`${project_root:}` in YAML: the repository root, so default paths do not depend on the cwd;
+    `${dataset_label:}`: the dataset's name in tuning paths (`dataset_label`)."""
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    if not OmegaConf.has_resolver("dataset_label"):
+        OmegaConf.register_new_resolver("dataset_label", lambda *, _root_: dataset_label(_root_))
+
+
+def dataset_label(cfg: DictConfig) -> str:
+    """The dataset's name in tuning paths (tuned values, reports, searches): `dataset.name`, with the preset
+    for a synthetic preset other than the default `small` and the release for a KuaiRand release given
+    explicitly, so values tuned on one never reach a run on another."""
+    ds = cfg.dataset
+    if ds.get("kind") == "synthetic" and str(ds.get("preset", "small")) != "small":
+        return f"{ds.name}_{ds.preset}"
+    if ds.get("kind") == "kuairand" and ds.get("release"):
+        return f"{ds.name}_{ds.release}"
+    return str(ds.name)
 
 
 def _nice(x: float) -> int:
@@ -131,9 +146,13 @@ def _validate(cfg: DictConfig) -> None:
     if e.get("valid_max_requests") is not None:
         _check(int(e.valid_max_requests) >= 1, "eval.valid_max_requests", e.valid_max_requests, "at least 1, or null for all")
     _check(int(cfg.seeds) >= 1, "seeds", cfg.seeds, "at least one seed")
-    if cfg.get("experiment_name") == "tune" and "space" not in cfg.get("tune", {}):
-        raise ConfigError(f"experiment=tune: model {cfg.model.name} has no search space; add "
-                          f"conf/tune/{cfg.model.name}.yaml with a 'space' mapping (config key: sweep expression)")
+    if cfg.get("experiment_name") == "tune":
+        if cfg.get("tuned") is True:
+            raise ConfigError("tuned=true with experiment=tune: a search starts from the backbone's own YAML")
+        given = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)  # only the command-line check sees hydra
+        if "hydra" in cfg and not given and "space" not in cfg.get("tune", {}):
+            raise ConfigError(f"experiment=tune: model {cfg.model.name} has no search space; add "
+                              f"conf/tune/{cfg.model.name}.yaml with a 'space' mapping (config key: sweep expression)")
     ex = cfg.existing
     _check(ex.window is None or int(ex.window) >= 2, "existing.window", ex.window, "at least 2, or null for the whole history")
     _check(float(ex.shrink) >= 0, "existing.shrink", ex.shrink, "must be 0 or more")

@@ -14,7 +14,8 @@ from bench.machine import cpu_vendor, native_bf16_cpu
 from bench.record import code_digest, data_fingerprint, package_versions
 
 PER_REQUEST = "per_request.npz"
-RESUME_IGNORED = ("seeds", "cache")  # top-level keys that never change a job's result
+RESUME_IGNORED = ("seeds", "cache", "tune", "tuned", "tuning_applied")  # top-level keys that never change a job's
+# result (the tuned values a run applied are in its model and train sections; their provenance is not a setting)
 
 
 def _comparable(config: dict) -> dict:

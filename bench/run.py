@@ -33,6 +33,7 @@ from bench.protocol import protocol_record
 from bench.record import code_version, package_versions, write_json_atomic, write_npz_atomic
 from bench.resume import PER_REQUEST, finished_record
 from bench.samples import sample_statistics, split_groups
+from bench.tuning.tuned import check_tuned_data
 
 __all__ = ["run", "format_table", "RunResult", "build_model", "sparse_item_grads", "SPARSE_AUTO_ITEMS", "cpu_vendor"]
 
@@ -127,6 +128,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     cache = StageCache(cfg.cache.dir if cfg.cache.enabled else None)
 
     prep = prepare(cfg, cache, timer, bool(cfg.train.progress))
+    check_tuned_data(cfg, prep.fingerprint)
     ds, req = prep.ds, prep.req
     ks = resolve_ks(cfg.eval.ks, ds.n_items)
     grid = curve_ks(ks, int(cfg.eval.curve_points))

@@ -36,13 +36,13 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
             f"cache.dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}", f"tune.dir={tmp_path / 'tuned'}",
             f"tune.report_dir={tmp_path / 'results'}"]
     proc = _search(args)
-    first = sweep / "trial_0" / "trial.json"
+    first, second = sweep / "trial_0" / "trial.json", sweep / "trial_1"
     deadline = time.time() + 240
-    while not first.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # killed during trial 1
+    while not second.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # killed as trial 1 starts (trial 0 finished and reported)
     proc.wait()
-    assert first.exists(), proc.stdout.read()
+    assert first.exists() and not (second / "trial.json").exists(), proc.stdout.read()
     kept = first.stat().st_mtime_ns
 
     again = _search(args)
@@ -55,22 +55,32 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
 
     study = optuna.load_study(study_name="synthetic_tiny_youtube_dnn", storage=f"sqlite:///{sweep / 'optuna.db'}")
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(complete) == 2  # n_trials in all, across the two launches
+    assert [t.number for t in complete] == [0, 2]  # n_trials in all, across the two launches
+    assert study.trials[1].state.name == "FAIL"  # the killed trial ...
+    assert study.trials[2].params == study.trials[1].params  # ... asked again with its values
     records = {t.number: json.loads((sweep / f"trial_{t.number}" / "trial.json").read_text()) for t in complete}
     for t in complete:  # the objective the sweeper received is the validation value in the trial's record
         assert t.value == records[t.number]["objective"]["value"]
-        assert records[t.number]["objective"]["split"] == "valid" and records[t.number]["test_scored"] is False
-        assert "metrics" not in records[t.number]
+        assert records[t.number]["objective"]["split"] == "valid"
         assert records[t.number]["config"]["model"]["dim"] == t.params["model.dim"]  # the trial ran the sampled point
     best = max(complete, key=lambda t: t.value)
 
     tuned = yaml.safe_load((tmp_path / "tuned" / "synthetic_tiny" / "youtube_dnn.yaml").read_text())
     assert tuned["values"] == best.params
     assert tuned["provenance"]["best_value"] == best.value and tuned["provenance"]["n_trials"] == 2
-    assert tuned["provenance"]["command"].startswith("python -m bench -m experiment=tune model=youtube_dnn")
+    command = tuned["provenance"]["command"]
+    assert command.startswith("python -m bench -m experiment=tune model=youtube_dnn") and "hydra.sweeper.n_trials=2" in command
+    assert f"hydra.sweep.dir={sweep}" in command and "hydra.mode" not in command
     report = (tmp_path / "results" / "synthetic_tiny" / "tuning" / "youtube_dnn.md").read_text()
     assert f"Trial {best.number}: validation Base@" in report and f"{best.value:.4f}" in report
     assert (tmp_path / "results" / "synthetic_tiny" / "tuning" / "youtube_dnn_trials.png").stat().st_size > 0
+
+    other = _search([*args, "train.max_epochs=2"])  # another search in the same folder is refused
+    out, _ = other.communicate(timeout=240)
+    assert other.returncode != 0 and "other overrides or another space" in out, out
+    swept = _search([*(a for a in args if not a.startswith("hydra.sweep.dir")), "seed=0,1", f"hydra.sweep.dir={tmp_path / 'swept'}"])
+    out, _ = swept.communicate(timeout=240)
+    assert swept.returncode != 0 and "the command line sweeps seed=0,1" in out, out
 
     run_dir = tmp_path / "run"  # tuned=true: a run picks the values up and records them
     done = subprocess.run([sys.executable, "-m", "bench", "model=youtube_dnn", "increc=off", "tuned=true", *SHORT,
@@ -97,7 +107,10 @@ def test_a_trial_never_ranks_a_test_request(tmp_path: Path, synthetic_cache: Pat
         return real_build(cls, samples, split, max_requests)
 
     def rank(model, samples, profiles, rows, *args):
-        ranked.append((rows.copy(), samples.requests.is_test[rows].any()))
+        req = samples.requests
+        assert req.is_test.any() and req.targets.lengths()[req.is_test].sum() == 0  # no test truth to score against
+        assert req.exposures.lengths()[req.is_test].sum() == 0
+        ranked.append((rows.copy(), req.is_test[rows].any()))
         return real_rank(model, samples, profiles, rows, *args)
 
     monkeypatch.setattr(evaluate.EvalSet, "build", classmethod(build))

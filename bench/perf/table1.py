@@ -58,5 +58,7 @@ def table1_sample(seeds: int = 5, launcher: list[str] | None = None, extra: list
         "table1_sample_epochs_max": max(epochs, default=0),
         "table1_sample_epochs_mean": sum(epochs) / max(len(epochs), 1),
         "table1_sample_train_seconds_in_records": train_s,
+        "table1_sample_tuned_backbones": ",".join(sorted({r["config"]["model"]["name"] for r in records
+                                                          if r["config"].get("tuning_applied")})) or "none",
         "table1_sample_sweep_dir": str(sweep),
     }

@@ -123,6 +123,7 @@ def ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
 def tuning_line(runs: TableRuns) -> str:
     """Which backbones ran with tuned values (bench.tuning.tuned), from how many trials, and which did not."""
     tuned: dict[str, str] = {}
+    values: dict[str, set[str]] = {}
     untuned: set[str] = set()
     for job in runs.jobs.values():
         applied = job.record["config"].get("tuning_applied")
@@ -130,12 +131,15 @@ def tuning_line(runs: TableRuns) -> str:
             prov = applied.get("provenance", {})
             tuned[job.model] = f"{job.model} ({prov.get('n_trials', '?')} trials, validation {prov.get('metric', '?')} " \
                                f"{prov.get('best_value', float('nan')):.4f})"
+            values.setdefault(job.model, set()).add(str(sorted(applied.get("values", {}).items())))
         else:
             untuned.add(job.model)
     mixed = sorted(set(tuned) & untuned)
+    differing = sorted(m for m, v in values.items() if len(v) > 1)
     parts = [f"tuned: {', '.join(tuned[m] for m in sorted(tuned))}" if tuned else "",
              f"untuned (the backbone's YAML): {', '.join(sorted(untuned - set(tuned)))}" if untuned - set(tuned) else "",
-             f"mixed tuned and untuned runs: {', '.join(mixed)}" if mixed else ""]
+             f"mixed tuned and untuned runs: {', '.join(mixed)}" if mixed else "",
+             f"**runs with different tuned values**: {', '.join(differing)}" if differing else ""]
     return "- Tuning: " + "; ".join(p for p in parts if p) + "."
 
 

@@ -72,7 +72,7 @@ def _fmt(v) -> str:
 
 
 def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: Path, *, dataset: str, model: str,
-                         command: str, space: dict, sampler: str, commit: dict) -> dict:
+                         command: str, space: dict, sampler: str) -> dict:
     """Write the tuned file, the report and its plot; returns the tuned file's mapping."""
     rows = collect_trials(study, sweep_dir)
     done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
@@ -84,10 +84,13 @@ def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: 
     starts = [t.datetime_start for t in study.trials if t.datetime_start]
     ends = [t.datetime_complete for t in study.trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    versions = [r.record["code_version"] for r in done if r.record]
+    commit = (best.record or {}).get("code_version", {})  # the code the best trial ran
     provenance = {
         "command": command,
         "commit": commit.get("git_commit"),
         "dirty": commit.get("dirty"),
+        "code_digests": len({v.get("code_digest") for v in versions}),  # > 1: the trials ran different code
         "n_trials": len(done),
         "best_trial": best.number,
         "best_value": float(best.value),
@@ -131,14 +134,16 @@ def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space
     names = sorted({k for r in rows for k in r.params})
     lines = [f"# Tuning {model} on {dataset}", "",
              f"- Command: `{prov['command']}`",
-             f"- Commit: `{prov['commit']}`{' (dirty tree)' if prov['dirty'] else ''}; data fingerprint "
+             f"- Commit of the best trial: `{prov['commit']}`{' (dirty tree)' if prov['dirty'] else ''}"
+             + (f" (**the trials ran {prov['code_digests']} different code versions**)" if prov["code_digests"] > 1 else "")
+             + "; data fingerprint "
              f"`{str(prov['data_fingerprint'])[:16]}`; date {prov['date']}",
              f"- Sampler: {sampler}; {prov['n_trials']} completed trials"
              + (f" ({len(rows) - prov['n_trials']} failed or killed)" if len(rows) > prov["n_trials"] else ""),
              f"- Objective: validation {metric} of the standalone base at its best epoch (early stopping); "
              "no trial ranks a test request",
-             f"- Search wall time: {_fmt(prov['search_wall_seconds'])} s; trial seconds summed: "
-             f"{_fmt(prov['trial_seconds_summed'])} s",
+             f"- Trial seconds summed: {_fmt(prov['trial_seconds_summed'])} s; first trial start to last trial end: "
+             f"{_fmt(prov['search_wall_seconds'])} s (includes any time between a kill and the relaunch)",
              f"- Tuned values: `{_shown(tuned_file)}`", "",
              "## Search space", "", "| key | space |", "| --- | --- |"]
     lines += [f"| `{k}` | `{v}` |" for k, v in space.items()]

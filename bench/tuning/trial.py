@@ -1,9 +1,10 @@
 """One tuning trial: the standalone base trained to early stopping on the validation requests; its objective.
 
 The objective is the base's protocol-v2 selection metric, Base@K₀ on the validation requests
-(PROTOCOL 3), at its best epoch. A trial never scores a test request: no test `EvalSet` is built,
-and the only ranker it holds refuses any request outside the validation set
-(`ValidationOnlyRanker`), so a test ranking cannot be computed by accident. The trial's record,
+(PROTOCOL 3), at its best epoch. A trial never scores a test request, and cannot: the test
+requests' targets and exposures are dropped from the requests before anything else reads them
+(`without_test_truth`), no test `EvalSet` is built, and the only ranker the trial holds refuses any
+request outside the validation set (`ValidationOnlyRanker`). The trial's record,
 `trial.json` in its job directory, holds the config, the seed, the data fingerprint, the code
 version, the machine, the training log and the objective.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from bench.evaluate import EvalSet, Ranker, selection_metric
 from bench.model_stages import build_model, train_config
 from bench.prepare import prepare
 from bench.record import code_version, write_json_atomic
+from bench.requests import Requests
 from bench.samples import split_groups
 from bench.train import train
 from models.increc import Variant
@@ -51,6 +53,16 @@ class ValidationOnlyRanker(Ranker):
         return super().__call__(model, rows, depth)
 
 
+def without_test_truth(req: Requests) -> Requests:
+    """The requests with every test request's targets X_u and exposures emptied (their histories stay:
+    a history holds only positives before its request)."""
+    keep_targets = ~req.is_test[req.targets.row_ids()]  # [T]
+    keep_exposures = ~req.is_test[req.exposures.row_ids()]  # [E]
+    return replace(req, targets=req.targets.mask(keep_targets), target_tabs=req.target_tabs[keep_targets],
+                   target_times=req.target_times[keep_targets], exposures=req.exposures.mask(keep_exposures),
+                   exposure_times=req.exposure_times[keep_exposures])
+
+
 def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> float:
     """Train the standalone base of `cfg` to early stopping on the validation requests; write
     `out_dir/trial.json` and return the selection metric at the best epoch (the objective)."""
@@ -67,7 +79,7 @@ def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None
     prep = prepare(cfg, StageCache(cfg.cache.dir if cfg.cache.enabled else None), timer, bool(cfg.train.progress))
     ks = resolve_ks(cfg.eval.ks, prep.ds.n_items)
     with timer("samples"):
-        samples = split_groups(prep.req, prep.retrieved, prep.ds.n_items)
+        samples = split_groups(without_test_truth(prep.req), prep.retrieved, prep.ds.n_items)
         if not prep.req.is_valid.any():
             raise ConfigError("experiment=tune needs validation requests: requests.valid_days must be at least 1")
         valid = EvalSet.build(samples, "valid", cfg.eval.get("valid_max_requests"))
@@ -89,7 +101,6 @@ def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None
         **provenance(cfg, seed, overrides, prep.fingerprint, version, device),
         "objective": {"metric": name, "split": "valid", "value": float(value), "best_epoch": training["best_epoch"],
                       "epochs_run": training["epochs_run"]},
-        "test_scored": False,  # by construction: ValidationOnlyRanker
         "valid_requests": len(valid),
         "stage_seconds": timer.seconds,
         "seconds": round(time.perf_counter() - start, 3),

@@ -1,6 +1,6 @@
 """Tuned values: written by a search (`experiment=tune`), read back by `tuned=true`.
 
-A tuned file, `<tune.dir>/<dataset>/<model>.yaml` (dataset: `dataset_label`) (`tuned/` at the repository root by default),
+A tuned file, `<tune.dir>/<dataset>/<model>.yaml` (dataset: bench.config.dataset_label) (`tuned/` at the repository root by default),
 holds the best trial's values as dotted config keys under `values`, and where they came from under
 `provenance` (the command, the commit, the number of trials, the best validation value, the date).
 It does not live under `conf/`: Hydra reads every folder there as a config group, and a `tuned`
@@ -17,20 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from bench.config import dataset_label
 from bench.errors import ConfigError
 
 TABLE_EXPERIMENTS = ("table1", "table2", "table3")  # where tuned=auto switches the tuned values on
-
-
-def dataset_label(cfg: DictConfig) -> str:
-    """The dataset's name in tuned and report paths: `dataset.name`, with the preset for a synthetic preset
-    other than the default `small` (so values tuned on `tiny` never reach a `small` run)."""
-    ds = cfg.dataset
-    if ds.get("kind") == "synthetic" and str(ds.get("preset", "small")) != "small":
-        return f"{ds.name}_{ds.preset}"
-    return str(ds.name)
 
 
 def tuned_path(cfg: DictConfig) -> Path:
@@ -65,6 +57,15 @@ def resolve_tuned(cfg: DictConfig) -> bool:
     return bool(setting)
 
 
+def check_tuned_data(cfg: DictConfig, fingerprint: str) -> None:
+    """A ConfigError when the applied tuned values were searched on other data than this run reads."""
+    applied = cfg.get("tuning_applied")
+    searched = applied.get("provenance", {}).get("data_fingerprint") if applied else None
+    if searched and searched != fingerprint:
+        raise ConfigError(f"tuned values {applied.file} were searched on other data (fingerprint {searched[:16]}, "
+                          f"this run's {fingerprint[:16]}): rerun the search, or pass tuned=false")
+
+
 def apply_tuned(cfg: DictConfig, command_line: list[str] | None = None) -> DictConfig:
     """`cfg` with the tuned values applied when `resolve_tuned` says so; `tuning_applied` records what
     was done (file, values set, values the command line overrode, provenance) or null."""
@@ -75,8 +76,11 @@ def apply_tuned(cfg: DictConfig, command_line: list[str] | None = None) -> DictC
         data = read_tuned(path)
         values, overridden = {}, {}
         for key, value in data["values"].items():
-            if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
+            current = OmegaConf.select(cfg, key, default="__missing__")
+            if isinstance(current, str) and current == "__missing__":
                 raise ConfigError(f"tuned values {path}: '{key}' is not a key of this config")
+            if isinstance(current, (DictConfig, ListConfig)) or isinstance(value, (dict, list)):
+                raise ConfigError(f"tuned values {path}: '{key}' is not a single value (a tuned file sets leaves)")
             if key in keys_given:
                 overridden[key] = value
                 continue

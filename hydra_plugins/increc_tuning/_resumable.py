@@ -3,21 +3,30 @@
 What it adds to `hydra-optuna-sweeper`'s OptunaSweeperImpl:
 
 - the search space is `tune.space` of the composed config (conf/tune/<model>.yaml), unless
-  `hydra.sweeper.params` is given;
-- the study lives in SQLite in the sweep directory (`optuna.db`) unless `storage` is given;
-- resume: relaunched with the same command, a search counts its completed trials and runs only the
-  rest (up to `n_trials` in all); a trial a killed search left running is marked failed and re-asked;
-  job numbers continue after the existing trials, so no trial directory is overwritten; the sampler
-  is reseeded with `seed + trials so far`, so a resumed search does not redraw the first points (its
-  later trials are therefore not the ones an uninterrupted search would have drawn);
-- after the last trial: the tuned values file and the report (bench.tuning.outputs).
+  `hydra.sweeper.params` is given; a sweep on the command line (`seed=0,1`, `model=a,b`) is refused,
+  since the sweeper would search over it as if it were a hyper-parameter;
+- the study lives in SQLite in the sweep directory (`optuna.db`) unless `storage` is given, with the
+  search's command-line overrides and space as study attributes; a lock file keeps a second launch
+  off a running search;
+- resume: relaunched with the same command, a search continues its study and runs only the trials
+  still missing (up to `n_trials` completed in all). A relaunch whose overrides or space differ is
+  refused. A trial a killed search left running is completed from its `trial.json` when the trial had
+  finished, otherwise marked failed and asked again with the same values (Optuna's enqueue_trial).
+  Job numbers continue after the existing trials, so no trial folder is overwritten, and the sampler
+  is reseeded with `seed + trials so far`, so a resumed search does not redraw its first points (its
+  later points therefore differ from an uninterrupted search's);
+- after the last trial: the tuned values file and the report (bench.tuning.outputs), rewritten only
+  when trials were added or the tuned file is missing.
 """
 
+import fcntl
+import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, List
+from typing import List
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
 from omegaconf import OmegaConf
@@ -27,61 +36,110 @@ log = logging.getLogger(__name__)
 # announces with one warning per process: pinned below 2 in pyproject.toml, so the warning says nothing new
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
+LOCK = ".search.lock"
+HIDDEN_HYDRA_OVERRIDES = ("hydra.mode",)  # set by Hydra itself, not typed
+
 
 class ResumableOptunaSweeper(OptunaSweeperImpl):
     """OptunaSweeperImpl with resume, the config's search space and the search's outputs (module docstring)."""
 
     def sweep(self, arguments: List[str]) -> None:
-        import optuna
-
         cfg = self.config
-        space = OmegaConf.select(cfg, "tune.space")
+        swept = [a for a in arguments if OverridesParser.create().parse_override(a).is_sweep_override()]
+        if swept:
+            raise ValueError(f"experiment=tune searches conf/tune/{cfg.model.name}.yaml's space; the command line "
+                             f"sweeps {' '.join(swept)}: run one search per value instead")
         if not self.params:
+            space = OmegaConf.select(cfg, "tune.space")
             if not space:
                 raise ValueError(f"model {cfg.model.name} has no search space: add conf/tune/{cfg.model.name}.yaml "
                                  "with a 'space' mapping (key: sweep expression), or pass hydra.sweeper.params")
             self.params = OmegaConf.create(OmegaConf.to_container(space))
         sweep_dir = Path(str(self.sweep_dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        with open(sweep_dir / LOCK, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(f"another search is running in {sweep_dir} (it holds {LOCK})") from None
+            self._sweep_locked(arguments, sweep_dir)
+
+    def _sweep_locked(self, arguments: List[str], sweep_dir: Path) -> None:
+        import optuna
+
+        from bench.config import dataset_label
+
+        cfg = self.config
         if self.storage is None:
             self.storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
         if self.study_name is None:
-            from bench.tuning.tuned import dataset_label
-
             self.study_name = f"{dataset_label(cfg)}_{cfg.model.name}"
-        try:
-            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
-        except KeyError:
-            study = None
-        if study is not None and study.trials:
-            for t in study.trials:
-                if t.state == optuna.trial.TrialState.RUNNING:  # left by a killed search
-                    study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        identity = {"overrides": sorted(str(o) for o in cfg.hydra.overrides.task),
+                    "space": {str(k): str(v) for k, v in self.params.items()}}
+        study = optuna.create_study(study_name=self.study_name, storage=self.storage, load_if_exists=True,
+                                    directions=self._get_directions())
+        if not study.trials and "identity" not in study.user_attrs:
+            study.set_user_attr("identity", identity)
+        elif study.user_attrs.get("identity") != identity:
+            raise ValueError(f"{sweep_dir} holds a search with other overrides or another space "
+                             f"({study.user_attrs.get('identity')}); relaunch it with its own command, "
+                             "or pass another hydra.sweep.dir")
+        before = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+        if study.trials:
+            self._recover(study, sweep_dir)
             done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
             log.info("resuming study %s: %d of %d trials completed", self.study_name, done, self.n_trials)
             self.n_trials = max(self.n_trials - done, 0)
-            self.job_idx = len(study.trials)
+            # the next trial asked is the first waiting one (an enqueued retry) or a new one: its number is the job's
+            self.job_idx = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
             seed = cfg.hydra.sweeper.sampler.get("seed")
             if seed is not None:
                 self.sampler = instantiate(cfg.hydra.sweeper.sampler, seed=int(seed) + len(study.trials))
         if self.n_trials > 0:
             super().sweep(arguments)
-        self._write_outputs(optuna.load_study(study_name=self.study_name, storage=self.storage), sweep_dir, arguments)
+        study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+        after = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+        from bench.tuning.tuned import tuned_path
 
-    def _write_outputs(self, study: Any, sweep_dir: Path, arguments: List[str]) -> None:
-        from bench.record import code_version
+        if after > before or not tuned_path(cfg).exists():
+            self._write_outputs(study, sweep_dir)
+
+    @staticmethod
+    def _recover(study, sweep_dir: Path) -> None:
+        """Trials a killed search left RUNNING: COMPLETE from their record when they finished, else FAIL and
+        asked again with the same values."""
+        import optuna
+
+        from bench.tuning.outputs import trial_dir
+        from bench.tuning.trial import TRIAL_RECORD
+
+        for t in study.trials:
+            if t.state != optuna.trial.TrialState.RUNNING:
+                continue
+            record = trial_dir(sweep_dir, t.number) / TRIAL_RECORD
+            if record.exists():
+                study.tell(t.number, values=json.loads(record.read_text())["objective"]["value"])
+                log.info("trial %d had finished before the kill: completed from %s", t.number, record)
+            else:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(dict(t.params))
+                log.info("trial %d was killed: marked failed, its values asked again", t.number)
+
+    def _write_outputs(self, study, sweep_dir: Path) -> None:
+        import optuna
+
+        from bench.config import dataset_label
         from bench.tuning.outputs import write_search_outputs
-        from bench.tuning.tuned import dataset_label, tuned_path
+        from bench.tuning.tuned import tuned_path
 
         cfg = self.config
         label = dataset_label(cfg)
-        command = "python -m bench -m " + " ".join(str(o) for o in cfg.hydra.overrides.task)
+        typed = [str(o) for o in cfg.hydra.overrides.hydra if not str(o).startswith(HIDDEN_HYDRA_OVERRIDES)]
+        command = "python -m bench -m " + " ".join([*(str(o) for o in cfg.hydra.overrides.task), *typed])
         sampler = cfg.hydra.sweeper.sampler
         write_search_outputs(
-            study, sweep_dir, tuned_path(cfg),
-            Path(str(cfg.tune.report_dir)) / label / "tuning" / f"{cfg.model.name}.md",
+            study, sweep_dir, tuned_path(cfg), Path(str(cfg.tune.report_dir)) / label / "tuning" / f"{cfg.model.name}.md",
             dataset=label, model=str(cfg.model.name), command=command,
             space={str(k): str(v) for k, v in self.params.items()},
             sampler=f"{str(sampler._target_).rsplit('.', 1)[-1]} (seed {sampler.get('seed')}, "
-                    f"{sampler.get('n_startup_trials', 0)} random start-up trials)",
-            commit=code_version())
+                    f"{sampler.get('n_startup_trials', 0)} random start-up trials; optuna {optuna.__version__})")
