@@ -1,7 +1,7 @@
 """Tuned values: written by a search (`experiment=tune`), read back by `tuned=true`.
 
-A tuned file, `<tune.dir>/<dataset>/<model>.yaml` (dataset: bench.config.dataset_label) (`tuned/` at the repository root by default),
-holds the best trial's values as dotted config keys under `values`, and where they came from under
+A tuned file, `<tune.dir>/<dataset>/<model>.yaml` (`tune.dir` is `tuned/` at the repository root by
+default; `<dataset>` is bench.config.dataset_label), holds the best trial's values as dotted config keys under `values`, and where they came from under
 `provenance` (the command, the commit, the number of trials, the best validation value, the date).
 It does not live under `conf/`: Hydra reads every folder there as a config group, and a `tuned`
 group would make `tuned=true` a group choice instead of a flag.

@@ -40,6 +40,11 @@ LOCK = ".search.lock"
 HIDDEN_HYDRA_OVERRIDES = ("hydra.mode",)  # set by Hydra itself, not typed
 
 
+def _completed(study) -> int:
+    """How many of the study's trials completed."""
+    return sum(t.state.name == "COMPLETE" for t in study.trials)
+
+
 class ResumableOptunaSweeper(OptunaSweeperImpl):
     """OptunaSweeperImpl with resume, the config's search space and the search's outputs (module docstring)."""
 
@@ -84,10 +89,10 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
             raise ValueError(f"{sweep_dir} holds a search with other overrides or another space "
                              f"({study.user_attrs.get('identity')}); relaunch it with its own command, "
                              "or pass another hydra.sweep.dir")
-        before = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+        before = _completed(study)
         if study.trials:
             self._recover(study, sweep_dir)
-            done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+            done = _completed(study)
             log.info("resuming study %s: %d of %d trials completed", self.study_name, done, self.n_trials)
             self.n_trials = max(self.n_trials - done, 0)
             # the next trial asked is the first waiting one (an enqueued retry) or a new one: its number is the job's
@@ -98,7 +103,7 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
         if self.n_trials > 0:
             super().sweep(arguments)
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
-        after = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+        after = _completed(study)
         from bench.tuning.tuned import tuned_path
 
         if after > before or not tuned_path(cfg).exists():
