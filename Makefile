@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m bench model=sasrec increc=on $(ARGS)
 
+# Two test workers, one thread each (tests/conftest.py): the suite fits 5 minutes on 2 cores.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs .cache .pytest_cache

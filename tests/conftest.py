@@ -13,6 +13,12 @@ from bench.config import CONF_DIR, PROJECT_ROOT, register_resolvers
 
 SAMPLE_DIR = PROJECT_ROOT.parent / "shared" / "data" / "kuairand-pure-sample"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per test worker (and per process it starts): no oversubscription
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def real_sample() -> Path:

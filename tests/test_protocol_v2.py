@@ -20,7 +20,7 @@ from bench.samples import split_groups
 from tests.conftest import compose_config
 
 V2 = ("dataset.preset=tiny", "model=youtube_dnn", "train.progress=false", "train.batch_size=128",
-      "train.max_epochs=6", "train.patience=2")
+      "train.max_epochs=6", "train.patience=2", "train.max_batches=4")  # short epochs: stopping, not quality, is checked
 
 
 def _cfg(cache: Path, *overrides: str):
