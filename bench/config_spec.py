@@ -76,6 +76,7 @@ SPEC: dict[str, dict[str, Check]] = {
                 "unknown_items": choice("drop", "add"), "ks": AUTO_INT_LIST, "existing_budget": AUTO_INT},
     "model": {"name": STR, "dim": INT, "item_side_features": BOOL, "item_normalize": BOOL,
               "negatives": choice("uniform", "in_batch"), "interest_scoring": choice("closest", "max"),
+              "recbole_model": STR, "params": (lambda v: isinstance(v, DictConfig), "a mapping of RecBole hyper-parameters"),
               "user_tower": (lambda v: isinstance(v, DictConfig), "a user-tower mapping with _target_")},
 }
 TOP_LEVEL_SECTIONS = [s for s in SPEC if s]

@@ -75,6 +75,43 @@ def recbole_sasrec() -> type:
     return _import("recbole.model.sequential_recommender.sasrec").SASRec
 
 
+def recbole_sequential_names() -> list[str]:
+    """Every model class `recbole.model.sequential_recommender` exports."""
+    module = _import("recbole.model.sequential_recommender")
+    return sorted(n for n in dir(module) if isinstance(getattr(module, n), type) and not n.startswith("_"))
+
+
+def recbole_sequential_class(name: str) -> type:
+    """A RecBole sequential recommender class by name (`GRU4Rec`, `NARM`, ...), anomaly detection left off."""
+    cls = getattr(_import("recbole.model.sequential_recommender"), name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"RecBole 1.2.1 has no sequential model {name!r}; it has {', '.join(recbole_sequential_names())}")
+    return cls
+
+
+def recbole_model_defaults(name: str) -> dict:
+    """RecBole's defaults for a model as its Config merges them: recbole/properties/overall.yaml, then the
+    model's own file (recbole/properties/model/<name>.yaml)."""
+    import yaml
+
+    properties = Path(_import("recbole").__file__).parent / "properties"
+    values: dict = {}
+    for path in (properties / "overall.yaml", properties / "model" / f"{name}.yaml"):
+        if path.is_file():
+            values.update(yaml.safe_load(path.read_text()) or {})
+    return {k: _yaml_float(v) for k, v in values.items()}
+
+
+def _yaml_float(value: object) -> object:
+    """`1e-12` as RecBole's loader reads it (a float; YAML 1.1 without a dot reads a string)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
