@@ -30,6 +30,7 @@ import io
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from bench.recbole_compat import recbole_model_defaults, recbole_sequential_class
@@ -91,6 +92,8 @@ class _Dataset:
 def recbole_config(name: str, dim: int, max_len: int, params: dict | None) -> _Config:
     """The model's RecBole YAML, then `params`, then the harness's width, sequence length and fields."""
     values = recbole_model_defaults(name)
+    if isinstance(params, DictConfig):  # from the Hydra config: plain lists and dicts, as RecBole's own loader gives
+        params = OmegaConf.to_container(params, resolve=True)
     values.update(dict(params or {}))
     width = "embedding_size" if "embedding_size" in values or "hidden_size" not in values else "hidden_size"
     values[width] = dim
