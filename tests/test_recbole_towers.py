@@ -99,12 +99,12 @@ def test_every_recbole_sequential_model_is_served_or_has_its_reason() -> None:
 
 @pytest.mark.parametrize("name", RECBOLE_MODELS)
 def test_every_listed_model_trains_as_base_and_as_increc_na(name: str, tmp_path: Path, synthetic_cache: Path) -> None:
-    """One short epoch (two batches of 32) of the base and of IncRec-NA's three towers in the pipeline, on `tiny`;
+    """One short epoch (one batch of 32) of the base and of IncRec-NA's three towers in the pipeline, on `tiny`;
     GC-SAN and NextItNet step at about 1 s per batch of 128 there, so a longer epoch would cost the suite minutes."""
     cfg = compose_config("dataset.preset=tiny", "train.progress=false", "train.batch_size=32",
                          f"dataset.cache_dir={synthetic_cache}", "model=recbole", f"model.recbole_model={name}",
                          "increc=na", "train.epochs=1", "train.early_stopping=false", "eval.seed_control=false",
-                         "train.max_batches=2")
+                         "train.max_batches=1")
     rec = run(cfg, tmp_path).record
     assert rec["config"]["model"]["name"] == f"recbole_{name}"
     for k in rec["ks"]:
@@ -123,13 +123,3 @@ def test_readme_lists_every_recbole_model_with_its_status() -> None:
     for name in NOT_SERVED:
         assert "not served" in listed[name], name
 
-
-def test_a_recbole_tower_beats_popularity_after_a_few_epochs(tmp_path: Path, synthetic_cache: Path) -> None:
-    """STAMP, the cheapest served model, to early stopping within 8 epochs: above popularity at the larger K.
-    (Every served model measured this way on `tiny` is in the issue's closing note; the suite runs one, for time.)"""
-    cfg = compose_config("dataset.preset=tiny", "train.progress=false", "train.batch_size=128",
-                         f"dataset.cache_dir={synthetic_cache}", "model=recbole", "model.recbole_model=STAMP",
-                         "increc=off", "train.max_epochs=8", "train.patience=3")
-    rec = run(cfg, tmp_path).record
-    m, k = rec["metrics"], max(rec["ks"])
-    assert m[f"Base@{k}"] > m[f"Pop_Base@{k}"], (k, m[f"Base@{k}"], m[f"Pop_Base@{k}"])

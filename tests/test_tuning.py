@@ -78,9 +78,6 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
     other = _search([*args, "train.max_epochs=2"])  # another search in the same folder is refused
     out, _ = other.communicate(timeout=240)
     assert other.returncode != 0 and "other overrides or another space" in out, out
-    swept = _search([*(a for a in args if not a.startswith("hydra.sweep.dir")), "seed=0,1", f"hydra.sweep.dir={tmp_path / 'swept'}"])
-    out, _ = swept.communicate(timeout=240)
-    assert swept.returncode != 0 and "the command line sweeps seed=0,1" in out, out
 
     run_dir = tmp_path / "run"  # tuned=true: a run picks the values up and records them
     done = subprocess.run([sys.executable, "-m", "bench", "model=youtube_dnn", "increc=off", "tuned=true", *SHORT,
@@ -182,3 +179,11 @@ def test_every_backbone_has_a_comparable_space_whose_points_build_its_tower(name
         assert model.item_tower.ids.weight.shape[1] == point_cfg.model.dim
         for key, value in (p.split("=", 1) for p in point):  # the point reached the config the tower was built from
             assert str(OmegaConf.select(point_cfg, key)) == value
+
+
+def test_a_sweep_on_the_search_command_line_is_refused() -> None:
+    from hydra_plugins.increc_tuning._resumable import refuse_command_line_sweeps
+
+    refuse_command_line_sweeps(["model=sasrec", "train.threads=1", "hydra.sweeper.n_trials=3"], "sasrec")
+    with pytest.raises(ValueError, match="the command line sweeps seed=0,1: run one search per value"):
+        refuse_command_line_sweeps(["model=sasrec", "seed=0,1"], "sasrec")

@@ -40,6 +40,14 @@ LOCK = ".search.lock"
 HIDDEN_HYDRA_OVERRIDES = ("hydra.mode",)  # set by Hydra itself, not typed
 
 
+def refuse_command_line_sweeps(arguments: List[str], model: str) -> None:
+    """A sweep on the command line (`seed=0,1`) would be searched over as a hyper-parameter: refused."""
+    swept = [a for a in arguments if OverridesParser.create().parse_override(a).is_sweep_override()]
+    if swept:
+        raise ValueError(f"experiment=tune searches conf/tune/{model}.yaml's space; the command line "
+                         f"sweeps {' '.join(swept)}: run one search per value instead")
+
+
 def _completed(study) -> int:
     """How many of the study's trials completed."""
     return sum(t.state.name == "COMPLETE" for t in study.trials)
@@ -50,10 +58,7 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
 
     def sweep(self, arguments: List[str]) -> None:
         cfg = self.config
-        swept = [a for a in arguments if OverridesParser.create().parse_override(a).is_sweep_override()]
-        if swept:
-            raise ValueError(f"experiment=tune searches conf/tune/{cfg.model.name}.yaml's space; the command line "
-                             f"sweeps {' '.join(swept)}: run one search per value instead")
+        refuse_command_line_sweeps(arguments, str(cfg.model.name))
         if not self.params:
             space = OmegaConf.select(cfg, "tune.space")
             if not space:

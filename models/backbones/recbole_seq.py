@@ -14,7 +14,8 @@ session-graph nodes SR-GNN and GC-SAN embed. When the IncRec step has computed t
 vectors once for every tower (`UserInput.item_vectors`), the call on the history sequence reads those.
 
 What the harness adds, as for the built-in towers: the profile vector P_u (sum of profile-field
-embeddings) is added to the output when `use_profile`; an empty history is read as one padding item
+embeddings) is added to the output when `use_profile`; `output_dropout` (0 by default) drops elements of
+RecBole's output, a regulariser that every model has (the tuning space searches it); an empty history is read as one padding item
 (RecBole cannot read length 0) so its output is defined. The scenario of history items is not given to
 RecBole's models (they read item ids only).
 
@@ -34,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from bench.recbole_compat import recbole_model_defaults, recbole_sequential_class
+from models.dropout import Dropout
 from models.embeddings import FieldEmbeddings
 from models.inputs import UserInput
 from models.item_tower import ItemTower
@@ -130,7 +132,7 @@ class RecBoleTower(nn.Module):
 
     def __init__(self, item_tower: ItemTower, profile_cardinalities: list[int], n_scenarios: int,
                  recbole_model: str, max_len: int = 50, params: dict | None = None, use_profile: bool = True,
-                 initializer_range: float = 0.02) -> None:
+                 output_dropout: float = 0.0, initializer_range: float = 0.02) -> None:
         super().__init__()
         del n_scenarios  # RecBole's models read item ids only
         self.name = recbole_model
@@ -149,6 +151,7 @@ class RecBoleTower(nn.Module):
         self._takes_length = "item_seq_len" in cls.forward.__code__.co_varnames[:cls.forward.__code__.co_argcount]
         self.profile = FieldEmbeddings(profile_cardinalities, item_tower.dim, initializer_range) \
             if use_profile and profile_cardinalities else None
+        self.output_dropout = Dropout(output_dropout)  # the harness's own, on RecBole's output (0 = none)
 
     def recbole_inputs(self, user: UserInput) -> tuple[torch.Tensor, torch.Tensor]:
         """RecBole's (item_seq [B, max_len] with ids + 1 and padding 0, item_seq_len [B] >= 1)."""
@@ -179,6 +182,7 @@ class RecBoleTower(nn.Module):
             out = self.sequence_output(seq, lengths)  # [B, D]
         finally:
             self.model.item_embedding.read_history(seq, None)
+        out = self.output_dropout(out)
         if self.profile is not None:
             out = out + self.profile(user.profile)
         return out[:, None]  # [B, 1, D]
