@@ -56,6 +56,8 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
     study = optuna.load_study(study_name="synthetic_tiny_youtube_dnn", storage=f"sqlite:///{sweep / 'optuna.db'}")
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert [t.number for t in complete] == [0, 2]  # n_trials in all, across the two launches
+    assert study.trials[0].params == {"train.lr": 0.01, "train.n_negatives": 1024, "model.user_tower.dropout": 0.0,
+                                      "model.dim": 64}  # trial 0 is the untuned configuration
     assert study.trials[1].state.name == "FAIL"  # the killed trial ...
     assert study.trials[2].params == study.trials[1].params  # ... asked again with its values
     records = {t.number: json.loads((sweep / f"trial_{t.number}" / "trial.json").read_text()) for t in complete}
@@ -187,3 +189,13 @@ def test_a_sweep_on_the_search_command_line_is_refused() -> None:
     refuse_command_line_sweeps(["model=sasrec", "train.threads=1", "hydra.sweeper.n_trials=3"], "sasrec")
     with pytest.raises(ValueError, match="the command line sweeps seed=0,1: run one search per value"):
         refuse_command_line_sweeps(["model=sasrec", "seed=0,1"], "sasrec")
+
+
+def test_the_default_trial_is_skipped_when_the_default_lies_outside_the_space() -> None:
+    from hydra_plugins.increc_tuning._resumable import default_point
+
+    cfg = compose_config("experiment=tune", "model=sasrec")
+    assert default_point(cfg, ["train.lr=tag(log, interval(0.001, 0.1))", "model.dim=choice(32, 64)"]) == \
+        {"train.lr": 0.01, "model.dim": 64}
+    assert default_point(cfg, ["train.lr=tag(log, interval(0.02, 0.1))", "model.dim=choice(32, 64)"]) is None
+    assert default_point(cfg, ["model.dim=choice(32, 128)"]) is None

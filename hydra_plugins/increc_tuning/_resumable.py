@@ -5,6 +5,8 @@ What it adds to `hydra-optuna-sweeper`'s OptunaSweeperImpl:
 - the search space is `tune.space` of the composed config (conf/tune/<model>.yaml), unless
   `hydra.sweeper.params` is given; a sweep on the command line (`seed=0,1`, `model=a,b`) is refused,
   since the sweeper would search over it as if it were a hyper-parameter;
+- trial 0 of a new study is the composed config's own values of the searched keys (the untuned
+  configuration), when they lie in the space, so the best trial is never worse than the default;
 - the study lives in SQLite in the sweep directory (`optuna.db`) unless `storage` is given, with the
   search's command-line overrides and space as study attributes; a lock file keeps a second launch
   off a running search;
@@ -46,6 +48,27 @@ def refuse_command_line_sweeps(arguments: List[str], model: str) -> None:
     if swept:
         raise ValueError(f"experiment=tune searches conf/tune/{model}.yaml's space; the command line "
                          f"sweeps {' '.join(swept)}: run one search per value instead")
+
+
+def default_point(cfg, space: List[str]) -> dict | None:
+    """The composed config's own values of the searched keys, when every one lies in its declared range
+    (else None: the search then starts from sampled points only). Searching from it means a tuned file is
+    never worse on validation than the untuned configuration it replaces."""
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+
+    distributions, _ = create_params_from_overrides(space)
+    point = {}
+    for key, dist in distributions.items():
+        value = OmegaConf.select(cfg, key)
+        try:
+            inside = dist._contains(dist.to_internal_repr(value))
+        except (ValueError, TypeError):
+            inside = False
+        if not inside:
+            log.info("no default trial: %s=%r lies outside %s", key, value, dist)
+            return None
+        point[key] = value
+    return point
 
 
 def _completed(study) -> int:
@@ -90,6 +113,10 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
                                     directions=self._get_directions())
         if not study.trials and "identity" not in study.user_attrs:
             study.set_user_attr("identity", identity)
+            default = default_point(cfg, self._parse_sweeper_params_config())
+            if default is not None:  # trial 0: the configuration a run uses untuned, inside the same budget
+                study.enqueue_trial(default)
+                log.info("trial 0 is the default configuration %s", default)
         elif study.user_attrs.get("identity") != identity:
             raise ValueError(f"{sweep_dir} holds a search with other overrides or another space "
                              f"({study.user_attrs.get('identity')}); relaunch it with its own command, "
