@@ -11,37 +11,25 @@ from hydra.utils import instantiate
 from bench.config import CONF_DIR
 from models.backbones import UserTower
 from models.inputs import UserInput
-from models.item_tower import ItemTower
 from models.losses import sampled_softmax
 from tests.conftest import compose_config
+from tests.test_backbones_basic import DIM, N_ITEMS, N_SCENARIOS, PROFILE_CARDS, item_tower, user_input
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
-DIM, N_ITEMS, N_SCENARIOS, PROFILE_CARDS = 16, 80, 4, [3, 5]
 
 
 def build(name: str, *overrides: str, seed: int = 0) -> torch.nn.Module:
     cfg = compose_config(f"model={name}", f"model.dim={DIM}", *overrides)
     torch.manual_seed(seed)
-    features = torch.stack([torch.arange(N_ITEMS) % 4, torch.arange(N_ITEMS) % 7], dim=1)  # [N, 2]
-    item_tower = ItemTower(features, [4, 7], dim=DIM, normalize=bool(cfg.model.get("item_normalize", False)))
-    return instantiate(cfg.model.user_tower)(item_tower=item_tower, profile_cardinalities=PROFILE_CARDS,
-                                             n_scenarios=N_SCENARIOS)
-
-
-def histories(lengths: list[int], width: int, seed: int = 1) -> UserInput:
-    g = torch.Generator().manual_seed(seed)
-    mask = torch.arange(width)[None] < torch.tensor(lengths)[:, None]  # [B, L], left-aligned
-    items = torch.randint(1, N_ITEMS, (len(lengths), width), generator=g) * mask
-    tabs = torch.randint(0, N_SCENARIOS, (len(lengths), width), generator=g) * mask
-    profile = torch.stack([torch.randint(0, n, (len(lengths),), generator=g) for n in PROFILE_CARDS], dim=1)
-    return UserInput(profile, items, tabs, mask)
+    return instantiate(cfg.model.user_tower)(item_tower=item_tower(bool(cfg.model.get("item_normalize", False))),
+                                             profile_cardinalities=PROFILE_CARDS, n_scenarios=N_SCENARIOS)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_configured_tower_keeps_the_contract(name: str) -> None:
     tower = build(name)
     assert isinstance(tower, UserTower) and tower.n_interests >= 1
-    user = histories([3, 7, 1, 12], width=12)
+    user = user_input([3, 7, 1, 12], width=12)
     out = tower.eval()(user)
     assert out.shape == (4, tower.n_interests, DIM) and out.dtype == torch.float32
     with torch.no_grad():  # padding: more columns, and other items and scenarios where the mask is off
@@ -52,10 +40,10 @@ def test_every_configured_tower_keeps_the_contract(name: str) -> None:
         noisy = UserInput(user.profile, torch.where(user.mask, user.items, torch.randint(1, N_ITEMS, user.items.shape)),
                           torch.where(user.mask, user.tabs, torch.randint(0, N_SCENARIOS, user.tabs.shape)), user.mask)
         torch.testing.assert_close(tower(noisy), out, atol=1e-5, rtol=1e-5)
-        assert torch.isfinite(tower(histories([0, 0, 2], width=4))).all()  # empty histories are defined
+        assert torch.isfinite(tower(user_input([0, 0, 2], width=4))).all()  # empty histories are defined
     tower.train()
     full = 50  # requests.max_len: full rows reach every position (KuaiFormer's oldest groups, position tables)
-    user = histories([full, 5, 1, 0, full, 8], width=full)
+    user = user_input([full, 5, 1, 0, full, 8], width=full)
     rows = torch.tensor([0, 1, 1, 2, 3, 4, 5])
     pos, neg = tower.item_tower(torch.tensor([5, 9, 11, 13, 17, 19, 23])), tower.item_tower(torch.arange(30, 60))
     sampled_softmax(tower(user), rows, pos, neg).backward()
@@ -64,7 +52,7 @@ def test_every_configured_tower_keeps_the_contract(name: str) -> None:
 
 
 def test_unified_serving_scenario_queries_change_the_output() -> None:
-    user = histories([3, 7, 1, 12], width=12)
+    user = user_input([3, 7, 1, 12], width=12)
     outs = {}
     for scenario in (1, 2):
         tower = build("unified", f"model.user_tower.serving_scenario={scenario}").eval()
@@ -78,7 +66,7 @@ def test_unified_serving_scenario_queries_change_the_output() -> None:
 
 def test_unified_tokens_of_other_scenarios_inform_each_other_and_an_unseen_scenario_is_fine() -> None:
     tower = build("unified").eval()
-    user = histories([6, 6], width=6)
+    user = user_input([6, 6], width=6)
     with torch.no_grad():
         ref = tower(user)
         moved = UserInput(user.profile, user.items, torch.where(torch.arange(6) == 0, (user.tabs + 1) % N_SCENARIOS,

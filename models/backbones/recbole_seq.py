@@ -156,9 +156,15 @@ class RecBoleTower(nn.Module):
     def recbole_inputs(self, user: UserInput) -> tuple[torch.Tensor, torch.Tensor]:
         """RecBole's (item_seq [B, max_len] with ids + 1 and padding 0, item_seq_len [B] >= 1)."""
         seq = torch.where(user.mask, user.items + 1, torch.zeros_like(user.items))  # [B, L]
-        if seq.shape[1] < self.max_len:  # RecBole's models are built for max_len columns (LightSANs, SINE reshape by it)
-            seq = torch.nn.functional.pad(seq, (0, self.max_len - seq.shape[1]))
-        return seq[:, : self.max_len], user.lengths.clamp(min=1, max=self.max_len)
+        return self._max_len_columns(seq), user.lengths.clamp(min=1, max=self.max_len)
+
+    def _max_len_columns(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, L, ...] -> [B, max_len, ...], zero-padded on the right or cut: RecBole's models are built for
+        max_len columns (LightSANs and SINE reshape by it)."""
+        missing = self.max_len - x.shape[1]
+        if missing > 0:
+            x = torch.nn.functional.pad(x, (0, 0) * (x.dim() - 2) + (0, missing))
+        return x[:, : self.max_len]
 
     def sequence_output(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """RecBole's forward on (item_seq, item_seq_len): [B, D]."""
@@ -173,10 +179,7 @@ class RecBoleTower(nn.Module):
         seq, lengths = self.recbole_inputs(user)
         vectors = user.item_vectors
         if vectors is not None:  # the step's history vectors [B, L, D], padded to max_len, zero at padding
-            vectors = vectors * user.mask.unsqueeze(-1)
-            if vectors.shape[1] < self.max_len:
-                vectors = torch.nn.functional.pad(vectors, (0, 0, 0, self.max_len - vectors.shape[1]))
-            vectors = vectors[:, : self.max_len]
+            vectors = self._max_len_columns(vectors * user.mask.unsqueeze(-1))
         self.model.item_embedding.read_history(seq, vectors)
         try:
             out = self.sequence_output(seq, lengths)  # [B, D]

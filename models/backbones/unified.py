@@ -121,7 +121,6 @@ class UnifiedTower(nn.Module):
         dim = item_tower.dim
         self.item_tower = item_tower
         self.n_interests = n_interests
-        self.n_scenarios = n_scenarios
         self.max_len = max_len
         self.serving_scenario = serving_scenario
         self.query_scenario = query_scenario
@@ -129,8 +128,7 @@ class UnifiedTower(nn.Module):
                                                           use_profile=use_profile, init_std=initializer_range)
         self.recency = nn.Embedding(max_len, dim)  # 0 = the newest history item
         self.start = nn.Parameter(torch.randn(dim) * initializer_range)  # [D]
-        start_scenario = n_scenarios  # the start token's own row in the scenario-pair bias
-        self.start_scenario = start_scenario
+        self.start_scenario = n_scenarios  # the start token's own row in the scenario-pair bias
         self.layers = nn.ModuleList(MixingLayer(dim, n_heads, inner_size, n_scenarios + 1, dropout, scenario_bias)
                                     for _ in range(n_layers))
         self.ln_mixed = nn.LayerNorm(dim)
