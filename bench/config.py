@@ -153,14 +153,9 @@ def _validate(cfg: DictConfig) -> None:
         if "hydra" in cfg and not given and "space" not in cfg.get("tune", {}):
             raise ConfigError(f"experiment=tune: model {cfg.model.name} has no search space; add "
                               f"conf/tune/{cfg.model.name}.yaml with a 'space' mapping (config key: sweep expression)")
-    ex = cfg.existing
-    _check(ex.window is None or int(ex.window) >= 2, "existing.window", ex.window, "at least 2, or null for the whole history")
-    _check(float(ex.shrink) >= 0, "existing.shrink", ex.shrink, "must be 0 or more")
-    _check(ex.neighbors is None or int(ex.neighbors) >= 1, "existing.neighbors", ex.neighbors, "at least 1, or null for all")
-    _check(int(ex.n_triggers) >= 1, "existing.n_triggers", ex.n_triggers, "must be at least 1")
-    _check(0 < float(ex.decay) <= 1, "existing.decay", ex.decay, "must lie in (0, 1]")
-    _check(ex.budget == "auto" or (str(ex.budget).isdigit() and int(ex.budget) >= 1), "existing.budget", ex.budget,
-           "a positive integer or 'auto'")
+    from bench.existing.channel import build_channels
+
+    build_channels(cfg.existing, n_items=1)  # each channel's constructor checks its own ranges; budgets checked here
     negatives = cfg.model.get("negatives", "uniform")
     _check(negatives in ("uniform", "in_batch"), "model.negatives", negatives, "choose uniform or in_batch")
     scoring = cfg.model.get("interest_scoring", "closest")

@@ -3,7 +3,8 @@
 `check_config` rejects an unknown key (listing the keys its section has, and the nearest one), a
 value of the wrong type and a value outside its choices, naming the key; bench.config.validate
 runs it first, then checks ranges and combinations. The user tower's keys are checked against
-the constructor of its `_target_`, so each backbone's own parameters are the valid choices.
+the constructor of its `_target_`, so each backbone's own parameters are the valid choices; so are
+the existing system's (one channel's `_target_`, or each entry of `existing.channels`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ AUTO_BOOL: Check = (lambda v: isinstance(v, bool) or v == "auto", "true, false o
 STR: Check = (lambda v: isinstance(v, str), "a string")
 OPT_STR: Check = (lambda v: v is None or isinstance(v, str), "a string or null")
 OPT_INT: Check = (lambda v: v is None or _int(v), "an integer or null")
+OPT_NUMBER: Check = (lambda v: v is None or _number(v), "a number or null")
 INT_LIST: Check = (_int_list, "an integer or a non-empty list of integers")
 AUTO_INT: Check = (lambda v: v == "auto" or _int(v), "a positive integer or 'auto'")
 AUTO_INT_LIST: Check = (lambda v: v == "auto" or _int_list(v), "'auto', an integer or a list of integers")
@@ -64,8 +66,8 @@ SPEC: dict[str, dict[str, Check]] = {
     "eval": {"ks": AUTO_INT_LIST, "batch_size": INT, "curve_points": INT, "valid_max_requests": OPT_INT,
              "seed_control": BOOL},
     "cache": {"enabled": BOOL, "dir": STR},
-    "existing": {"name": STR, "fit": choice("rolling", "train_period", "all"), "window": OPT_INT, "shrink": NUMBER, "neighbors": OPT_INT, "n_triggers": INT,
-                 "decay": NUMBER, "budget": AUTO_INT},
+    "existing": {"name": STR, "fit": choice("rolling", "train_period", "all"), "budget": AUTO_INT,
+                 "channels": (lambda v: isinstance(v, ListConfig), "a list of channel mappings")},
     "increc": {"name": STR, "incremental": BOOL, "alignment": BOOL, "alpha": choice("one", "item", "nearest_exposed"),
                "alpha_transform": choice("raw", "sigmoid", "softplus"), "alpha_normalise": BOOL,
                "basic_targets": choice("all", "itg"), "itg_weight": NUMBER, "alpha_exclude_self": BOOL,
@@ -93,19 +95,51 @@ def unknown_key(key: str, valid: list[str]) -> ConfigError:
     return ConfigError(f"unknown key '{key}': {where} has {', '.join(sorted(valid))}{hint}")
 
 
-def _tower_parameters(target: str) -> dict[str, Check | None]:
-    """The user tower's own constructor parameters, each with a type check from its annotation (if simple)."""
+def _constructor_checks(target: str, where: str, passed: tuple[str, ...] = ()) -> dict[str, Check | None]:
+    """The constructor parameters of the class `target` names, each with a type check from its annotation (if simple)."""
     module, _, name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
-        raise ConfigError(f"model.user_tower._target_={target!r}: no such class") from None
+        raise ConfigError(f"{where}._target_={target!r}: no such class") from None
     try:
         hints = typing.get_type_hints(cls.__init__)
     except Exception:  # an annotation that does not resolve: check names only
         hints = {}
-    by_type = {int: INT, float: NUMBER, bool: BOOL, str: STR}
-    return {p: by_type.get(hints.get(p)) for p in inspect.signature(cls).parameters if p not in HARNESS_PASSED}
+    by_type = {int: INT, float: NUMBER, bool: BOOL, str: STR, int | None: OPT_INT, float | None: OPT_NUMBER}
+    return {p: by_type.get(hints.get(p)) for p in inspect.signature(cls).parameters if p not in passed}
+
+
+def _check_mapping_against(node: DictConfig, where: str, own: dict[str, Check], passed: tuple[str, ...] = ()) -> None:
+    """`node`'s keys: its own (`own`, e.g. name and budget) or its `_target_` class's constructor parameters."""
+    if "_target_" not in node:
+        raise ConfigError(f"{where}._target_ is missing: which class to build (a user tower, a channel)")
+    params = _constructor_checks(str(node._target_), where, passed)
+    for key in node:
+        if key in ("_target_", "_partial_"):
+            continue
+        check = own[key] if key in own else params.get(key, "unknown")
+        if check == "unknown":
+            raise unknown_key(f"{where}.{key}", list(params) + list(own))
+        if check is not None and not OmegaConf.is_missing(node, key) and not check[0](node[key]):
+            raise ConfigError(f"{where}.{key}={node[key]!r}: expected {check[1]}")
+
+
+CHANNEL_OWN: dict[str, Check] = {"name": STR, "budget": AUTO_INT}
+
+
+def check_existing(existing: DictConfig) -> None:
+    """`existing`: one channel (its `_target_` class's parameters) or `channels`, each checked the same way."""
+    if "channels" in existing:
+        for i, node in enumerate(existing.channels):
+            if not isinstance(node, DictConfig):
+                raise ConfigError(f"existing.channels[{i}] must be a mapping with _target_, name and budget")
+            _check_mapping_against(node, f"existing.channels[{i}]", CHANNEL_OWN)
+        extra = [k for k in existing if k not in SPEC["existing"]]
+        if extra:
+            raise unknown_key(f"existing.{extra[0]}", list(SPEC["existing"]))
+    else:
+        _check_mapping_against(existing, "existing", SPEC["existing"])
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -118,7 +152,7 @@ def check_config(cfg: DictConfig) -> None:
         node = cfg if not section else cfg.get(section)
         if section and not isinstance(node, DictConfig):
             raise ConfigError(f"'{section}' must be a mapping of keys, got {node!r}")
-        for key in (node if section else []):
+        for key in (node if section and section != "existing" else []):  # existing: check_existing, below
             if key not in spec:
                 raise unknown_key(f"{section}.{key}", list(spec))
         for key, (ok, accepts) in spec.items():
@@ -130,15 +164,8 @@ def check_config(cfg: DictConfig) -> None:
             if not ok(value):
                 shown = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
                 raise ConfigError(f"{(section + '.') if section else ''}{key}={shown!r}: expected {accepts}")
+    check_existing(cfg.existing)
     tower = cfg.model.user_tower
     if "_target_" not in tower:
         raise ConfigError("model.user_tower._target_ is missing: which user-tower class to build")
-    params = _tower_parameters(str(tower._target_))
-    for key in tower:
-        if key in ("_target_", "_partial_"):
-            continue
-        if key not in params:
-            raise unknown_key(f"model.user_tower.{key}", list(params))
-        check = params[key]
-        if check is not None and not check[0](tower[key]):
-            raise ConfigError(f"model.user_tower.{key}={tower[key]!r}: expected {check[1]}")
+    _check_mapping_against(tower, "model.user_tower", {}, HARNESS_PASSED)

@@ -14,11 +14,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bench.cache import StageCache, from_json_array, json_array, pack_dataclass, pack_frame, unpack_dataclass, unpack_frame
-from bench.config import auto_budget, int_list, resolve_ks
+from bench.config import int_list, resolve_ks
 from bench.data import dataset_files, load_dataset
 from bench.data.schema import Dataset
 from bench.errors import DataError
+from bench.existing.channel import build_channels
 from bench.existing.fit import existing_retrieval
+from bench.existing.multi import channel_statistics
 from bench.ragged import Ragged
 from bench.record import data_fingerprint
 from bench.requests import Requests, build_requests
@@ -33,7 +35,7 @@ class Prepared:
     ds: Dataset
     req: Requests
     retrieved: Ragged | None  # R_u per request (None once bench.run has released it)
-    budget: int  # items the existing system retrieves per request
+    budget: int  # items the existing system retrieves per request at most (the channels' budgets summed)
     fingerprint: str  # sha256 of the data files
     existing_fits: dict = field(default_factory=dict)  # how R_u was fit (existing.fit): bench.existing.fit's info
 
@@ -83,11 +85,19 @@ def cache_parts(cfg: DictConfig, fingerprint: str) -> dict:
                                            for s in ("dataset", "requests", "existing")}}
 
 
+def machine_part(cfg: DictConfig) -> dict:
+    """The CPU vendor, when a channel's R_u depends on it (a trained channel: bench.existing.twotower)."""
+    from bench.machine import cpu_vendor
+
+    dependent = any(getattr(c.channel, "machine_dependent", False) for c in build_channels(cfg.existing, n_items=1))
+    return {"cpu_vendor": cpu_vendor()} if dependent else {}
+
+
 def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepared:
     """Load the data, build the requests and run the existing system, or read all three from the cache."""
     with timer("fingerprint"):
         fingerprint = data_fingerprint(dataset_files(cfg.dataset, progress=progress))
-    key = cache.key(STAGE, **cache_parts(cfg, fingerprint))
+    key = cache.key(STAGE, **cache_parts(cfg, fingerprint), **machine_part(cfg))
     arrays = cache.load(STAGE, key)
     if arrays is not None:
         return _unpack(arrays, fingerprint)
@@ -108,12 +118,16 @@ def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepar
         )
         check_requests(req, ds, cfg)
     with timer("existing"):
-        ex = cfg.existing
-        budget = auto_budget(ds.n_items) if ex.budget == "auto" else int(ex.budget)
-        retrieved, existing_fits = existing_retrieval(
-            req.positives, req.history(), req.t1, ds.n_items, fit=str(ex.get("fit", "rolling")),
-            first_test_ms=req.first_test_ms, window=ex.window, shrink=float(ex.shrink), neighbors=ex.neighbors,
-            budget=budget, n_triggers=int(ex.n_triggers), decay=float(ex.decay), progress=progress)
+        channels = build_channels(cfg.existing, ds.n_items)
+        for c in channels:
+            if getattr(c.channel, "needs_binding", False):  # a trained channel reads the requests and the dataset
+                c.channel.bind(cfg, ds, req)
+        retrieved, by_channel, existing_fits = existing_retrieval(
+            req.positives, req.history(), req.t1, ds.n_items, fit=str(cfg.existing.get("fit", "rolling")),
+            first_test_ms=req.first_test_ms, channels=channels, progress=progress)
+        existing_fits["rtg_by_channel"] = channel_statistics(req, retrieved, by_channel, ds.n_items)
+        del by_channel
+    budget = sum(c.budget for c in channels)  # the most items R_u can hold
     prepared = Prepared(ds, req, retrieved, budget, fingerprint, existing_fits)
     cache.save(STAGE, key, _pack(prepared))
     return prepared

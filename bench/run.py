@@ -150,6 +150,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
                                 "nothing for early stopping to select on (raise requests.valid_days, or set "
                                 "train.early_stopping=false)")
             valid = None
+        stats["rtg_by_channel"] = prep.existing_fits.get("rtg_by_channel")  # what each existing channel retrieves
         protocol = protocol_record(cfg, stats)
         # R_u of every request was needed for the RTG / ITG split, the statistics and the evaluation sets only;
         # on million-item pools it is the run's largest array (325k requests x 1000 items on KuaiRand-1K), so

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from bench.cache import StageCache
-from bench.existing import fit as fit_module
+from bench.existing import itemcf as itemcf_module
+from bench.existing.channel import BudgetedChannel
 from bench.existing.fit import FIT_MODES, day_start_ms, existing_retrieval
-from bench.existing.itemcf import fit_itemcf, retrieve
+from bench.existing.itemcf import ItemCFChannel, fit_itemcf, retrieve
 from bench.ragged import Ragged
 from bench.requests import DAY_MS, Positives, build_requests
 
@@ -39,7 +40,14 @@ POS = [
 T1 = np.array([D0 + 12 * H, D2 + 5 * H, D1 + 1 * H], dtype=np.int64)
 HISTORY = [[1, 2], [1, 2], [1]]
 N_ITEMS = 6
-KW = dict(first_test_ms=D2, window=None, shrink=0.0, neighbors=None, budget=10, n_triggers=20, decay=0.9)
+
+
+def itemcf(budget: int, **kw) -> list[BudgetedChannel]:
+    """The item-CF system of existing=itemcf, as bench.existing.channel.build_channels builds it."""
+    return [BudgetedChannel("itemcf", ItemCFChannel(**kw), budget, "bench.existing.itemcf.ItemCFChannel")]
+
+
+KW = dict(first_test_ms=D2, channels=itemcf(10, window=None, shrink=0.0, neighbors=None, n_triggers=20, decay=0.9))
 
 
 def toy() -> tuple[Positives, Ragged]:
@@ -56,14 +64,14 @@ def rows_of(r: Ragged) -> list[list[int]]:
 
 @pytest.fixture
 def recorded(monkeypatch):
-    """The (user, item) positives every fit_itemcf call of bench.existing.fit saw."""
+    """The (user, item) positives every fit_itemcf call of the item-CF channel saw."""
     calls: list[list[tuple[int, int]]] = []
 
     def spy(user, item, n_items, **kw):
         calls.append(list(zip(np.asarray(user).tolist(), np.asarray(item).tolist())))
         return fit_itemcf(user, item, n_items, **kw)
 
-    monkeypatch.setattr(fit_module, "fit_itemcf", spy)
+    monkeypatch.setattr(itemcf_module, "fit_itemcf", spy)
     return calls
 
 
@@ -74,7 +82,7 @@ def test_day_start_is_beijing_midnight():
 
 def test_rolling_by_hand(recorded):
     pos, hist = toy()
-    r, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="rolling", **KW)
+    r, _, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="rolling", **KW)
     # D0: no positive before it -> no fit, r0 gets an empty R_u although its history is not empty.
     # D1 fit (before D1): users 0 {1, 2}, 1 {1}: n_1 = 2, n_2 = 1, c_12 = 1 -> sim(1, 2) = 1 / sqrt 2.
     #   r2 (B_u = [1]) -> {2}. Its own target 3 (D1 + 2 h) is not in the fit, so 3 is not retrieved.
@@ -99,8 +107,8 @@ def test_rolling_fit_never_sees_the_requests_own_day():
         return fit_itemcf(user, item, n_items, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fit_module, "fit_itemcf", spy)
-        _, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="rolling", **KW)
+        mp.setattr(itemcf_module, "fit_itemcf", spy)
+        _, _, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="rolling", **KW)
     for cutoff, n in zip(info["cutoffs_ms"], seen):
         assert n == int((pos.time_ms < cutoff).sum())
         assert cutoff % DAY_MS == (D0 % DAY_MS)  # a Beijing midnight
@@ -108,7 +116,7 @@ def test_rolling_fit_never_sees_the_requests_own_day():
 
 def test_train_period_by_hand(recorded):
     pos, hist = toy()
-    r, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="train_period", **KW)
+    r, _, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="train_period", **KW)
     # One fit before D2 (the D2 fit above) for every request: r0 and r1 -> {1, 2, 3}; r2 (B_u = [1]) ->
     # 2 and 3 at 1 / sqrt 2: its own target 3 is retrieved (an RTG target under v1, ITG under rolling).
     assert rows_of(r) == [[1, 2, 3], [1, 2, 3], [2, 3]]
@@ -119,7 +127,7 @@ def test_train_period_by_hand(recorded):
 
 def test_all_sees_the_test_period(recorded):
     pos, hist = toy()
-    r, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="all", **KW)
+    r, _, info = existing_retrieval(pos, hist, T1, N_ITEMS, fit="all", **KW)
     # Adds user 3's {2, 4}: n_2 = 2, n_4 = 1: sim(2, 1) = 1 / 2, sim(2, 4) = 1 / sqrt 2, sim(1, 3) = 1 / sqrt 2.
     # r0, r1 (triggers 2 w 1, 1 w 0.9) -> 1: 0.5, 4: 0.707, 2: 0.45, 3: 0.636; r2 (1) -> 2: 0.5, 3: 0.707.
     assert rows_of(r) == [[1, 2, 3, 4], [1, 2, 3, 4], [2, 3]]
@@ -163,8 +171,9 @@ def test_train_period_is_the_old_single_fit_exactly(seed):
     pos = req.positives
     rows = pos.time_ms < req.first_test_ms  # what bench.prepare did before existing.fit
     old = retrieve(fit_itemcf(pos.user[rows], pos.item[rows], n_items, **FIT_KW), req.history(), **RET_KW)
-    new, _ = existing_retrieval(pos, req.history(), req.t1, n_items, fit="train_period",
-                                first_test_ms=req.first_test_ms, **FIT_KW, **RET_KW)
+    new, _, _ = existing_retrieval(pos, req.history(), req.t1, n_items, fit="train_period",
+                                first_test_ms=req.first_test_ms,
+                                channels=itemcf(RET_KW["budget"], **FIT_KW, n_triggers=4, decay=0.8))
     assert np.array_equal(new.indptr, old.indptr) and np.array_equal(new.values, old.values)
     assert new.values.dtype == old.values.dtype
 
@@ -174,8 +183,8 @@ def test_rolling_equals_one_fit_per_request(seed):
     """Brute force: fit on the positives before each request's own day, retrieve for that request alone."""
     req, n_items = random_requests(seed)
     pos, hist = req.positives, req.history()
-    new, info = existing_retrieval(pos, hist, req.t1, n_items, fit="rolling", first_test_ms=req.first_test_ms,
-                                   **FIT_KW, **RET_KW)
+    new, _, info = existing_retrieval(pos, hist, req.t1, n_items, fit="rolling", first_test_ms=req.first_test_ms,
+                                      channels=itemcf(RET_KW["budget"], **FIT_KW, n_triggers=4, decay=0.8))
     start = D2 - 3 * DAY_MS  # the log's first Beijing midnight
     assert info["n_fits"] == 3 and info["requests_without_fit"] == int((req.t1 < start + DAY_MS).sum())
     models = {}

@@ -184,3 +184,18 @@ def test_table1_sample_times_the_sweep_and_reads_its_records(tmp_path, real_samp
     assert 1 <= figures["table1_sample_epochs_min"] <= figures["table1_sample_epochs_max"] <= 2
     assert figures["table1_sample_minutes"] > 0 and figures["table1_sample_command"].startswith("python -m bench -m")
     assert "seeds=1" in figures["table1_sample_command"]
+
+
+def test_existing_channel_figures() -> None:
+    from bench.perf.existing import existing_figures
+    from bench.ragged import Ragged
+
+    rng = np.random.default_rng(1)
+    user = np.sort(rng.integers(0, 60, 1500))
+    item = rng.integers(0, 200, 1500)
+    history = Ragged(np.arange(0, 31, 3, dtype=np.int64), rng.integers(0, 200, 30).astype(np.int32))
+    f = existing_figures(user, item, rng.integers(0, 10**6, 1500), 10**6, 200, history, repeats=1)
+    assert f["existing_swing_over_itemcf_fit"] == pytest.approx(f["existing_swing_fit_seconds"]
+                                                                / f["existing_itemcf_fit_seconds"])
+    assert f["existing_popular_fit_seconds"] > 0 and f["existing_multi_retrieve_seconds"] > 0
+    assert f["existing_multi_requests"] == 10 and 0 < f["existing_multi_mean_retrieved"] <= 200

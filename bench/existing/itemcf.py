@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from bench.existing.channel import FitData, check_positive
 from bench.existing.kernels import csr_top_k_mask, occurrences_by_item, windowed_neighbours
 from bench.ragged import Ragged
 
@@ -35,6 +36,37 @@ class ItemCF:
     @property
     def n_items(self) -> int:
         return self.neighbors.shape[0]
+
+
+class ItemCFChannel:
+    """`existing=itemcf`: the channel contract (bench.existing.channel) over fit_itemcf and retrieve."""
+
+    def __init__(self, window: int | None = 50, shrink: float = 10.0, neighbors: int | None = 100,
+                 n_triggers: int = 20, decay: float = 0.9) -> None:
+        check_positive("window", window, minimum=2, allow_none=True, what="at least 2, or null for the whole history")
+        check_positive("shrink", shrink, minimum=0, what="must be 0 or more")
+        check_positive("neighbors", neighbors, allow_none=True, what="at least 1, or null for all")
+        check_positive("n_triggers", n_triggers, what="must be at least 1")
+        if not isinstance(decay, (int, float)) or not 0 < decay <= 1:
+            raise ValueError(f"decay={decay!r}: must lie in (0, 1]")
+        self.window, self.shrink, self.neighbors = window, float(shrink), neighbors
+        self.n_triggers, self.decay = int(n_triggers), float(decay)
+
+    def fit(self, data: FitData, n_items: int) -> "FittedItemCF":
+        model = fit_itemcf(data.user, data.item, n_items, window=self.window, shrink=self.shrink,
+                           neighbors=self.neighbors)
+        return FittedItemCF(model, self.n_triggers, self.decay)
+
+
+@dataclass
+class FittedItemCF:
+    model: ItemCF
+    n_triggers: int
+    decay: float
+
+    def retrieve(self, history: Ragged, budget: int, rows: np.ndarray | None = None, progress: bool = False) -> Ragged:
+        return retrieve(self.model, history, budget=budget, n_triggers=self.n_triggers, decay=self.decay,
+                        progress=progress)
 
 
 def _top_per_row(mat: sp.csr_matrix, k: int | None) -> sp.csr_matrix:

@@ -71,6 +71,20 @@ def _grow(arr: np.ndarray, need: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def append_top_k(indices: np.ndarray, data: np.ndarray, nnz: int, cols: np.ndarray, vals: np.ndarray, k: int):
+    """Append one CSR row, the k largest `vals` of `cols` (_top_k_by_column), at position nnz of the growing
+    indices / data arrays: returns (indices, data, nnz), the arrays possibly reallocated."""
+    keep = _top_k_by_column(cols, vals, k)
+    indices = _grow(indices, nnz + len(keep))
+    data = _grow(data, nnz + len(keep))
+    for t in range(len(keep)):
+        indices[nnz] = cols[keep[t]]
+        data[nnz] = vals[keep[t]]
+        nnz += 1
+    return indices, data, nnz
+
+
+@njit(cache=True)
 def occurrences_by_item(items: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Counting sort of positions by item: (occ_ptr [n_items + 1] int64, occ_pos [P] int64), item i's
     positions occ_pos[occ_ptr[i]:occ_ptr[i + 1]] ascending. O(P + n_items). items [P] must lie in
@@ -129,13 +143,7 @@ def windowed_neighbours(items: np.ndarray, occ_ptr: np.ndarray, occ_lo: np.ndarr
             j = cols[t]
             vals[t] = np.float64(count[j]) / (np.sqrt(n_users[i] * n_users[j]) + shrink)
             count[j] = 0
-        keep = _top_k_by_column(cols, vals, k)
-        indices = _grow(indices, nnz + len(keep))
-        data = _grow(data, nnz + len(keep))
-        for t in range(len(keep)):
-            indices[nnz] = cols[keep[t]]
-            data[nnz] = vals[keep[t]]
-            nnz += 1
+        indices, data, nnz = append_top_k(indices, data, nnz, cols, vals, k)
         indptr[i + 1] = nnz
     return indptr, indices[:nnz].copy(), data[:nnz].copy()
 

@@ -3,6 +3,7 @@
 machine.py   what the figures were measured on (CPU model, cores, torch threads, GPU)
 retrieval.py full-pool exact top-2K retrieval against a plain matmul of the same shape (GFLOP/s)
 itemcf.py    the existing system's item-CF fit against the `implicit` library's item-item cosine
+existing.py  the existing system's channels: Swing's fit next to item-CF's, one multi-channel retrieval
 sasrec_recbole.py  our SASRec against RecBole's on ml-100k under RecBole's protocol and evaluator
 scale.py     (--full) the Pure- and KuaiRand-1K-sized synthetic presets end to end: seconds, peak memory
 

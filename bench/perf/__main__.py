@@ -20,21 +20,35 @@ SIZES = {  # (retrieval items, retrieval queries, item-CF preset, SASRec-vs-RecB
 TRAIN_STEP = {"quick": ("pure", 15, 2), "full": ("pure", 33, 5)}  # (preset, batches incl. 3 warm-up, rounds)
 
 
-def itemcf_on_preset(preset: str) -> dict:
+def _training_period(preset: str):
+    """The synthetic preset's requests and its positives before the test period (what a train_period fit sees)."""
     from bench.data.kuairand import load_kuairand
     from bench.data.synthetic import ensure_generated
     from bench.requests import build_requests
-    from bench.perf.itemcf import itemcf_figures
 
     root = ensure_generated(preset, 0, PROJECT_ROOT / ".cache" / "synthetic", progress=False)
     ds = load_kuairand(root, progress=False)
     req = build_requests(ds.log)
+    return ds, req, req.positives.time_ms < req.first_test_ms
+
+
+def itemcf_on_preset(preset: str) -> dict:
+    from bench.perf.itemcf import itemcf_figures
+
+    ds, req, fit = _training_period(preset)
+    return itemcf_figures(req.positives.user[fit], req.positives.item[fit], ds.n_items)
+
+
+def existing_on_preset(preset: str) -> dict:
+    from bench.perf.existing import existing_figures
+
+    ds, req, fit = _training_period(preset)
     pos = req.positives
-    fit = pos.time_ms < req.first_test_ms
-    return itemcf_figures(pos.user[fit], pos.item[fit], ds.n_items)
+    return existing_figures(pos.user[fit], pos.item[fit], pos.time_ms[fit], req.first_test_ms, ds.n_items,
+                            req.history())
 
 
-SECTIONS = ("retrieval", "itemcf", "train_step", "sasrec", "scale_pure", "scale_kuairand1k", "table1_sample")
+SECTIONS = ("retrieval", "itemcf", "existing", "train_step", "sasrec", "scale_pure", "scale_kuairand1k", "table1_sample")
 FULL_ONLY = ("scale_pure", "scale_kuairand1k", "table1_sample")  # the long sections, only with --full
 
 
@@ -44,6 +58,8 @@ def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
         return retrieval_figures(n_items, n_queries, repeats=3 if which == "quick" else 2)
     if name == "itemcf":
         return itemcf_on_preset(preset)
+    if name == "existing":
+        return existing_on_preset(preset)
     if name == "train_step":
         from bench.perf.train_step import train_step_figures
 

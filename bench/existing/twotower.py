@@ -1,0 +1,133 @@
+"""`existing=twotower`: an embedding-based dual-tower channel, the third family the paper's existing system runs.
+
+A standalone base model of any backbone (`model`, a conf/model/ name; YouTube-DNN by default) is
+trained with L_b (paper eq. 2) on the requests before its cutoff, every target of theirs before the
+cutoff (RTG and ITG alike: it is the base model of bench.model_stages, with the run's `train`
+settings, except a fixed `epochs` and no early stopping: it never reads a validation request), and
+R_u is its top `budget` of the whole pool for each request (bench.evaluate.rank_pool).
+
+When it is fit (an exception to `existing.fit=rolling`, which refits every day):
+- `refit_days: null` (default): once, on the training period (cutoff = the first validation
+  millisecond; the first test millisecond without a validation split), and that one model retrieves for
+  every request. A training request's own targets are then in the channel's training data, as under
+  protocol v1's `train_period`; validation and test requests are not.
+- `refit_days: N` under `rolling`: the model is refit on the first fitted day and then every N days
+  after it; a day between refits reuses the last fit, so no request sees a model trained on its own day.
+- under `train_period` / `all`: one model at that mode's cutoff.
+The channel needs the requests and the dataset (profiles, item features), which it is given by
+`bind` before its first fit (bench.existing.fit); its result depends on the machine's kind of CPU as
+every trained model does, so the prepared stage's cache key then holds the CPU vendor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bench.existing.channel import FitData, check_positive
+from bench.ragged import Ragged
+from bench.requests import DAY_MS
+
+
+class TwoTowerChannel:
+    """The channel contract (bench.existing.channel) over a standalone base model."""
+
+    needs_binding = True  # bench.existing.fit calls bind(cfg, ds, req) before the first fit
+    machine_dependent = True  # a trained model: the prepared stage's cache key holds the CPU vendor
+
+    def __init__(self, model: str = "youtube_dnn", epochs: int = 4, refit_days: int | None = None, seed: int = 0) -> None:
+        from bench.config import CONF_DIR
+
+        if not (CONF_DIR / "model" / f"{model}.yaml").exists():
+            names = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+            raise ValueError(f"model={model!r}: no conf/model/{model}.yaml; choose one of {', '.join(names)}")
+        check_positive("epochs", epochs, what="must be at least 1")
+        check_positive("refit_days", refit_days, allow_none=True, what="at least 1 (days), or null for one fit")
+        self.model, self.epochs, self.refit_days, self.seed = str(model), int(epochs), refit_days, int(seed)
+        self._bound: tuple | None = None
+        self._last: tuple[int, "FittedTwoTower"] | None = None  # (cutoff, fit) to reuse between refits
+        self._anchor: int | None = None
+
+    def bind(self, cfg: DictConfig, ds, req) -> None:
+        """The run's config, dataset and requests, which training and ranking read."""
+        from bench.config import CONF_DIR
+
+        sub = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+        sub.model = OmegaConf.load(CONF_DIR / "model" / f"{self.model}.yaml")
+        sub.train.early_stopping = False
+        sub.train.epochs = self.epochs
+        self._bound = (sub, ds, req)
+        self._last, self._anchor = None, None
+
+    def fit_cutoff(self, cutoff_ms: int) -> int:
+        """The cutoff the model actually used for a fit asked at `cutoff_ms` is trained with (module docstring)."""
+        _, _, req = self._bound
+        if self.refit_days is None:
+            return int(req.first_valid_ms)
+        if self._anchor is None:
+            self._anchor = int(cutoff_ms)
+        step = int(self.refit_days) * DAY_MS
+        return self._anchor + (int(cutoff_ms) - self._anchor) // step * step
+
+    def fit(self, data: FitData, n_items: int) -> "FittedTwoTower":
+        if self._bound is None:
+            raise RuntimeError("TwoTowerChannel.fit before bind(cfg, ds, req)")
+        cutoff = self.fit_cutoff(data.cutoff_ms)
+        if self._last is not None and self._last[0] == cutoff:
+            return self._last[1]
+        fitted = self._train(cutoff)
+        self._last = (cutoff, fitted)
+        return fitted
+
+    def _train(self, cutoff: int) -> "FittedTwoTower":
+        from bench.batches import TrainingSet
+        from bench.model_stages import build_model, train_config
+        from bench.samples import Samples
+        from bench.train import train
+        from bench.run import resolve_device
+        from models.increc import Variant
+
+        cfg, ds, req = self._bound
+        # the requests before the cutoff are its training split, their targets before it its labels
+        view = dataclasses.replace(req, is_valid=(req.t1 >= cutoff) & ~req.is_test, first_valid_ms=int(cutoff))
+        samples = Samples(view, None, np.ones(len(req.targets.values), dtype=bool))
+        profiles = ds.profiles()
+        max_len = int(cfg.requests.max_len)
+        device = resolve_device(str(cfg.train.device))
+        model = build_model(cfg, ds, Variant(name="off"), self.seed)
+        ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=False)
+        if len(ts.rows) == 0:
+            return FittedTwoTower(None, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, {})
+        state = np.random.get_state()
+        with torch.random.fork_rng(devices=[]):  # the run's own random streams are left as they were
+            log = train(model, ts, train_config(cfg), self.seed, device, desc=f"existing twotower ({self.model})")
+        np.random.set_state(state)
+        return FittedTwoTower(model, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, log)
+
+
+@dataclasses.dataclass
+class FittedTwoTower:
+    model: object | None  # the trained IncRec (base only); None when no request lay before the cutoff
+    samples: object
+    profiles: np.ndarray
+    max_len: int
+    device: object
+    batch: int
+    cutoff_ms: int
+    training: dict
+
+    def retrieve(self, history: Ragged, budget: int, rows: np.ndarray | None = None, progress: bool = False) -> Ragged:
+        if rows is None:
+            raise ValueError("the two-tower channel retrieves for request rows (bench.existing.fit passes them)")
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.model is None or len(rows) == 0:
+            return Ragged(np.zeros(len(rows) + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
+        from bench.evaluate import rank_pool
+
+        top = rank_pool(self.model, self.samples, self.profiles, rows, int(budget), self.max_len, self.device,
+                        self.batch)  # [R, budget] best first
+        top = np.sort(top, axis=1).astype(np.int32)  # each row a set, in item-id order
+        return Ragged(np.arange(len(rows) + 1, dtype=np.int64) * top.shape[1], top.reshape(-1))

@@ -1,0 +1,251 @@
+"""The existing system's channels (bench.existing: Swing, popularity, the multi-channel union) against
+brute force written here, the rolling fit for every channel, and their configs."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from bench.config import CONF_DIR, validate
+from bench.errors import ConfigError
+from bench.existing.channel import BudgetedChannel, FitData, build_channels
+from bench.existing.fit import day_start_ms, existing_retrieval
+from bench.existing.multi import channel_statistics, union
+from bench.existing.popular import PopularChannel, popularity_scores
+from bench.existing.swing import SwingChannel, distinct_pairs, fit_swing, sampled_item_users
+from bench.ragged import Ragged
+from bench.requests import DAY_MS
+from bench.run import run
+
+from .conftest import compose_config
+from .test_existing_fit import random_requests
+
+SINGLE_CHANNELS = sorted(p.stem for p in (CONF_DIR / "existing").glob("*.yaml")
+                         if "_target_" in OmegaConf.load(p))  # every one-channel choice of existing=
+ROLLING_CHANNELS = [c for c in SINGLE_CHANNELS if c != "twotower"]  # twotower's schedule: its own test below
+
+
+def brute_swing(user, item, n_items, *, alpha, beta, offset, cap, seed) -> dict[tuple[int, int], float]:
+    """sim(i, j) of bench.existing.swing's docstring with Python sets, over the same sampled U_i."""
+    holdings: dict[int, set[int]] = {}
+    for u, i in zip(user.tolist(), item.tolist()):
+        holdings.setdefault(u, set()).add(i)
+    pair_user, pair_item = distinct_pairs(user, item)
+    codes = {u: c for c, u in enumerate(sorted(holdings))}
+    ptr, sampled = sampled_item_users(np.array([codes[u] for u in pair_user.tolist()]), pair_item, n_items, cap, seed)
+    by_code = {c: u for u, c in codes.items()}
+    sim = {}
+    for i in range(n_items):
+        users = [by_code[c] for c in sampled[ptr[i]:ptr[i + 1]].tolist()]
+        for j in range(n_items):
+            if j == i:
+                continue
+            s = 0.0
+            for u, v in itertools.combinations(users, 2):
+                if j in holdings[u] and j in holdings[v]:
+                    w_u = (len(holdings[u]) + offset) ** -beta
+                    w_v = (len(holdings[v]) + offset) ** -beta
+                    s += w_u * w_v / (alpha + len(holdings[u] & holdings[v]))
+            if s > 0:
+                sim[(i, j)] = s
+    return sim
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 9)), min_size=1, max_size=60),
+       st.sampled_from([None, 2, 3]), st.floats(0.0, 2.0), st.floats(0.0, 1.0), st.integers(0, 3))
+def test_swing_equals_the_brute_force(pairs, cap, alpha, beta, seed):
+    pairs.sort()  # (user, time) order: a user's positives in list order
+    user = np.array([p[0] for p in pairs], dtype=np.int32)
+    item = np.array([p[1] for p in pairs], dtype=np.int32)
+    n_items = 10
+    model = fit_swing(user, item, n_items, alpha=alpha, beta=beta, offset=1.0, max_users_per_item=cap,
+                      neighbors=None, seed=seed)
+    got = {(i, int(j)): float(v) for i in range(n_items)
+           for j, v in zip(model.neighbors[i].indices, model.neighbors[i].data)}
+    want = brute_swing(user, item, n_items, alpha=alpha, beta=beta, offset=1.0, cap=cap, seed=seed)
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+
+
+def test_swing_by_hand():
+    # users 0: {1, 2}, 1: {1, 2, 3}, 2: {2, 3}; offset 0, beta 1: w = 1/2, 1/3, 1/2.
+    # sim(1, 2): U_1 = {0, 1}, the pair holds 2, |I_0 ∩ I_1| = 2 -> (1/2)(1/3) / (1 + 2) = 1/18.
+    # sim(2, 3): U_2 = {0, 1, 2}; pairs holding 3: {1, 2}, |I_1 ∩ I_2| = 2 -> (1/3)(1/2) / 3 = 1/18.
+    # sim(2, 1): pairs of U_2 holding 1: {0, 1} -> 1/18. sim(3, 1): U_3 = {1, 2}, 2 lacks 1 -> none.
+    user = np.array([0, 0, 1, 1, 1, 2, 2])
+    item = np.array([1, 2, 1, 2, 3, 2, 3])
+    sim = fit_swing(user, item, 4, alpha=1.0, beta=1.0, offset=0.0, max_users_per_item=None, neighbors=None).neighbors
+    assert sim[1, 2] == pytest.approx(1 / 18) and sim[2, 3] == pytest.approx(1 / 18) and sim[2, 1] == pytest.approx(1 / 18)
+    assert sim[3, 1] == 0 and sim[1, 3] == 0 and sim[3, 2] == pytest.approx(1 / 18)
+
+
+def test_the_user_cap_draws_that_many_users_per_item_reproducibly():
+    rng = np.random.default_rng(0)
+    user, item = distinct_pairs(rng.integers(0, 300, 5000), rng.integers(0, 20, 5000))
+    ptr, users = sampled_item_users(user, item, 20, 10, seed=4)
+    full_ptr, full = sampled_item_users(user, item, 20, None, seed=4)
+    assert (np.diff(ptr) == np.minimum(np.diff(full_ptr), 10)).all()
+    for i in range(20):
+        row = users[ptr[i]:ptr[i + 1]]
+        assert (np.diff(row) > 0).all() and set(row) <= set(full[full_ptr[i]:full_ptr[i + 1]])
+    again = sampled_item_users(user, item, 20, 10, seed=4)
+    other = sampled_item_users(user, item, 20, 10, seed=5)
+    assert np.array_equal(again[1], users) and not np.array_equal(other[1], users)
+
+
+def test_popularity_decays_by_half_life():
+    cutoff = 10 * DAY_MS
+    item = np.array([0, 0, 1, 2])
+    time_ms = np.array([cutoff - DAY_MS, cutoff - 3 * DAY_MS, cutoff - DAY_MS, cutoff - 5 * DAY_MS])
+    scores = popularity_scores(item, time_ms, cutoff, 4, half_life_days=2.0)
+    assert scores.tolist() == pytest.approx([2 ** -0.5 + 2 ** -1.5, 2 ** -0.5, 2 ** -2.5, 0.0])
+    assert popularity_scores(item, time_ms, cutoff, 4, None).tolist() == [2, 1, 1, 0]
+    fitted = PopularChannel(half_life_days=2.0).fit(FitData(np.zeros(4), item, time_ms, cutoff), 4)
+    hist = Ragged(np.array([0, 0, 3]), np.array([1, 2, 3]))
+    got = fitted.retrieve(hist, budget=2)
+    assert [got.row(0).tolist(), got.row(1).tolist()] == [[0, 1], [0, 1]]
+    assert fitted.retrieve(hist, budget=10).row(0).tolist() == [0, 1, 2]  # item 3 has no positive
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.lists(st.integers(0, 15), max_size=8), min_size=4, max_size=4), min_size=1, max_size=3))
+def test_union_is_the_deduplicated_row_union(channels):
+    parts = []
+    for rows in channels:
+        sets = [sorted(set(r)) for r in rows]
+        indptr = np.r_[0, np.cumsum([len(r) for r in sets])].astype(np.int64)
+        parts.append(Ragged(indptr, np.array(sum(sets, []), dtype=np.int32)))
+    got = union(parts, 16)
+    for r in range(4):
+        want = sorted(set().union(*(set(rows[r]) for rows in channels)))
+        assert got.row(r).tolist() == want
+    assert got.values.dtype == np.int32
+
+
+def _system(names: list[str], budget: int) -> list[BudgetedChannel]:
+    node = OmegaConf.create({"channels": [{"_target_": OmegaConf.load(CONF_DIR / "existing" / f"{n}.yaml")._target_,
+                                           "name": n, "budget": budget} for n in names]})
+    return build_channels(node, n_items=40)
+
+
+@pytest.mark.parametrize("name", ROLLING_CHANNELS)
+def test_under_rolling_every_channel_sees_no_positive_of_the_requests_day(name, monkeypatch):
+    req, n_items = random_requests(3)
+    (channel,) = _system([name], budget=6)
+    seen = []
+    cls = type(channel.channel)
+    fit = cls.fit
+
+    def spy(self, data, n):
+        seen.append(data)
+        return fit(self, data, n)
+
+    monkeypatch.setattr(cls, "fit", spy)
+    by_day = {}
+    r, by_channel, info = existing_retrieval(req.positives, req.history(), req.t1, n_items, fit="rolling",
+                                             first_test_ms=req.first_test_ms, channels=[channel])
+    assert [d.cutoff_ms for d in seen] == info["cutoffs_ms"] and len(seen) >= 2
+    for data in seen:
+        by_day[data.cutoff_ms] = data
+        assert (data.time_ms < data.cutoff_ms).all()
+        assert len(data.item) == int((req.positives.time_ms < data.cutoff_ms).sum())  # every earlier positive
+    for row, day in enumerate(day_start_ms(req.t1).tolist()):
+        if day in by_day:  # the request's R_u came from the fit cut at its own day's midnight
+            assert by_day[day].cutoff_ms <= req.t1[row] < by_day[day].cutoff_ms + DAY_MS
+    assert by_channel[name] is r and (r.lengths() <= 6).all()
+
+
+def test_multi_is_the_union_of_its_channels_and_records_each():
+    req, n_items = random_requests(1)
+    channels = _system(["itemcf", "swing", "popular"], budget=5)
+    r, by_channel, info = existing_retrieval(req.positives, req.history(), req.t1, n_items, fit="rolling",
+                                             first_test_ms=req.first_test_ms, channels=channels)
+    assert list(by_channel) == ["itemcf", "swing", "popular"]
+    for row in range(req.n):
+        want = set().union(*(set(p.row(row).tolist()) for p in by_channel.values()))
+        assert r.row(row).tolist() == sorted(want) and len(want) <= 15
+    assert (r.lengths() < sum(p.lengths() for p in by_channel.values())).any()  # channels overlap: de-duplicated
+    assert [c["name"] for c in info["channels"]] == ["itemcf", "swing", "popular"]
+    stats = channel_statistics(req, r, by_channel, n_items)
+    for split in stats["splits"].values():
+        shares = split["channel_rtg_share"]
+        assert max(shares.values()) <= 1 and sum(shares.values()) >= 1 - 1e-12  # every RTG target from some channel
+        assert all(split["channel_only_rtg_share"][n] <= shares[n] for n in shares)
+
+
+def test_channel_configs_are_validated_by_key():
+    base = ("dataset.preset=tiny",)
+    with pytest.raises(ConfigError, match=r"existing\.alpha=-1\.0: must be 0 or more"):
+        validate(compose_config(*base, "existing=swing", "existing.alpha=-1.0"))
+    with pytest.raises(ConfigError, match=r"unknown key 'existing\.shrinkage'.*did you mean 'existing\.shrink'"):
+        validate(compose_config(*base, "+existing.shrinkage=3"))
+    with pytest.raises(ConfigError, match=r"existing\.channels\[2\]\.half_life_days=0\.0"):
+        validate(compose_config(*base, "existing=multi", "+existing.channels.2.half_life_days=0.0"))
+    with pytest.raises(ConfigError, match=r"unknown key 'existing\.channels\[1\]\.window'"):
+        validate(compose_config(*base, "existing=multi", "+existing.channels.1.window=5"))
+    with pytest.raises(ConfigError, match="names must differ"):
+        validate(compose_config(*base, "existing=multi", "existing.channels.1.name=itemcf"))
+    with pytest.raises(ConfigError, match=r"existing\.channels\[0\]\.budget=0"):
+        validate(compose_config(*base, "existing=multi", "existing.channels.0.budget=0"))
+
+
+def test_multi_runs_end_to_end_and_records_every_channels_share(tmp_path: Path, synthetic_cache: Path):
+    cfg = compose_config("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "existing=multi",
+                         "existing.channels.0.budget=8", "existing.channels.1.budget=5", "existing.channels.2.budget=3",
+                         "model=dssm", "increc=na", "train.max_epochs=2", "train.max_batches=2", "train.progress=false",
+                         "eval.seed_control=false")
+    rec = run(cfg, tmp_path).record
+    assert rec["existing_budget"] == 16 and rec["sample_stats"]["mean_retrieved"] <= 16
+    by = rec["sample_stats"]["rtg_by_channel"]
+    assert set(by["mean_retrieved_by_channel"]) == {"itemcf", "swing", "popular"}
+    assert by["mean_retrieved"] == pytest.approx(rec["sample_stats"]["mean_retrieved"])
+    assert set(by["splits"]) == {"train", "valid", "test"}
+    assert [c["budget"] for c in rec["existing_fits"]["channels"]] == [8, 5, 3]
+    assert rec["config"]["existing"]["name"] == "multi"
+    assert any(k.startswith("Inc@") for k in rec["metrics"])
+
+
+def test_twotower_fits_once_on_the_training_period_or_every_refit_days(tmp_path: Path, synthetic_cache: Path,
+                                                                       monkeypatch):
+    import bench.existing.twotower as twotower
+
+    trained: list[int] = []
+    real = twotower.TwoTowerChannel._train
+
+    def spy(self, cutoff):
+        trained.append(cutoff)
+        fitted = real(self, cutoff)
+        view = fitted.samples.requests  # what it trained on: requests and targets before its cutoff only
+        train_targets = fitted.samples.train_target_mask()
+        assert (view.target_times[train_targets] < cutoff).all()
+        assert (view.t1[view.is_train] < cutoff).all()
+        return fitted
+
+    monkeypatch.setattr(twotower.TwoTowerChannel, "_train", spy)
+    common = ("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "existing=twotower", "existing.epochs=1",
+              "model=dssm", "increc=off", "train.max_epochs=1", "train.max_batches=2", "train.progress=false",
+              "eval.seed_control=false", "existing.model=dssm")
+    once = run(compose_config(*common), tmp_path / "once").record
+    assert len(trained) == 1 and trained[0] == once["sample_stats"]["first_valid_ms"]  # the training period
+    assert once["existing_fits"]["n_fits"] >= 2  # asked once per day, fit once
+    trained.clear()
+    rolling = run(compose_config(*common, "existing.refit_days=2"), tmp_path / "every2").record
+    cutoffs = rolling["existing_fits"]["cutoffs_ms"]
+    assert trained == [c for c in cutoffs if (c - cutoffs[0]) % (2 * DAY_MS) == 0]  # the first day, then every 2
+    r = rolling["sample_stats"]["mean_retrieved"]
+    assert 0 < r <= rolling["existing_budget"]
+
+
+def test_twotower_config_errors():
+    with pytest.raises(ConfigError, match=r"existing\.model='nope': no conf/model/nope\.yaml"):
+        validate(compose_config("dataset.preset=tiny", "existing=twotower", "existing.model=nope"))
+    with pytest.raises(ConfigError, match=r"existing\.refit_days=0"):
+        validate(compose_config("dataset.preset=tiny", "existing=twotower", "existing.refit_days=0"))
