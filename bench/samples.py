@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.ragged import Ragged, isin
+from bench.ragged import Ragged, isin, unique_sorted
 from bench.requests import Requests
 
 
@@ -80,7 +80,7 @@ def split_statistics(samples: Samples) -> dict[str, dict[str, float | int | None
         itg_rows = np.bincount(t_rows[sel & samples.is_itg], minlength=req.n)  # [R] ITG targets counted here
         out[split] = {
             "requests": int(len(rows)),
-            "requests_nonempty_targets": int(len(np.unique(t_rows[sel]))),
+            "requests_nonempty_targets": int(len(unique_sorted(t_rows[sel]))),
             "targets": int(sel.sum()),
             "itg_share": _share(samples.is_itg[sel].sum(), sel.sum()),
             "itg_share_with_history": _share(samples.is_itg[sel & has_history].sum(), (sel & has_history).sum()),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.ragged import Ragged, isin
+from bench.ragged import Ragged, isin, unique_sorted
 from bench.requests import Requests
 from bench.samples import split_groups
 
@@ -22,7 +22,7 @@ def union(parts: list[Ragged], n_items: int) -> Ragged:
         return parts[0]
     n_rows = parts[0].n_rows
     keys = np.concatenate([p.row_ids() * n_items + p.values.astype(np.int64) for p in parts])
-    keys = np.unique(keys)  # sorted: by row, then item
+    keys = unique_sorted(keys)  # by row, then item
     return Ragged.from_rows(keys // n_items, (keys % n_items).astype(parts[0].values.dtype), n_rows)
 
 

@@ -29,12 +29,13 @@ from numba import njit
 from bench.existing.channel import FitData, check_positive
 from bench.existing.itemcf import FittedItemCF, ItemCF
 from bench.existing.kernels import append_top_k
+from bench.ragged import unique_sorted
 
 
 def distinct_pairs(user: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (user, item) pairs of the positives, sorted by (user, item): ([Q] int64, [Q] int64)."""
     width = int(np.max(item, initial=0)) + 1
-    key = np.unique(np.asarray(user, np.int64) * width + np.asarray(item, np.int64))
+    key = unique_sorted(np.asarray(user, np.int64) * width + np.asarray(item, np.int64))
     return key // width, key % width
 
 
