@@ -249,3 +249,16 @@ def test_twotower_config_errors():
         validate(compose_config("dataset.preset=tiny", "existing=twotower", "existing.model=nope"))
     with pytest.raises(ConfigError, match=r"existing\.refit_days=0"):
         validate(compose_config("dataset.preset=tiny", "existing=twotower", "existing.refit_days=0"))
+
+
+def test_compare_tabulates_each_systems_labels(tmp_path: Path, synthetic_cache: Path, capsys):
+    from bench.existing.compare import main
+
+    out = tmp_path / "systems.json"
+    assert main(["dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "cache.enabled=false", "--out", str(out),
+                 "--", "existing=itemcf", "--", "existing=multi", "existing.channels.0.budget=8"]) == 0
+    printed = capsys.readouterr().out
+    rows = __import__("json").loads(out.read_text())["systems"]
+    assert [r["budget"] for r in rows] == [rows[0]["budget"], 8 + 60 + 40]
+    assert "| existing=itemcf |" in printed and "popular" in printed and f"{rows[1]['mean_retrieved']:.3f}" in printed
+    assert all(0 <= r["itg_share"]["test"] <= 1 for r in rows)
