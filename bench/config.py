@@ -156,6 +156,12 @@ def _validate(cfg: DictConfig) -> None:
     from bench.existing.channel import build_channels
 
     build_channels(cfg.existing, n_items=1)  # each channel's constructor checks its own ranges; budgets checked here
+    if cfg.model.get("recbole_model") is not None:  # model=recbole: a served name (the README's RecBole table)
+        from models.backbones.recbole_seq import NOT_SERVED
+
+        name = str(cfg.model.recbole_model)
+        _check(name not in NOT_SERVED, "model.recbole_model", name,
+               f"cannot be a user tower here: {NOT_SERVED.get(name, '')}")
     negatives = cfg.model.get("negatives", "uniform")
     _check(negatives in ("uniform", "in_batch"), "model.negatives", negatives, "choose uniform or in_batch")
     scoring = cfg.model.get("interest_scoring", "closest")

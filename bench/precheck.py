@@ -91,6 +91,8 @@ def precheck(argv: list[str]) -> None:
             values = _values(OverridesParser.create().parse_override(f"{key}={value}"))
             if len(values) > 1:
                 swept[key] = values
+            elif values:  # one value: every job of the sweep has it (e.g. model=recbole beside its model list)
+                fixed.append(f"{key}={values[0]}")
         validate(first)
         for key, values in swept.items():
             for value in values[1:]:

@@ -65,6 +65,11 @@ def test_precheck_accepts_required_keys_and_real_commands() -> None:
     precheck(["dataset=kuairand", "dataset.root=/data/KuaiRand-Pure"])  # root is ??? (required) in the YAML
     precheck(["dataset=atomic", "dataset.root=/data", "dataset.name=ml-100k"])
     precheck(["-m", "experiment=table2", "dataset=kuairand_sample", "model=sasrec", "seeds=2"])
+    # an experiment's one-valued sweep parameter (model: recbole) applies to each swept value it qualifies
+    precheck(["-m", "experiment=table1_recbole", "dataset=kuairand_sample"])
+    precheck(["-m", "experiment=table1", "model=recbole", "model.recbole_model=GRU4Rec,SINE", "existing=multi"])
+    with pytest.raises(ConfigError, match="BERT4Rec"):
+        precheck(["-m", "experiment=table1", "model=recbole", "model.recbole_model=GRU4Rec,BERT4Rec"])
 
 
 def test_tower_settings_its_constructor_refuses_are_a_config_error(tmp_path: Path, synthetic_cache: Path) -> None:

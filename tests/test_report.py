@@ -378,3 +378,18 @@ def test_collect_errors(tmp_path: Path) -> None:
     (tmp_path / "b" / "dssm_off_seed0" / "per_request.npz").unlink()
     with pytest.raises(ReportError, match="per-request values missing"):
         collect([tmp_path / "b"])
+
+
+def test_regenerate_command_of_recbole_and_builtin_backbones_in_one_table(tmp_path: Path) -> None:
+    for model, extra in (("unified", []), ("recbole_NARM", ["model.recbole_model=NARM"]),
+                         ("recbole_SINE", ["model.recbole_model=SINE"])):
+        for variant in ("off", "na"):
+            write_record(tmp_path, "table1", model, variant, 0, {}, {},
+                         overrides=["experiment=table1", f"increc={variant}", "seed=0",
+                                    f"model={'recbole' if extra else model}", *extra, "dataset=kuairand_sample"])
+    (t1,) = collect([tmp_path])
+    # one Hydra sweep cannot give only some jobs a RecBole model name: two sweeps into the same folder
+    assert regenerate_command(t1) == (
+        f"python -m bench -m experiment=table1 dataset=kuairand_sample model=unified seeds=1 hydra.sweep.dir={tmp_path} && "
+        f"python -m bench -m experiment=table1 dataset=kuairand_sample model=recbole model.recbole_model=NARM,SINE seeds=1 "
+        f"hydra.sweep.dir={tmp_path} && python -m bench.report {tmp_path}")

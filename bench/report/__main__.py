@@ -15,6 +15,7 @@ from bench.report.protocol import render_protocol
 from bench.record import write_atomic
 from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render
 
+RECBOLE_PREFIX = "recbole_"  # model.name of model=recbole: recbole_<NAME> (conf/model/recbole.yaml)
 SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys that vary by job are dropped anyway
 NO_EFFECT = ("cache", "resume", "train.progress", "hydra")  # overrides that never change a result
 
@@ -27,21 +28,37 @@ def regenerate_command(runs: TableRuns) -> str:
         key = o.split("=")[0].lstrip("+~")
         return key not in SWEPT and not any(key == n or key.startswith(n + ".") or key.startswith(n + "/") for n in NO_EFFECT)
 
-    common = [o for o in lists[0] if all(o in other for other in lists[1:]) and kept(o)]
-    if not any(o.startswith("experiment=") for o in common):
-        common.insert(0, f"experiment={runs.table}")
-    if runs.table == "table1" and set(runs.models()) != set(MODEL_ORDER):  # a sweep over some backbones only
-        common.append("model=" + ",".join(ordered(runs.models(), MODEL_ORDER)))
+    swept_models = ("model", "model.recbole_model") if runs.table == "table1" else ()  # Table 1: model_sweeps
+    common = [o for o in lists[0] if all(o in other for other in lists[1:]) and kept(o)
+              and o.split("=")[0] not in (*swept_models, "experiment")]
+    common.insert(0, f"experiment={runs.table}")
     seeds = runs.seeds()
-    common.append(f"seeds={len(seeds)}" if seeds == list(range(len(seeds))) else f"seed={','.join(map(str, seeds))}")
+    tail = []
+    tail.append(f"seeds={len(seeds)}" if seeds == list(range(len(seeds))) else f"seed={','.join(map(str, seeds))}")
     folder = Path(os.path.commonpath([str(j.path.parent.parent) for j in runs.jobs.values()]))
     try:
         folder = folder.relative_to(PROJECT_ROOT)
     except ValueError:
         pass
     if folder != Path("outputs") / "experiments" / runs.dataset / runs.table:  # not the experiment's own folder
-        common.append(f"hydra.sweep.dir={folder}")
-    return f"python -m bench -m {' '.join(common)} && python -m bench.report {folder}"
+        tail.append(f"hydra.sweep.dir={folder}")
+    sweeps = [" ".join([*common, *models, *tail]) for models in (model_sweeps(runs) if swept_models else [[]])]
+    return " && ".join(f"python -m bench -m {sweep}" for sweep in sweeps) + f" && python -m bench.report {folder}"
+
+
+def model_sweeps(runs: TableRuns) -> list[list[str]]:
+    """The model overrides of the sweep(s) that made these records: one sweep over the built-in backbones
+    (nothing to add when Table 1 holds exactly the paper's six), one over RecBole's models (model=recbole
+    model.recbole_model=A,B), since one Hydra sweep cannot give some jobs a RecBole model name and not others."""
+    models = runs.models()
+    recbole = sorted(m.removeprefix(RECBOLE_PREFIX) for m in models if m.startswith(RECBOLE_PREFIX))
+    plain = ordered([m for m in models if not m.startswith(RECBOLE_PREFIX)], MODEL_ORDER)
+    out = []
+    if plain:
+        out.append([] if runs.table == "table1" and set(plain) == set(MODEL_ORDER) else ["model=" + ",".join(plain)])
+    if recbole:
+        out.append(["model=recbole", "model.recbole_model=" + ",".join(recbole)])
+    return out
 
 
 def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
