@@ -199,3 +199,18 @@ def test_the_default_trial_is_skipped_when_the_default_lies_outside_the_space() 
         {"train.lr": 0.01, "model.dim": 64}
     assert default_point(cfg, ["train.lr=tag(log, interval(0.02, 0.1))", "model.dim=choice(32, 64)"]) is None
     assert default_point(cfg, ["model.dim=choice(32, 128)"]) is None
+
+
+def test_summary_puts_default_and_tuned_runs_of_a_backbone_on_one_row() -> None:
+    from bench.tuning.summary import rows, table
+
+    def record(applied, valid, test):
+        return {"config": {"model": {"name": "dssm"}, "tuning_applied": applied},
+                "training": {"base": {"best_value": valid, "selection_metric": "Base@50", "best_epoch": 3, "epochs_run": 7}},
+                "metrics": {"Base@50": test, "Base@100": 2 * test, "Sup@50": 0.9}, "code_version": {"git_commit": "abc"}}
+
+    tuned = {"values": {"train.lr": 0.002}, "provenance": {"best_trial": 4, "search_wall_seconds": 805.2}}
+    summary = rows([record(tuned, 0.16, 0.15), record(None, 0.15, 0.14)])
+    assert summary[0]["default"]["valid"] == 0.15 and summary[0]["tuned"]["test"] == {"Base@50": 0.15, "Base@100": 0.3}
+    text = table(summary)
+    assert "| dssm | 0.1500 (epoch 3 of 7) | 0.1600 (epoch 3 of 7) | 0.1400 | 0.2800 | 0.1500 | 0.3000 | 4 | 805.2 |" in text
