@@ -48,6 +48,14 @@ class Samples:
         req = self.requests
         return req.is_train[req.exposures.row_ids()] & (req.exposure_times < req.first_valid_ms)
 
+    def split_target_mask(self, split: str) -> np.ndarray:
+        """[T] the targets a split's statistics count: training's usable targets (train_target_mask), or
+        every target of a validation or test request."""
+        if split == "train":
+            return self.train_target_mask()
+        req = self.requests
+        return {"valid": req.is_valid, "test": req.is_test}[split][req.targets.row_ids()]
+
     def eval_rows(self, split: str = "test") -> np.ndarray:
         """Requests of `split` (test | valid) with a non-empty ITG: the rows every metric averages over (PROTOCOL 5)."""
         rows = self.requests.split_rows(split)
@@ -76,7 +84,7 @@ def split_statistics(samples: Samples) -> dict[str, dict[str, float | int | None
         rows = req.split_rows(split)
         if split == "valid" and len(rows) == 0:
             continue
-        sel = samples.train_target_mask() if split == "train" else {"valid": req.is_valid, "test": req.is_test}[split][t_rows]
+        sel = samples.split_target_mask(split)
         itg_rows = np.bincount(t_rows[sel & samples.is_itg], minlength=req.n)  # [R] ITG targets counted here
         out[split] = {
             "requests": int(len(rows)),

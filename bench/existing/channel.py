@@ -125,13 +125,6 @@ def build_channels(existing: DictConfig, n_items: int) -> list[BudgetedChannel]:
     return out
 
 
-def constructor_keys(target: str, where: str) -> list[str]:
-    """The parameters a channel's constructor takes: the valid keys of its mapping besides SHARED_KEYS."""
-    import inspect
-
-    return list(inspect.signature(_class(target, where)).parameters)
-
-
 def check_positive(name: str, value, *, minimum: float = 1, allow_none: bool = False, what: str = "") -> None:
     """A ValueError 'name=value: ...' when value is below minimum (or None where that is not allowed)."""
     if value is None and allow_none:
@@ -139,3 +132,10 @@ def check_positive(name: str, value, *, minimum: float = 1, allow_none: bool = F
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
         rule = what or (f"at least {minimum:g}" + (", or null" if allow_none else ""))
         raise ValueError(f"{name}={value!r}: {rule}")
+
+
+def check_triggers(n_triggers, decay) -> None:
+    """The trigger settings item-CF's retrieval reads (bench.existing.itemcf.retrieve), shared by its users."""
+    check_positive("n_triggers", n_triggers, what="must be at least 1")
+    if not isinstance(decay, (int, float)) or not 0 < decay <= 1:
+        raise ValueError(f"decay={decay!r}: must lie in (0, 1]")

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from bench.existing.channel import FitData, check_positive
+from bench.existing.channel import FitData, check_positive, check_triggers
 from bench.existing.kernels import csr_top_k_mask, occurrences_by_item, windowed_neighbours
 from bench.ragged import Ragged
 
@@ -46,9 +46,7 @@ class ItemCFChannel:
         check_positive("window", window, minimum=2, allow_none=True, what="at least 2, or null for the whole history")
         check_positive("shrink", shrink, minimum=0, what="must be 0 or more")
         check_positive("neighbors", neighbors, allow_none=True, what="at least 1, or null for all")
-        check_positive("n_triggers", n_triggers, what="must be at least 1")
-        if not isinstance(decay, (int, float)) or not 0 < decay <= 1:
-            raise ValueError(f"decay={decay!r}: must lie in (0, 1]")
+        check_triggers(n_triggers, decay)
         self.window, self.shrink, self.neighbors = window, float(shrink), neighbors
         self.n_triggers, self.decay = int(n_triggers), float(decay)
 

@@ -44,7 +44,7 @@ def channel_statistics(req: Requests, retrieved: Ragged, by_channel: dict[str, R
     for split in ("train", "valid", "test"):
         if split == "valid" and not req.is_valid.any():
             continue
-        sel = samples.train_target_mask() if split == "train" else {"valid": req.is_valid, "test": req.is_test}[split][t_rows]
+        sel = samples.split_target_mask(split)
         sel_rtg = sel & rtg
         splits[split] = {
             "rtg_targets": int(sel_rtg.sum()),

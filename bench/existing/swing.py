@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from bench.existing.channel import FitData, check_positive
+from bench.existing.channel import FitData, check_positive, check_triggers
 from bench.existing.itemcf import FittedItemCF, ItemCF
 from bench.existing.kernels import append_top_k
 from bench.ragged import unique_sorted
@@ -169,9 +169,7 @@ class SwingChannel:
         check_positive("max_users_per_item", max_users_per_item, minimum=2, allow_none=True,
                        what="at least 2 (a row needs a pair of users), or null for no cap")
         check_positive("neighbors", neighbors, allow_none=True, what="at least 1, or null for all")
-        check_positive("n_triggers", n_triggers, what="must be at least 1")
-        if not isinstance(decay, (int, float)) or not 0 < decay <= 1:
-            raise ValueError(f"decay={decay!r}: must lie in (0, 1]")
+        check_triggers(n_triggers, decay)
         self.kw = dict(alpha=float(alpha), beta=float(beta), offset=float(offset),
                        max_users_per_item=max_users_per_item, neighbors=neighbors, seed=int(seed))
         self.n_triggers, self.decay = int(n_triggers), float(decay)
