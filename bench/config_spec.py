@@ -135,11 +135,15 @@ def check_existing(existing: DictConfig) -> None:
             if not isinstance(node, DictConfig):
                 raise ConfigError(f"existing.channels[{i}] must be a mapping with _target_, name and budget")
             _check_mapping_against(node, f"existing.channels[{i}]", CHANNEL_OWN)
-        extra = [k for k in existing if k not in SPEC["existing"]]
+        system_keys = [k for k in SPEC["existing"] if k not in ("budget", "_target_")]
+        if "budget" in existing:
+            raise ConfigError("existing.budget: with existing.channels each channel has its own budget "
+                              "(existing.channels.N.budget); R_u holds at most their sum")
+        extra = [k for k in existing if k not in system_keys]
         if extra:
-            raise unknown_key(f"existing.{extra[0]}", list(SPEC["existing"]))
+            raise unknown_key(f"existing.{extra[0]}", system_keys)
     else:
-        _check_mapping_against(existing, "existing", SPEC["existing"])
+        _check_mapping_against(existing, "existing", {k: v for k, v in SPEC["existing"].items() if k != "channels"})
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -1,8 +1,8 @@
 """The model-independent stages, cached as one entry: data -> requests (PROTOCOL 1) -> existing system (2).
 
 Every variant, backbone and seed of a dataset shares these, so a sweep computes them once: the
-cache key is the data fingerprint, the code digest and the `dataset`, `requests` and `existing`
-config sections.
+cache key is the data fingerprint, the code digest, the `dataset`, `requests` and `existing`
+config sections, and whatever else a channel's R_u reads (a trained channel's `cache_part`).
 """
 
 from __future__ import annotations
@@ -80,24 +80,20 @@ def check_requests(req: Requests, ds: Dataset, cfg: DictConfig) -> None:
 
 
 def cache_parts(cfg: DictConfig, fingerprint: str) -> dict:
-    """What the prepared stage depends on (the base-model stage extends these)."""
+    """What the prepared stage depends on (the base-model stage extends these): the config sections it
+    reads, and what each channel reads outside them (`cache_part`, e.g. bench.existing.twotower's)."""
+    channels = {c.name: c.channel.cache_part(cfg) for c in build_channels(cfg.existing, n_items=1)
+                if hasattr(c.channel, "cache_part")}
     return {"fingerprint": fingerprint, **{s: OmegaConf.to_container(cfg[s], resolve=True)
-                                           for s in ("dataset", "requests", "existing")}}
-
-
-def machine_part(cfg: DictConfig) -> dict:
-    """The CPU vendor, when a channel's R_u depends on it (a trained channel: bench.existing.twotower)."""
-    from bench.machine import cpu_vendor
-
-    dependent = any(getattr(c.channel, "machine_dependent", False) for c in build_channels(cfg.existing, n_items=1))
-    return {"cpu_vendor": cpu_vendor()} if dependent else {}
+                                           for s in ("dataset", "requests", "existing")},
+            **({"existing_channels": channels} if channels else {})}
 
 
 def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepared:
     """Load the data, build the requests and run the existing system, or read all three from the cache."""
     with timer("fingerprint"):
         fingerprint = data_fingerprint(dataset_files(cfg.dataset, progress=progress))
-    key = cache.key(STAGE, **cache_parts(cfg, fingerprint), **machine_part(cfg))
+    key = cache.key(STAGE, **cache_parts(cfg, fingerprint))
     arrays = cache.load(STAGE, key)
     if arrays is not None:
         return _unpack(arrays, fingerprint)

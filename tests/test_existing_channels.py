@@ -157,10 +157,20 @@ def test_under_rolling_every_channel_sees_no_positive_of_the_requests_day(name, 
         by_day[data.cutoff_ms] = data
         assert (data.time_ms < data.cutoff_ms).all()
         assert len(data.item) == int((req.positives.time_ms < data.cutoff_ms).sum())  # every earlier positive
-    for row, day in enumerate(day_start_ms(req.t1).tolist()):
-        if day in by_day:  # the request's R_u came from the fit cut at its own day's midnight
-            assert by_day[day].cutoff_ms <= req.t1[row] < by_day[day].cutoff_ms + DAY_MS
     assert by_channel[name] is r and (r.lengths() <= 6).all()
+    # each request's R_u against its own fit, built here: every positive before its day's midnight, one row
+    fresh, pos, hist, fits = _system([name], budget=6)[0].channel, req.positives, req.history(), {}
+    for row in range(req.n):
+        cutoff = int(day_start_ms(req.t1[row : row + 1])[0])
+        assert cutoff <= req.t1[row] < cutoff + DAY_MS
+        keep = pos.time_ms < cutoff
+        if not keep.any():
+            assert r.lengths()[row] == 0
+            continue
+        if cutoff not in fits:
+            fits[cutoff] = fit(fresh, FitData(pos.user[keep], pos.item[keep], pos.time_ms[keep], cutoff), n_items)
+        one = np.array([row])
+        assert r.row(row).tolist() == fits[cutoff].retrieve(hist.take(one), 6, rows=one).row(0).tolist()
 
 
 def test_multi_is_the_union_of_its_channels_and_records_each():
@@ -195,6 +205,22 @@ def test_channel_configs_are_validated_by_key():
         validate(compose_config(*base, "existing=multi", "existing.channels.1.name=itemcf"))
     with pytest.raises(ConfigError, match=r"existing\.channels\[0\]\.budget=0"):
         validate(compose_config(*base, "existing=multi", "existing.channels.0.budget=0"))
+    with pytest.raises(ConfigError, match=r"existing\.budget: with existing\.channels each channel has its own"):
+        validate(compose_config(*base, "existing=multi", "+existing.budget=300"))
+    with pytest.raises(ConfigError, match=r"unknown key 'existing\.chanels'") as single:
+        validate(compose_config(*base, "existing=swing", "+existing.chanels=3"))
+    assert "channels" not in str(single.value).split(" has ")[1]  # a one-channel system does not offer `channels`
+
+
+def test_uncapped_swing_refuses_a_pair_table_too_large(monkeypatch):
+    import bench.existing.swing as swing
+
+    user, item = np.arange(30) % 10, np.arange(30) % 3  # 10 users on each of 3 items
+    assert swing.fit_swing(user, item, 3, max_users_per_item=None).neighbors.nnz > 0
+    monkeypatch.setattr(swing, "PAIR_TABLE_LIMIT", 8 * 9 * 9)  # a 9 x 9 table at most
+    with pytest.raises(ConfigError, match="an item has 10 users"):
+        swing.fit_swing(user, item, 3, max_users_per_item=None)
+    assert swing.fit_swing(user, item, 3, max_users_per_item=5).neighbors.nnz > 0  # a cap bounds it
 
 
 def test_multi_runs_end_to_end_and_records_every_channels_share(tmp_path: Path, synthetic_cache: Path):
@@ -216,32 +242,59 @@ def test_multi_runs_end_to_end_and_records_every_channels_share(tmp_path: Path, 
 def test_twotower_fits_once_on_the_training_period_or_every_refit_days(tmp_path: Path, synthetic_cache: Path,
                                                                        monkeypatch):
     import bench.existing.twotower as twotower
+    import bench.train
 
     trained: list[int] = []
-    real = twotower.TwoTowerChannel._train
+    real_train = bench.train.train
 
-    def spy(self, cutoff):
-        trained.append(cutoff)
-        fitted = real(self, cutoff)
-        view = fitted.samples.requests  # what it trained on: requests and targets before its cutoff only
-        train_targets = fitted.samples.train_target_mask()
-        assert (view.target_times[train_targets] < cutoff).all()
-        assert (view.t1[view.is_train] < cutoff).all()
-        return fitted
+    def spy_train(model, ts, cfg, seed, device, desc, evaluate=None):
+        if desc.startswith("existing twotower"):  # what the channel trains on, read from the run's own requests
+            req = _bound_requests[0]
+            cutoff = ts.samples.requests.first_valid_ms
+            trained.append(int(cutoff))
+            assert (req.t1[ts.rows] < cutoff).all() and not req.is_test[ts.rows].any()
+            times = req.target_times[np.isin(req.targets.row_ids(), ts.rows)]
+            assert ts.targets.values.size == int((times < cutoff).sum())  # every target before the cutoff, no other
+        return real_train(model, ts, cfg, seed, device, desc, evaluate)
 
-    monkeypatch.setattr(twotower.TwoTowerChannel, "_train", spy)
+    _bound_requests: list = []
+    real_bind = twotower.TwoTowerChannel.bind
+
+    def spy_bind(self, cfg, ds, req):
+        _bound_requests[:] = [req]
+        return real_bind(self, cfg, ds, req)
+
+    monkeypatch.setattr(bench.train, "train", spy_train)
+    monkeypatch.setattr(twotower.TwoTowerChannel, "bind", spy_bind)
     common = ("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "existing=twotower", "existing.epochs=1",
               "model=dssm", "increc=off", "train.max_epochs=1", "train.max_batches=2", "train.progress=false",
               "eval.seed_control=false", "existing.model=dssm")
     once = run(compose_config(*common), tmp_path / "once").record
-    assert len(trained) == 1 and trained[0] == once["sample_stats"]["first_valid_ms"]  # the training period
-    assert once["existing_fits"]["n_fits"] >= 2  # asked once per day, fit once
+    assert trained == [once["sample_stats"]["first_valid_ms"]]  # one fit, on the training period
+    assert once["existing_fits"]["n_fits"] >= 2  # asked once per day
     trained.clear()
     rolling = run(compose_config(*common, "existing.refit_days=2"), tmp_path / "every2").record
-    cutoffs = rolling["existing_fits"]["cutoffs_ms"]
-    assert trained == [c for c in cutoffs if (c - cutoffs[0]) % (2 * DAY_MS) == 0]  # the first day, then every 2
-    r = rolling["sample_stats"]["mean_retrieved"]
-    assert 0 < r <= rolling["existing_budget"]
+    days = rolling["existing_fits"]["cutoffs_ms"]
+    assert trained[0] == days[0] and all(b - a >= 2 * DAY_MS for a, b in zip(trained, trained[1:]))
+    assert all((t - days[0]) % (2 * DAY_MS) == 0 for t in trained)  # refit days: the first, then every 2nd
+    for day in days:  # every day's model was trained before that day, at most 2 days before
+        assert any(t <= day < t + 2 * DAY_MS for t in trained)
+    assert 0 < rolling["sample_stats"]["mean_retrieved"] <= rolling["existing_budget"]
+    trained.clear()
+    period = run(compose_config(*common, "existing.fit=train_period"), tmp_path / "period").record
+    assert trained == [period["sample_stats"]["first_test_ms"]]  # train_period: its own cutoff
+
+
+def test_twotower_cache_key_holds_what_its_model_reads():
+    from bench.prepare import cache_parts
+
+    def key(*over):
+        return cache_parts(compose_config("dataset.preset=tiny", *over), "fp")
+
+    assert key("existing=twotower") != key("existing=twotower", "train.lr=0.05")  # R_u from another training
+    assert key("existing=twotower") == key("existing=twotower", "train.progress=false")
+    assert "existing_channels" not in key("existing=itemcf")
+    assert key("existing=itemcf") == key("existing=itemcf", "train.lr=0.05")  # item-CF reads no training setting
 
 
 def test_twotower_config_errors():

@@ -56,8 +56,9 @@ class FittedChannel(Protocol):
 @runtime_checkable
 class Channel(Protocol):
     """Optional attributes: `needs_binding = True` with bind(cfg, ds, req), called once before the first fit
-    (a channel that trains a model reads the requests and the dataset); `machine_dependent = True` when
-    its R_u depends on the kind of CPU (a trained model), so the prepared stage's cache key holds it."""
+    (a channel that trains a model reads the requests and the dataset), and `cache_part(cfg) -> dict`:
+    what its R_u depends on outside the `existing` section (a trained channel: the `train` settings, its
+    model's YAML, the device, the kind of CPU), which the prepared and base stages' cache keys then hold."""
 
     def fit(self, data: FitData, n_items: int) -> FittedChannel:
         ...

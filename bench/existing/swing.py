@@ -5,7 +5,9 @@ Fit, on the positives a fit is given (bench.existing.fit says which):
     I_u  = the distinct items user u has a positive on
     U_i  = the users with a positive on i; when there are more than `max_users_per_item`, that many of
            them drawn uniformly without replacement (numpy's generator seeded with `seed`, one draw
-           per fit), so a row costs at most max_users_per_item² user pairs
+           per fit), so a row costs at most max_users_per_item² user pairs; with no cap (null) a fit is
+           refused when its most popular item's m users would need an m × m pair table over
+           PAIR_TABLE_LIMIT bytes
     w_u  = (|I_u| + offset) ** (-beta)
     sim(i, j) = sum over unordered pairs {u, v} of distinct users in U_i, both with a positive on j,
                 of w_u * w_v / (alpha + |I_u ∩ I_v|)                                  (j != i)
@@ -26,10 +28,13 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from bench.errors import ConfigError
 from bench.existing.channel import FitData, check_positive, check_triggers
 from bench.existing.itemcf import FittedItemCF, ItemCF
 from bench.existing.kernels import append_top_k
 from bench.ragged import unique_sorted
+
+PAIR_TABLE_LIMIT = 2 << 30  # bytes of one row's |I_u ∩ I_v| table (int64, m × m) an uncapped fit may need
 
 
 def distinct_pairs(user: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,6 +157,10 @@ def fit_swing(user: np.ndarray, item: np.ndarray, n_items: int, *, alpha: float 
     sizes = np.diff(user_ptr).astype(np.float64)  # |I_u|
     weight = (sizes + float(offset)) ** (-float(beta))
     item_ptr, item_users = sampled_item_users(user_code, pair_item, n_items, max_users_per_item, seed)
+    m = int(np.diff(item_ptr).max(initial=0))  # the most users one row holds
+    if max_users_per_item is None and 8 * m * m > PAIR_TABLE_LIMIT:
+        raise ConfigError(f"swing's max_users_per_item=null: an item has {m} users, whose pair table needs "
+                          f"{8 * m * m / 2**30:.1f} GiB (limit {PAIR_TABLE_LIMIT / 2**30:.0f} GiB); set a cap such as 100")
     indptr, indices, data = swing_neighbours(user_ptr, pair_item.astype(np.int64), item_ptr, item_users, weight,
                                              float(alpha), -1 if neighbors is None else int(neighbors))
     return ItemCF(sp.csr_matrix((data, indices.astype(np.int32), indptr), shape=(n_items, n_items)))

@@ -3,20 +3,27 @@
 A standalone base model of any backbone (`model`, a conf/model/ name; YouTube-DNN by default) is
 trained with L_b (paper eq. 2) on the requests before its cutoff, every target of theirs before the
 cutoff (RTG and ITG alike: it is the base model of bench.model_stages, with the run's `train`
-settings, except a fixed `epochs` and no early stopping: it never reads a validation request), and
-R_u is its top `budget` of the whole pool for each request (bench.evaluate.rank_pool).
+settings, except a fixed `epochs` and no early stopping: nothing is selected on validation
+requests), and R_u is its top `budget` of the whole pool for each request (bench.evaluate.rank_pool).
+Test requests are never among its training requests.
 
 When it is fit (an exception to `existing.fit=rolling`, which refits every day):
-- `refit_days: null` (default): once, on the training period (cutoff = the first validation
-  millisecond; the first test millisecond without a validation split), and that one model retrieves for
-  every request. A training request's own targets are then in the channel's training data, as under
-  protocol v1's `train_period`; validation and test requests are not.
+- `refit_days: null` (default) under `rolling`: once, on the training period (cutoff = the first
+  validation millisecond; the first test millisecond without a validation split), and that one
+  model retrieves for every request. A training request's own targets are then in the channel's
+  training data, as under protocol v1's `train_period`; validation and test requests' are not.
 - `refit_days: N` under `rolling`: the model is refit on the first fitted day and then every N days
-  after it; a day between refits reuses the last fit, so no request sees a model trained on its own day.
-- under `train_period` / `all`: one model at that mode's cutoff.
+  after it (the cutoff of a day is the latest refit day at or before it, counted in whole N-day steps
+  from the first, gap days included); a day between refits reuses the last fit, so no request sees a
+  model trained on its own day. A refit inside the validation period trains on the validation
+  requests before its cutoff (as the other channels' daily fits hold their positives); a refit in the
+  test period still leaves the test requests out.
+- under `train_period` / `all`: one model at that mode's cutoff (the first test millisecond / after
+  the last positive), trained on every non-test request before it, validation requests included.
 The channel needs the requests and the dataset (profiles, item features), which it is given by
-`bind` before its first fit (bench.existing.fit); its result depends on the machine's kind of CPU as
-every trained model does, so the prepared stage's cache key then holds the CPU vendor.
+`bind` before its first fit (bench.existing.fit). Its R_u depends on the `train` settings, its model's
+YAML, the device and the kind of CPU, as every trained model does: `cache_part` puts them in the
+prepared stage's cache key.
 """
 
 from __future__ import annotations
@@ -35,8 +42,7 @@ from bench.requests import DAY_MS
 class TwoTowerChannel:
     """The channel contract (bench.existing.channel) over a standalone base model."""
 
-    needs_binding = True  # bench.existing.fit calls bind(cfg, ds, req) before the first fit
-    machine_dependent = True  # a trained model: the prepared stage's cache key holds the CPU vendor
+    needs_binding = True  # bench.prepare calls bind(cfg, ds, req) before the first fit
 
     def __init__(self, model: str = "youtube_dnn", epochs: int = 4, refit_days: int | None = None, seed: int = 0) -> None:
         from bench.config import CONF_DIR
@@ -48,23 +54,39 @@ class TwoTowerChannel:
         check_positive("refit_days", refit_days, allow_none=True, what="at least 1 (days), or null for one fit")
         self.model, self.epochs, self.refit_days, self.seed = str(model), int(epochs), refit_days, int(seed)
         self._bound: tuple | None = None
+        self._mode = "rolling"  # existing.fit, read at bind
         self._last: tuple[int, "FittedTwoTower"] | None = None  # (cutoff, fit) to reuse between refits
         self._anchor: int | None = None
 
-    def bind(self, cfg: DictConfig, ds, req) -> None:
-        """The run's config, dataset and requests, which training and ranking read."""
+    def _model_yaml(self):
         from bench.config import CONF_DIR
 
+        return CONF_DIR / "model" / f"{self.model}.yaml"
+
+    def cache_part(self, cfg: DictConfig) -> dict:
+        """What R_u reads outside the `existing` section (bench.prepare.cache_parts puts it in the cache key)."""
+        from bench.machine import cpu_vendor
+        from bench.run import resolve_device
+
+        train = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
+        return {"train": train, "model_yaml": self._model_yaml().read_text(), "cpu_vendor": cpu_vendor(),
+                "device": str(resolve_device(str(cfg.train.device))), "eval_batch": int(cfg.eval.batch_size)}
+
+    def bind(self, cfg: DictConfig, ds, req) -> None:
+        """The run's config, dataset and requests, which training and ranking read."""
         sub = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-        sub.model = OmegaConf.load(CONF_DIR / "model" / f"{self.model}.yaml")
+        sub.model = OmegaConf.load(self._model_yaml())
         sub.train.early_stopping = False
         sub.train.epochs = self.epochs
         self._bound = (sub, ds, req)
+        self._mode = str(cfg.existing.get("fit", "rolling"))
         self._last, self._anchor = None, None
 
     def fit_cutoff(self, cutoff_ms: int) -> int:
-        """The cutoff the model actually used for a fit asked at `cutoff_ms` is trained with (module docstring)."""
+        """The cutoff the model used for a fit asked at `cutoff_ms` is trained with (module docstring)."""
         _, _, req = self._bound
+        if self._mode != "rolling":  # train_period / all: their one fit, at their cutoff
+            return int(cutoff_ms)
         if self.refit_days is None:
             return int(req.first_valid_ms)
         if self._anchor is None:
@@ -97,12 +119,13 @@ class TwoTowerChannel:
         profiles = ds.profiles()
         max_len = int(cfg.requests.max_len)
         device = resolve_device(str(cfg.train.device))
-        model = build_model(cfg, ds, Variant(name="off"), self.seed)
         ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=False)
         if len(ts.rows) == 0:
             return FittedTwoTower(None, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, {})
         state = np.random.get_state()
-        with torch.random.fork_rng(devices=[]):  # the run's own random streams are left as they were
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # the run's own random streams (CPU, and its GPU's) stay as they were
+            model = build_model(cfg, ds, Variant(name="off"), self.seed)
             log = train(model, ts, train_config(cfg), self.seed, device, desc=f"existing twotower ({self.model})")
         np.random.set_state(state)
         return FittedTwoTower(model, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, log)
