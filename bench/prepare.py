@@ -89,15 +89,8 @@ def cache_parts(cfg: DictConfig, fingerprint: str) -> dict:
             **({"existing_channels": channels} if channels else {})}
 
 
-def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepared:
-    """Load the data, build the requests and run the existing system, or read all three from the cache."""
-    with timer("fingerprint"):
-        fingerprint = data_fingerprint(dataset_files(cfg.dataset, progress=progress))
-    key = cache.key(STAGE, **cache_parts(cfg, fingerprint))
-    arrays = cache.load(STAGE, key)
-    if arrays is not None:
-        return _unpack(arrays, fingerprint)
-
+def load_requests(cfg: DictConfig, timer, progress: bool) -> tuple[Dataset, Requests]:
+    """The dataset and its requests (PROTOCOL section 1), checked: everything the existing system reads."""
     with timer("load"):
         ds = load_dataset(cfg.dataset, progress=progress)
     resolve_ks(cfg.eval.ks, ds.n_items)  # K too large for the pool: say so before the long stages
@@ -113,6 +106,19 @@ def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepar
             target_tabs=str(cfg.requests.get("target_tabs", "all")),
         )
         check_requests(req, ds, cfg)
+    return ds, req
+
+
+def prepare(cfg: DictConfig, cache: StageCache, timer, progress: bool) -> Prepared:
+    """Load the data, build the requests and run the existing system, or read all three from the cache."""
+    with timer("fingerprint"):
+        fingerprint = data_fingerprint(dataset_files(cfg.dataset, progress=progress))
+    key = cache.key(STAGE, **cache_parts(cfg, fingerprint))
+    arrays = cache.load(STAGE, key)
+    if arrays is not None:
+        return _unpack(arrays, fingerprint)
+
+    ds, req = load_requests(cfg, timer, progress)
     with timer("existing"):
         channels = build_channels(cfg.existing, ds.n_items)
         for c in channels:

@@ -31,12 +31,16 @@ SINGLE_CHANNELS = sorted(p.stem for p in (CONF_DIR / "existing").glob("*.yaml")
 ROLLING_CHANNELS = [c for c in SINGLE_CHANNELS if c != "twotower"]  # twotower's schedule: its own test below
 
 
-def brute_swing(user, item, n_items, *, alpha, beta, offset, cap, seed) -> dict[tuple[int, int], float]:
+def brute_swing(user, item, n_items, *, alpha, beta, offset, cap, seed, time_ms=None,
+                item_cap=None) -> dict[tuple[int, int], float]:
     """sim(i, j) of bench.existing.swing's docstring with Python sets, over the same sampled U_i."""
-    holdings: dict[int, set[int]] = {}
-    for u, i in zip(user.tolist(), item.tolist()):
-        holdings.setdefault(u, set()).add(i)
-    pair_user, pair_item = distinct_pairs(user, item)
+    latest: dict[int, dict[int, int]] = {}
+    for u, i, t in zip(user.tolist(), item.tolist(), (time_ms if time_ms is not None else np.zeros(len(user))).tolist()):
+        latest.setdefault(u, {})[i] = max(t, latest.get(u, {}).get(i, t))
+    holdings = {u: set(sorted(last, key=lambda i: (-last[i], i))[:item_cap] if item_cap else last)
+                for u, last in latest.items()}  # the item cap: each user's most recent items
+    pair_user = np.array([u for u in sorted(holdings) for _ in holdings[u]], dtype=np.int64)
+    pair_item = np.array([i for u in sorted(holdings) for i in sorted(holdings[u])], dtype=np.int64)
     codes = {u: c for c, u in enumerate(sorted(holdings))}
     ptr, sampled = sampled_item_users(np.array([codes[u] for u in pair_user.tolist()]), pair_item, n_items, cap, seed)
     by_code = {c: u for u, c in codes.items()}
@@ -58,18 +62,21 @@ def brute_swing(user, item, n_items, *, alpha, beta, offset, cap, seed) -> dict[
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 9)), min_size=1, max_size=60),
-       st.sampled_from([None, 2, 3]), st.floats(0.0, 2.0), st.floats(0.0, 1.0), st.integers(0, 3))
-def test_swing_equals_the_brute_force(pairs, cap, alpha, beta, seed):
-    pairs.sort()  # (user, time) order: a user's positives in list order
-    user = np.array([p[0] for p in pairs], dtype=np.int32)
-    item = np.array([p[1] for p in pairs], dtype=np.int32)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 6), st.integers(0, 9)), min_size=1, max_size=60),
+       st.sampled_from([None, 2, 3]), st.sampled_from([None, 1, 2, 4]), st.floats(0.0, 2.0), st.floats(0.0, 1.0),
+       st.integers(0, 3))
+def test_swing_equals_the_brute_force(positives, cap, item_cap, alpha, beta, seed):
+    positives.sort()  # (user, time) order
+    user = np.array([p[0] for p in positives], dtype=np.int32)
+    time_ms = np.array([p[1] for p in positives], dtype=np.int64)  # few distinct times: ties between items
+    item = np.array([p[2] for p in positives], dtype=np.int32)
     n_items = 10
     model = fit_swing(user, item, n_items, alpha=alpha, beta=beta, offset=1.0, max_users_per_item=cap,
-                      neighbors=None, seed=seed)
+                      max_items_per_user=item_cap, time_ms=time_ms, neighbors=None, seed=seed)
     got = {(i, int(j)): float(v) for i in range(n_items)
            for j, v in zip(model.neighbors[i].indices, model.neighbors[i].data)}
-    want = brute_swing(user, item, n_items, alpha=alpha, beta=beta, offset=1.0, cap=cap, seed=seed)
+    want = brute_swing(user, item, n_items, alpha=alpha, beta=beta, offset=1.0, cap=cap, seed=seed, time_ms=time_ms,
+                       item_cap=item_cap)
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-12), key

@@ -199,3 +199,14 @@ def test_existing_channel_figures() -> None:
                                                                 / f["existing_itemcf_fit_seconds"])
     assert f["existing_popular_fit_seconds"] > 0 and f["existing_multi_retrieve_seconds"] > 0
     assert f["existing_multi_requests"] == 10 and 0 < f["existing_multi_mean_retrieved"] <= 200
+
+
+def test_existing_systems_on_a_preset_each_in_its_own_process() -> None:
+    from bench.perf.existing import systems_on_preset
+
+    f = systems_on_preset("tiny", {"popular": [], "nope": []})
+    assert f["tiny_load_only_s"] > 0 and f["tiny_load_only_peak_rss_gib"] > 0
+    assert f["tiny_existing_popular_s"] > f["tiny_existing_popular_fit_s"] > 0
+    assert f["tiny_existing_popular_n_fits"] >= 2  # rolling: one fit per day
+    assert f["tiny_existing_popular_peak_rss_gib"] > 0
+    assert str(f["tiny_existing_nope"]).startswith("failed:")  # a system that does not compose is reported, not raised

@@ -5,7 +5,8 @@ share of each split, how many test requests keep a non-empty ITG (the rows every
 over), and per channel the share of RTG targets it retrieves. This runs the prepared stage (data,
 requests, existing system; bench.prepare) once per system and prints one markdown table. COMMON are
 Hydra overrides every system shares (e.g. dataset=kuairand_sample); each group after `--` is one
-system's overrides (e.g. existing=multi existing.channels.0.budget=200).
+system's overrides (e.g. existing=multi existing.channels.0.budget=200). `--load-only` reads the data
+and builds the requests and stops there (bench.perf's baseline of what every system's figures include).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def system_row(overrides: list[str]) -> dict:
     stats = sample_statistics(split_groups(prep.req, prep.retrieved, prep.ds.n_items), primary_tabs=[1])
     by = prep.existing_fits["rtg_by_channel"]
     return {"overrides": overrides, "budget": prep.budget, "mean_retrieved": stats["mean_retrieved"],
-            "prepare_seconds": round(seconds, 1),
+            "prepare_seconds": round(seconds, 1), "n_fits": prep.existing_fits["n_fits"],
+            "channel_seconds": {c["name"]: {"fit": c["fit_seconds"], "retrieve": c["retrieve_seconds"]}
+                                for c in prep.existing_fits["channels"]},
             "itg_share": {s: v["itg_share"] for s, v in stats["splits"].items()},
             "nonempty_itg_requests": {s: v["requests_nonempty_itg"] for s, v in stats["splits"].items()},
             "mean_retrieved_by_channel": by["mean_retrieved_by_channel"],
@@ -85,7 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     groups.append(current)
     parser = argparse.ArgumentParser(prog="python -m bench.existing.compare", description=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--load-only", action="store_true", help="load the data and build the requests, nothing more")
     args, common = parser.parse_known_args(groups[0])
+    if args.load_only:
+        from bench.prepare import load_requests
+
+        _, req = load_requests(compose(common), lambda _: contextlib.nullcontext(), False)
+        print(f"{req.n:,} requests")
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({"common": common, "requests": int(req.n)}) + "\n")
+        return 0
     systems = groups[1:] or [[]]
     rows = []
     for system in systems:

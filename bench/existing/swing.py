@@ -2,12 +2,14 @@
 for Recommendation in E-commerce", 2020), retrieved like item-CF.
 
 Fit, on the positives a fit is given (bench.existing.fit says which):
-    I_u  = the distinct items user u has a positive on
+    I_u  = the distinct items user u has a positive on; when there are more than `max_items_per_user`,
+           the most recent that many (by the user's latest positive on each; ties: smaller item id),
+           and every other positive of u is left out of the fit (U_i, w_u and the intersections alike)
     U_i  = the users with a positive on i; when there are more than `max_users_per_item`, that many of
            them drawn uniformly without replacement (numpy's generator seeded with `seed`, one draw
-           per fit), so a row costs at most max_users_per_item² user pairs; with no cap (null) a fit is
-           refused when its most popular item's m users would need an m × m pair table over
-           PAIR_TABLE_LIMIT bytes
+           per fit), so a row reads at most max_users_per_item × max_items_per_user items; with no
+           user cap (null) a fit is refused when its most popular item's m users would need an m × m
+           pair table over PAIR_TABLE_LIMIT bytes
     w_u  = (|I_u| + offset) ** (-beta)
     sim(i, j) = sum over unordered pairs {u, v} of distinct users in U_i, both with a positive on j,
                 of w_u * w_v / (alpha + |I_u ∩ I_v|)                                  (j != i)
@@ -19,7 +21,11 @@ Retrieve: exactly item-CF's (bench.existing.itemcf.retrieve): the `n_triggers` m
 history items weighted decay**age, score(i) = sum_t w_t * sim(t, i), the `budget` best items.
 
 Cost per row i: sum over items j held by a user of U_i of (users of U_i holding j)², after reading
-every item of those users; no Python loop per positive (one numba kernel, serial, deterministic).
+every item of those users: both caps bound it (at most max_users_per_item × max_items_per_user items
+read per row). On KuaiRand-1K-sized data (1,000 users with 1,378 distinct positive items each on
+average; its training period, 4.6M positives) one fit took 276 s without the item cap and 5.0 s with
+the default 200, against item-CF's 34 s (2-core AMD EPYC, beside two training jobs). No Python loop
+per positive (one numba kernel, serial, deterministic).
 """
 
 from __future__ import annotations
@@ -42,6 +48,24 @@ def distinct_pairs(user: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.n
     width = int(np.max(item, initial=0)) + 1
     key = unique_sorted(np.asarray(user, np.int64) * width + np.asarray(item, np.int64))
     return key // width, key % width
+
+
+def recent_pairs(user: np.ndarray, item: np.ndarray, time_ms: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """distinct_pairs with each user cut to the `cap` items of their latest positives (ties: smaller item id)."""
+    it = np.asarray(item, np.int64)
+    width = int(np.max(it, initial=0)) + 1
+    key = np.asarray(user, np.int64) * width + it
+    order = np.lexsort((np.asarray(time_ms, np.int64), key))  # by pair, then time
+    key, t = key[order], np.asarray(time_ms, np.int64)[order]
+    last = np.r_[key[1:] != key[:-1], True] if len(key) else np.zeros(0, bool)
+    key, t = key[last], t[last]  # each pair once, at its latest time, pairs ascending
+    pu, pi = key // width, key % width
+    by_recency = np.lexsort((pi, -t, pu))  # within a user: latest first, then smaller item
+    starts = np.r_[True, pu[by_recency][1:] != pu[by_recency][:-1]] if len(key) else np.zeros(0, bool)
+    pos = np.arange(len(key))
+    rank = pos - np.maximum.accumulate(np.where(starts, pos, 0))
+    kept = np.sort(by_recency[rank < cap])
+    return pu[kept], pi[kept]
 
 
 def sampled_item_users(pair_user: np.ndarray, pair_item: np.ndarray, n_items: int, cap: int | None,
@@ -144,13 +168,19 @@ def swing_neighbours(user_ptr: np.ndarray, user_items: np.ndarray, item_ptr: np.
 
 
 def fit_swing(user: np.ndarray, item: np.ndarray, n_items: int, *, alpha: float = 1.0, beta: float = 0.3,
-              offset: float = 5.0, max_users_per_item: int | None = 100, neighbors: int | None = 100,
-              seed: int = 0) -> ItemCF:
-    """Swing similarities (module docstring) of the positives (user [P], item [P]), as item-CF's neighbour table."""
+              offset: float = 5.0, max_users_per_item: int | None = 100, max_items_per_user: int | None = None,
+              time_ms: np.ndarray | None = None, neighbors: int | None = 100, seed: int = 0) -> ItemCF:
+    """Swing similarities (module docstring) of the positives (user [P], item [P], time_ms [P] when
+    max_items_per_user is set), as item-CF's neighbour table."""
     item = np.asarray(item)
     if len(item) and (item.min() < 0 or item.max() >= n_items):
         raise ValueError(f"item ids must lie in [0, {n_items})")
-    pair_user, pair_item = distinct_pairs(user, item)
+    if max_items_per_user is None:
+        pair_user, pair_item = distinct_pairs(user, item)
+    elif time_ms is None:
+        raise ValueError("max_items_per_user needs the positives' time_ms (the most recent items are kept)")
+    else:
+        pair_user, pair_item = recent_pairs(user, item, time_ms, int(max_items_per_user))
     users, user_code = np.unique(pair_user, return_inverse=True)  # local user codes 0..n_users-1
     n_users = len(users)
     user_ptr = np.r_[0, np.cumsum(np.bincount(user_code, minlength=n_users))].astype(np.int64)
@@ -170,18 +200,21 @@ class SwingChannel:
     """`existing=swing`: the channel contract (bench.existing.channel) over fit_swing and item-CF's retrieval."""
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.3, offset: float = 5.0,
-                 max_users_per_item: int | None = 100, neighbors: int | None = 100, n_triggers: int = 20,
-                 decay: float = 0.9, seed: int = 0) -> None:
+                 max_users_per_item: int | None = 100, max_items_per_user: int | None = 200,
+                 neighbors: int | None = 100, n_triggers: int = 20, decay: float = 0.9, seed: int = 0) -> None:
         check_positive("alpha", alpha, minimum=0, what="must be 0 or more")  # a counted pair shares i and j: |I_u ∩ I_v| >= 2
         check_positive("beta", beta, minimum=0, what="must be 0 or more")
         check_positive("offset", offset, minimum=0, what="must be 0 or more")
         check_positive("max_users_per_item", max_users_per_item, minimum=2, allow_none=True,
                        what="at least 2 (a row needs a pair of users), or null for no cap")
+        check_positive("max_items_per_user", max_items_per_user, allow_none=True, what="at least 1, or null for no cap")
         check_positive("neighbors", neighbors, allow_none=True, what="at least 1, or null for all")
         check_triggers(n_triggers, decay)
         self.kw = dict(alpha=float(alpha), beta=float(beta), offset=float(offset),
-                       max_users_per_item=max_users_per_item, neighbors=neighbors, seed=int(seed))
+                       max_users_per_item=max_users_per_item, max_items_per_user=max_items_per_user,
+                       neighbors=neighbors, seed=int(seed))
         self.n_triggers, self.decay = int(n_triggers), float(decay)
 
     def fit(self, data: FitData, n_items: int) -> FittedItemCF:
-        return FittedItemCF(fit_swing(data.user, data.item, n_items, **self.kw), self.n_triggers, self.decay)
+        return FittedItemCF(fit_swing(data.user, data.item, n_items, time_ms=data.time_ms, **self.kw),
+                            self.n_triggers, self.decay)

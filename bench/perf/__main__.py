@@ -48,8 +48,9 @@ def existing_on_preset(preset: str) -> dict:
                             req.history())
 
 
-SECTIONS = ("retrieval", "itemcf", "existing", "train_step", "sasrec", "scale_pure", "scale_kuairand1k", "table1_sample")
-FULL_ONLY = ("scale_pure", "scale_kuairand1k", "table1_sample")  # the long sections, only with --full
+SECTIONS = ("retrieval", "itemcf", "existing", "train_step", "sasrec", "scale_pure", "scale_kuairand1k",
+            "existing_kuairand1k", "table1_sample")
+FULL_ONLY = ("scale_pure", "scale_kuairand1k", "existing_kuairand1k", "table1_sample")  # the long sections: --full
 
 
 def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
@@ -60,6 +61,10 @@ def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
         return itemcf_on_preset(preset)
     if name == "existing":
         return existing_on_preset(preset)
+    if name == "existing_kuairand1k":
+        from bench.perf.existing import systems_on_preset
+
+        return systems_on_preset("kuairand1k")
     if name == "train_step":
         from bench.perf.train_step import train_step_figures
 
