@@ -63,7 +63,7 @@ def existing_figures(user: np.ndarray, item: np.ndarray, time_ms: np.ndarray, cu
     return out
 
 
-SYSTEMS = {"itemcf": [], "swing": [], "popular": [], "multi": [],
+SYSTEMS = {"popular": [], "swing": [], "itemcf": [], "multi": [],
            "twotower": ["existing.epochs=1", "train.max_batches=50"]}  # the overrides each system runs with
 
 
@@ -102,4 +102,5 @@ def systems_on_preset(preset: str, systems: dict[str, list[str]] | None = None) 
         out[f"{key}_n_fits"] = float(row["n_fits"])
         if extra:
             out[f"{key}_overrides"] = " ".join(extra)
+        print(f"  {key}: {seconds:.1f} s, peak {rss:.2f} GiB", file=sys.stderr, flush=True)  # a long section's progress
     return out
