@@ -197,12 +197,12 @@ def test_protocol_md_from_the_records(tmp_path: Path) -> None:
     assert "| train | 100 | 60 | 80 | 0.876 | 0.835 | 50 |" in text and "| test | 12 | 8 | 10 | 0.793 | 0.779 | 6 |" in text
     assert "| test ITG targets from a scenario other than the primary one | 3.0% |" in text
     assert ("Only 3.0% of test ITG targets come from a scenario other than the primary one (under 10%): on this "
-            "dataset \"incremental\" mostly means missed by item-CF in the main feed") in text
+            "dataset \"incremental\" mostly means missed by the existing system in the main feed") in text
     assert "95% of training ITG items were exposed in their own request: eq. 7's nearest exposed item" in text
     assert "12% of evaluated requests have an empty history" in text and "the other 88%" in text
     assert "holds 1.40 ITG items on average, so at least 60% of them hold a single one" in text
     assert "differs by 0.083 (0.876 against 0.793), within 0.10" in text
-    assert "existing.fit=rolling: R_u of a request on day d comes from item-CF" in text
+    assert "existing.fit=rolling: R_u of a request on day d comes from the existing system fit" in text
     # the MDD table at the 6 evaluated requests, and the observed spread of Inc − Sup
     assert f"| MDD (pts) | {100 * minimum_detectable_difference(0.1, R):.2f} |" in text
     sd = float(np.std(INC_HITS / 4, ddof=1))
@@ -225,7 +225,7 @@ def test_new_record_under_protocol_v1(tmp_path: Path) -> None:
     md = render_protocol("handmade", [runs])
     assert "| valid |" not in md
     assert "(overall) differs by 0.425 (0.368 against 0.793), more than 0.10: the incremental tower learns" in md
-    assert "existing.fit=train_period: R_u of every request comes from item-CF fit on every positive before" in md
+    assert "existing.fit=train_period: R_u of every request comes from the existing system fit on every positive before" in md
 
 
 def test_protocol_md_words_follow_the_numbers(tmp_path: Path) -> None:
@@ -233,7 +233,7 @@ def test_protocol_md_words_follow_the_numbers(tmp_path: Path) -> None:
     make_table1(tmp_path, premise=premise)
     text = render_protocol("handmade", collect([tmp_path]))
     assert "60% of test ITG targets come from a scenario other than the primary one: ITG is mostly cross-scenario" in text
-    assert "mostly means missed by item-CF" not in text
+    assert "mostly means missed by the existing system" not in text
     assert "20% of training ITG items were exposed in their own request: most were not, as eq. 7 assumes." in text
     assert "holds 3.50 ITG items on average: per-request hit rates take several values" in text
 

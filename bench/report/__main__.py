@@ -1,4 +1,6 @@
-"""`python -m bench.report DIR... [--out DIR]`: run records -> results/<dataset>/tableN.md, plots and protocol.md."""
+"""`python -m bench.report DIR... [--out DIR]`: run records -> results/<dataset>/tableN.md with its numbers as
+tableN.json (bench.report.summary), plots and protocol.md; `--findings RESULTS`: RESULTS/FINDINGS.md from those
+summaries (bench.report.findings)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from pathlib import Path
 from bench.config import PROJECT_ROOT
 from bench.errors import BenchError
 from bench.report.collect import TableRuns, collect
+from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
 from bench.report.protocol import render_protocol
 from bench.record import write_atomic
-from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render
+from bench.report.summary import table_summary, write_summary
+from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render, table1_numbers
 
 RECBOLE_PREFIX = "recbole_"  # model.name of model=recbole: recbole_<NAME> (conf/model/recbole.yaml)
 SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys that vary by job are dropped anyway
@@ -90,18 +94,34 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
                  itg_hits_by_tab(runs, order, folder / f"{runs.table}_itg_hits_by_tab.png")]
         plots = [p.name if p else "" for p in plots]
         path = folder / f"{runs.table}.md"
-        text = render(runs, regenerate_command(runs), [p for p in plots if p])
+        command = regenerate_command(runs)
+        numbers = table1_numbers(runs) if runs.table == "table1" else None
+        text = render(runs, command, [p for p in plots if p], numbers)
         write_atomic(path, lambda f: f.write(text))
-        written.append(path)
+        write_summary(path.with_suffix(".json"), table_summary(runs, command, numbers))
+        written += [path, path.with_suffix(".json")]
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
-    parser.add_argument("dirs", nargs="+", type=Path, help="folders holding run.json records (searched recursively)")
+    parser.add_argument("dirs", nargs="*", type=Path, help="folders holding run.json records (searched recursively)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results", help="results folder (default: results/)")
+    parser.add_argument("--findings", type=Path, metavar="RESULTS",
+                        help="instead: write RESULTS/FINDINGS.md from RESULTS/<dataset>/table*.json (bench.report.findings)")
+    parser.add_argument("--protocols", type=Path, nargs=2, metavar=("V1_DIR", "V2_DIR"),
+                        help="with --findings: compare the Table 1 summaries (table1.json) of these two folders")
     args = parser.parse_args(argv)
+    if args.findings is None and (not args.dirs or args.protocols):
+        parser.error("give record folders, or --findings RESULTS [--protocols V1_DIR V2_DIR]")
+    if args.findings is not None and args.dirs:
+        parser.error("--findings reads table summaries, not record folders: leave the folders out")
     try:
+        if args.findings is not None:
+            command = " ".join(["python -m bench.report --findings", str(args.findings)]
+                               + (["--protocols", *map(str, args.protocols)] if args.protocols else []))
+            print(write_findings(args.findings, command, tuple(args.protocols) if args.protocols else None))
+            return 0
         for path in write_report(args.dirs, args.out):
             print(path)
     except BenchError as exc:

@@ -28,11 +28,11 @@ EXPOSED_MOST = 0.50  # over this share of training ITG exposed in its own reques
 SHARE_GAP = ITG_SHARE_GAP  # train / test ITG shares further apart than this: the run warned (bench.protocol)
 COARSE_ITG = 2.0  # under this mean |ITG| per evaluated request, at least 2 - mean of them hold one ITG item (hit rate 0 or 1)
 FIT_MEANING = {
-    "rolling": "R_u of a request on day d comes from item-CF fit on every positive before day d "
+    "rolling": "R_u of a request on day d comes from the existing system fit on every positive before day d "
                "(the system as it stood at the request, refit daily)",
-    "train_period": "R_u of every request comes from item-CF fit on every positive before the test period, so a "
+    "train_period": "R_u of every request comes from the existing system fit on every positive before the test period, so a "
                     "training request's own targets are in its system's fit",
-    "all": "R_u comes from item-CF fit on every positive of the log, test period included",
+    "all": "R_u comes from the existing system fit on every positive of the log, test period included",
 }
 LEAK_WARNING = "labels leak the test period (existing.fit=all)"
 
@@ -264,12 +264,12 @@ def implications(record: dict) -> list[str]:
     if non_primary is not None:
         if non_primary < NON_PRIMARY_FEW:
             out.append(f"Only {pct(non_primary)} of test ITG targets come from a scenario other than the primary one "
-                       f"(under {pct(NON_PRIMARY_FEW)}): on this dataset \"incremental\" mostly means missed by item-CF "
+                       f"(under {pct(NON_PRIMARY_FEW)}): on this dataset \"incremental\" mostly means missed by the existing system "
                        "in the main feed, not a cross-scenario interest, so the paper's premise (interests shown in "
                        "other scenarios) is tested only weakly here.")
         elif non_primary < NON_PRIMARY_MOST:
             out.append(f"{pct(non_primary)} of test ITG targets come from a scenario other than the primary one: ITG "
-                       "mixes items missed by item-CF in the main feed with cross-scenario interests; the hits-by-"
+                       "mixes items missed by the existing system in the main feed with cross-scenario interests; the hits-by-"
                        "scenario plot tells which of the two a channel retrieves.")
         else:
             out.append(f"{pct(non_primary)} of test ITG targets come from a scenario other than the primary one: ITG "

@@ -185,45 +185,85 @@ def _held(which: list[str], what: str, n: int) -> str:
     return f"{what} for {len(which)} of {n} backbones" + (f" ({', '.join(which)})" if which and len(which) < n else "")
 
 
-def table1(runs: TableRuns) -> tuple[str, list[str]]:
-    """Markdown of Table 1 (one table per K, under a heading each) and the sentences stating, per K,
-    whether Inc@K > Sup@K held per backbone, where each difference's interval lies, and whether every
-    backbone beats the popularity floor."""
-    ks = runs.any.record["ks"]
-    models = ordered(runs.models(), MODEL_ORDER)
+@dataclass
+class Table1Row:
+    """One backbone's Table 1 numbers at one K: its cells (column -> mean ± std over seeds) and its tested
+    differences (COMPARISONS pair -> Diff, None where a side was not measured)."""
+
+    model: str
+    cells: dict[str, Cell]
+    diffs: dict[tuple[str, str], Diff | None]
+    inc_measured: bool  # IncRec-NA's runs recorded Inc@K
+
+
+@dataclass
+class Table1K:
+    """Table 1 at one K: a row per backbone in MODEL_ORDER and the popularity floor's cells."""
+
+    k: int
+    rows: list[Table1Row]
+    popularity: dict[str, Cell]  # Table 1 column (Base, Sup) -> the floor's cell
+
+    def held(self) -> list[str]:
+        """The backbones whose mean Inc@K over seeds exceeds their mean Sup@K."""
+        return [r.model for r in self.rows if "Inc" in r.cells and "Sup" in r.cells and r.inc_measured
+                and r.cells["Inc"].mean > r.cells["Sup"].mean]
+
+    def below_popularity(self) -> list[str]:
+        """The backbones whose Base@K does not beat the popularity floor's (none when no floor was recorded)."""
+        pop = self.popularity.get("Base")
+        if pop is None or math.isnan(pop.mean):
+            return []
+        return [r.model for r in self.rows if "Base" in r.cells and not r.cells["Base"].mean > pop.mean]
+
+
+def table1_numbers(runs: TableRuns) -> list[Table1K]:
+    """Every number Table 1 shows, per K: the cells and differences of each backbone and the floor's cells.
+    Base-model cells come from the base-only run when it recorded them (else IncRec-NA's); the differences
+    are within IncRec-NA's runs."""
     all_jobs = [runs.jobs[key] for key in sorted(runs.jobs)]
-    blocks, verdicts = [], []
-    for k in ks:
-        head = ["backbone"] + [f"{c}@{k}" for c in TABLE1_COLUMNS]
-        for a, b in COMPARISONS:
-            head += [f"{a} − {b}@{k} [95%]", f"p {a} − {b}"]
-        rows: list[list[str]] = []
-        held: list[str] = []
-        signs: dict[tuple[str, str], dict[int, list[str]]] = {c: {1: [], -1: [], 0: []} for c in COMPARISONS}
-        below_pop: list[str] = []
-        pop_base = cell(all_jobs, f"{POP_COLUMNS['Base']}@{k}") if "Base" in POP_COLUMNS else Cell(math.nan, math.nan)
-        for model in models:
+    out = []
+    for k in runs.any.record["ks"]:
+        rows = []
+        for model in ordered(runs.models(), MODEL_ORDER):
             base_jobs = runs.select(model, "off") or runs.select(model, "na")
             inc_jobs = runs.select(model, "na")
             cells = {c: cell(_source(f"{c}@{k}", base_jobs, inc_jobs), f"{c}@{k}") for c in TABLE1_COLUMNS}
             bold_max([v for c, v in cells.items() if c != "Base"])  # the second-K channels: what a budget of 2K buys
             diffs = {(a, b): difference(inc_jobs, f"{a}@{k}", inc_jobs, f"{b}@{k}") if inc_jobs else None
                      for a, b in COMPARISONS}
-            row = [model] + [cells[c].text() for c in TABLE1_COLUMNS]
+            rows.append(Table1Row(model, cells, diffs, measured(inc_jobs, f"Inc@{k}")))
+        popularity = {c: cell(all_jobs, f"{name}@{k}") for c, name in POP_COLUMNS.items()}
+        out.append(Table1K(k, rows, popularity))
+    return out
+
+
+def table1(runs: TableRuns, numbers: list[Table1K] | None = None) -> tuple[str, list[str]]:
+    """Markdown of Table 1 (one table per K, under a heading each) and the sentences stating, per K,
+    whether Inc@K > Sup@K held per backbone, where each difference's interval lies, and whether every
+    backbone beats the popularity floor."""
+    blocks, verdicts = [], []
+    for at_k in table1_numbers(runs) if numbers is None else numbers:
+        k = at_k.k
+        head = ["backbone"] + [f"{c}@{k}" for c in TABLE1_COLUMNS]
+        for a, b in COMPARISONS:
+            head += [f"{a} − {b}@{k} [95%]", f"p {a} − {b}"]
+        rows: list[list[str]] = []
+        signs: dict[tuple[str, str], dict[int, list[str]]] = {c: {1: [], -1: [], 0: []} for c in COMPARISONS}
+        for r in at_k.rows:
+            row = [r.model] + [r.cells[c].text() for c in TABLE1_COLUMNS]
             for pair in COMPARISONS:
-                row += [diff_text(diffs[pair]), diff_p(diffs[pair])]
-                if diffs[pair] is not None:
-                    signs[pair][diffs[pair].sign()].append(model)
+                row += [diff_text(r.diffs[pair]), diff_p(r.diffs[pair])]
+                if r.diffs[pair] is not None:
+                    signs[pair][r.diffs[pair].sign()].append(r.model)
             rows.append(row)
-            if "Inc" in cells and "Sup" in cells and measured(inc_jobs, f"Inc@{k}") and cells["Inc"].mean > cells["Sup"].mean:
-                held.append(model)
-            if "Base" in cells and not math.isnan(pop_base.mean) and not cells["Base"].mean > pop_base.mean:
-                below_pop.append(model)
-        pop_row = ["popularity"] + [cell(all_jobs, f"{POP_COLUMNS[c]}@{k}").text() if c in POP_COLUMNS else "—"
+        pop_row = ["popularity"] + [at_k.popularity[c].text() if c in at_k.popularity else "—"
                                     for c in TABLE1_COLUMNS] + ["—", "—"] * len(COMPARISONS)
         rows.append(pop_row)
         blocks.append(f"### K = {k}\n\n" + md_table(head, rows))
+        models = [r.model for r in at_k.rows]
         n = len(models)
+        held = at_k.held()
         others = [m for m in models if m not in held]
         verdicts.append(f"Inc@{k} > Sup@{k} (means over seeds) held for {len(held)} of {n} backbones"
                         + (f"; not for {', '.join(others)}." if others else "."))
@@ -237,7 +277,9 @@ def table1(runs: TableRuns) -> tuple[str, list[str]]:
                             + "; ".join(_held(got[s], label, tested)
                                         for s, label in ((1, "above 0"), (-1, "below 0"), (0, "holds 0")))
                             + ".")
-        if not math.isnan(pop_base.mean):
+        pop_base = at_k.popularity.get("Base")
+        if pop_base is not None and not math.isnan(pop_base.mean):
+            below_pop = at_k.below_popularity()
             verdicts.append(f"Base@{k} beats the popularity floor ({100 * pop_base.mean:.2f}) for {n - len(below_pop)} "
                             f"of {n} backbones" + (f"; not for {', '.join(below_pop)}: a trained backbone that does "
                                                    "not beat popularity is a bug to find, not a result." if below_pop else "."))
@@ -353,11 +395,11 @@ def column_note() -> str:
     return "Columns: " + "; ".join(described + pop) + "."
 
 
-def render(runs: TableRuns, command: str, plots: list[str]) -> str:
-    """The whole markdown file of one table."""
+def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1K] | None = None) -> str:
+    """The whole markdown file of one table (Table 1 from `numbers` when given: table1_numbers' result)."""
     parts = [header(runs, command)]
     if runs.table == "table1":
-        body, verdicts = table1(runs)
+        body, verdicts = table1(runs, numbers)
         parts += [body, "", *[f"- {v}" for v in verdicts], "",
                   f"p: {TEST_NAME}; within IncRec-NA's runs, Inc@K against the Sup@K, SupR@K and Seed@K of the same "
                   f"backbone's base. {INTERVAL_NOTE} Bold: the largest of the second-K channels (every column but "

@@ -1,0 +1,216 @@
+"""results/FINDINGS.md from the tables' JSON summaries (bench.report.summary): per dataset, whether
+Inc@K > Sup@K holds per backbone with its interval, whether it survives the controls (Inc vs SupR, Inc
+vs Seed), the popularity floor, the premise diagnostics and what the data could detect (the minimum
+detectable difference); optionally protocol v1 against v2 on the same backbones. Every number and every
+choice of words comes from the summaries, which bench.report wrote from the run records.
+
+Run: python -m bench.report --findings RESULTS [--protocols V1_DIR V2_DIR]
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.record import write_atomic
+from bench.report.collect import ReportError
+from bench.report.protocol import FIT_MEANING, md_table, pct
+from bench.report.summary import pair_key, read_summary
+from bench.report.tables import COMPARISONS, MODEL_ORDER, ordered
+
+CONTROLS = (("Inc", "SupR"), ("Inc", "Seed"))  # PROTOCOL 5: the base side given a second budget without R_u / a second seed
+assert all(c in COMPARISONS for c in CONTROLS), "a control findings reads is not a difference Table 1 tests"
+
+
+def _pts(x: float | None, sign: bool = True) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{100 * x:+.2f}" if sign else f"{100 * x:.2f}"
+
+
+def _interval(d: dict | None) -> str:
+    return "—" if d is None else f"{_pts(d['mean'])} [{_pts(d['low'])}, {_pts(d['high'])}]"
+
+
+def _side(d: dict | None) -> int | None:
+    """+1 when a difference's 95% interval lies above 0, -1 below, 0 when it holds 0; None if not measured."""
+    if d is None:
+        return None
+    return 1 if d["low"] > 0 else -1 if d["high"] < 0 else 0
+
+
+def _cell(c: dict | None) -> str:
+    return "—" if c is None or c.get("mean") is None else f"{100 * c['mean']:.2f} ± {100 * (c.get('std') or 0):.2f}"
+
+
+def verdict(row: dict, mdd: float | None) -> str:
+    """What one backbone's Table 1 row says of Inc@K > Sup@K (PROTOCOL 5's reading of an interval)."""
+    d = row["diffs"].get(pair_key("Inc", "Sup"))
+    side = _side(d)
+    if side is None:
+        return "not measured"
+    if side > 0:
+        sides = {b: _side(row["diffs"].get(pair_key(a, b))) for a, b in CONTROLS}
+        missed = [b for b, v in sides.items() if v in (0, -1)]
+        unmeasured = [b for b, v in sides.items() if v is None]
+        if missed:
+            return f"holds against Sup, not against {' or '.join(missed)}"
+        if unmeasured:
+            beaten = [b for b, v in sides.items() if v == 1]
+            return (f"holds against Sup{' and ' + ', '.join(beaten) if beaten else ''}; "
+                    f"{', '.join(unmeasured)} not measured")
+        return "holds, and above both controls"
+    if side < 0:
+        return "reversed: Inc below Sup"
+    if mdd is not None and abs(d["mean"]) < mdd:
+        return "cannot tell (|difference| below the MDD)"
+    return "cannot tell (interval holds 0)"
+
+
+def _names(models: list[str]) -> str:
+    return ", ".join(models) if models else "none"
+
+
+def table1_section(s: dict, title: str) -> list[str]:
+    """The findings of one Table 1 summary: its setup, per K a row per backbone and the counts in words."""
+    prot = s.get("protocol") or {}
+    existing = s["existing"]
+    channels = existing.get("channels")
+    system = existing["name"] + (f" ({', '.join(f'{n} {b}' for n, b in channels.items())})" if channels else "")
+    tuned = sorted(m for m, t in s["tuning"].items() if t)
+    untuned = sorted(m for m, t in s["tuning"].items() if not t)
+    out = [f"### {title}", "",
+           f"- Setup: data fingerprint `{s['data_fingerprint'][:16]}`, pool {s['pool_size']:,} items, "
+           f"{int(s['eval_requests'] or 0):,} evaluated test requests, seeds {', '.join(map(str, s['seeds']))}, "
+           f"existing system {system} with budget {existing['budget']}; protocol {prot.get('version', 'v1 (unrecorded)')}"
+           + (f", existing.fit={prot.get('existing_fit')}, {prot.get('valid_days')} validation day(s), "
+              f"{'early stopping' if prot.get('early_stopping') else 'fixed epochs'}" if prot else "") + ".",
+           f"- Tuning: {len(tuned)} of {len(s['tuning'])} backbones tuned ({_names(tuned)})"
+           + (f"; untuned: {_names(untuned)}" if untuned else "") + ".",
+           f"- Regenerate the table: `{s['command']}`.", ""]
+    for k, block in s["table1"].items():
+        mdd = s["mdd"].get(k, {}).get("mdd")
+        rows = sorted(block["rows"], key=lambda r: ordered([x["model"] for x in block["rows"]], MODEL_ORDER).index(r["model"]))
+        grid = []
+        for r in rows:
+            grid.append([r["model"], _cell(r["cells"].get("Base")), _cell(r["cells"].get("Sup")), _cell(r["cells"].get("Inc")),
+                         _interval(r["diffs"].get(pair_key("Inc", "Sup"))),
+                         *[_interval(r["diffs"].get(pair_key(a, b))) for a, b in CONTROLS], verdict(r, mdd)])
+        pop = block["popularity"]
+        grid.append(["popularity", _cell(pop.get("Base")), _cell(pop.get("Sup")), "—", "—", *["—"] * len(CONTROLS), "the floor"])
+        out += [f"K = {k}:", "",
+                md_table(["backbone", f"Base@{k}", f"Sup@{k}", f"Inc@{k}", f"Inc − Sup@{k} [95%]",
+                          *[f"{a} − {b}@{k} [95%]" for a, b in CONTROLS], "Inc@K > Sup@K?"], grid), ""]
+        by = {r["model"]: r for r in rows}
+        n = len(rows)
+        above = [m for m, r in by.items() if _side(r["diffs"].get(pair_key("Inc", "Sup"))) == 1]
+        below = [m for m, r in by.items() if _side(r["diffs"].get(pair_key("Inc", "Sup"))) == -1]
+        undecided = [m for m, r in by.items() if _side(r["diffs"].get(pair_key("Inc", "Sup"))) == 0]
+        survive = [m for m in above if all(_side(by[m]["diffs"].get(pair_key(a, b))) == 1 for a, b in CONTROLS)]
+        small = [m for m in undecided if mdd is not None and abs(by[m]["diffs"][pair_key("Inc", "Sup")]["mean"]) < mdd]
+        out += [f"- K = {k}: Inc − Sup's 95% interval lies above 0 for {len(above)} of {n} backbones ({_names(above)}), "
+                f"below 0 for {len(below)} ({_names(below)}) and holds 0 for {len(undecided)} ({_names(undecided)}).",
+                f"- K = {k}: above 0 against both controls (SupR and Seed) as well: {len(survive)} of {n} ({_names(survive)}).",
+                (f"- K = {k}: the MDD was not computable." if mdd is None else
+                 f"- K = {k}: the MDD is {_pts(mdd, sign=False)} pts; no row is undecided." if not undecided else
+                 f"- K = {k}: the MDD is {_pts(mdd, sign=False)} pts; {len(small)} of the {len(undecided)} undecided rows "
+                 f"differ by less ({_names(small)}): there the data cannot tell no difference from one of that size."),
+                f"- K = {k}: Base@{k} beats the popularity floor ({_cell(pop.get('Base'))}) for "
+                f"{n - len(block['below_popularity'])} of {n} backbones"
+                + (f"; not for {_names(block['below_popularity'])}." if block["below_popularity"] else "."), ""]
+    return out
+
+
+def premise_section(s: dict) -> list[str]:
+    pr = s.get("premise")
+    if not pr:
+        return ["Premise diagnostics: not recorded.", ""]
+    return ["Premise diagnostics (PROTOCOL 5), from the Table 1 records:", "",
+            md_table(["diagnostic", "value"], [
+                ["test ITG targets from a scenario other than the primary one", pct(pr.get("test_itg_non_primary_share"))],
+                ["training ITG items exposed in their own request", pct(pr.get("train_itg_exposed_share"))],
+                ["evaluated requests with an empty history", pct(pr.get("eval_empty_history_share"))],
+                ["ITG items per evaluated request (mean)",
+                 "—" if pr.get("eval_mean_itg") is None else f"{pr['eval_mean_itg']:.2f}"]]), ""]
+
+
+def _itg_share(s: dict, split: str) -> str:
+    sp = (s.get("splits") or {}).get(split)
+    return "—" if not sp or sp.get("itg_share") is None else f"{sp['itg_share']:.3f}"
+
+
+def protocols_section(v1: dict, v2: dict) -> list[str]:
+    """Protocol v1 against v2 on the backbones both Table 1 summaries hold: the setup fields that differ,
+    what each existing.fit means, and per K each backbone's Base, Sup, Inc and Inc − Sup under both."""
+    p1, p2 = v1.get("protocol") or {}, v2.get("protocol") or {}
+    changed = sorted(k for k in set(p1) | set(p2) if p1.get(k) != p2.get(k))
+    out = [f"## Protocol v1 against v2 ({v2['dataset']})", "",
+           "Setup fields that differ: " + ("; ".join(f"{k}: {p1.get(k)!r} → {p2.get(k)!r}" for k in changed) or "none") + ".",
+           "", f"- v1 regenerates with `{v1['command']}`.", f"- v2 regenerates with `{v2['command']}`."]
+    for label, s in (("v1", v1), ("v2", v2)):
+        fit = str((s.get("protocol") or {}).get("existing_fit"))
+        out.append(f"- {label}: existing.fit={fit}: {FIT_MEANING.get(fit, 'not described')}; ITG share of training "
+                   f"targets {_itg_share(s, 'train')}, of test targets {_itg_share(s, 'test')}; seeds "
+                   f"{', '.join(map(str, s['seeds']))}; tuned backbones: {_names(sorted(m for m, t in s['tuning'].items() if t))}.")
+    out.append("")
+    for k in v2["table1"]:
+        if k not in v1["table1"]:
+            continue
+        r1 = {r["model"]: r for r in v1["table1"][k]["rows"]}
+        r2 = {r["model"]: r for r in v2["table1"][k]["rows"]}
+        common = ordered(sorted(set(r1) & set(r2)), MODEL_ORDER)
+        grid = [[m] + [t for r, s in ((r1[m], v1), (r2[m], v2)) for t in (
+                    _cell(r["cells"].get("Base")), _cell(r["cells"].get("Sup")), _cell(r["cells"].get("Inc")),
+                    _interval(r["diffs"].get(pair_key("Inc", "Sup"))), verdict(r, s["mdd"].get(k, {}).get("mdd")))]
+                for m in common]
+        out += [f"K = {k}:", "", md_table(["backbone"] + [f"{v} {c}" for v in ("v1", "v2") for c in
+                                                        (f"Base@{k}", f"Sup@{k}", f"Inc@{k}", "Inc − Sup [95%]", "reading")], grid), ""]
+    return out
+
+
+def dataset_summaries(results: Path) -> dict[str, dict[str, dict]]:
+    """dataset -> table stem (table1, table1_multi, ...) -> summary, for every results/<dataset>/table*.json."""
+    out: dict[str, dict[str, dict]] = {}
+    for path in sorted(results.glob("*/table*.json")):
+        out.setdefault(path.parent.name, {})[path.stem] = read_summary(path)
+    if not out:
+        raise ReportError(f"no table summary (results/<dataset>/table*.json) under {results}; run bench.report first")
+    return out
+
+
+def render_findings(results: Path, command: str, protocols: tuple[Path, Path] | None = None) -> str:
+    parts = ["# Findings", "",
+             f"Generated by `{command}` from the JSON summaries beside each table (`<dataset>/table*.json`, written "
+             "by bench.report from the run records with the table): no number on this page is typed in. Each "
+             "table's own page holds its every cell, p-value and header; this page reads them for the paper's claim.",
+             "",
+             "Reading an interval: Inc − Sup is the paired difference of hit rates (percentage points) between the "
+             "IncRec channel's top K and the base extended by K more items, with its 95% two-level bootstrap "
+             "interval; 'holds' needs the interval above 0, 'reversed' below 0, 'cannot tell' when it holds 0. The "
+             "controls give the base side the same second budget without R_u (SupR) or a second seed (Seed); a "
+             "claim that survives them is not explained by the budget or by seed noise. The MDD is the smallest "
+             "true difference the data would detect with 80% power.", ""]
+    for dataset, tables in dataset_summaries(results).items():
+        parts += [f"## {dataset}", ""]
+        ones = {stem: s for stem, s in tables.items() if s["table"] == "table1"}
+        for stem, s in ones.items():
+            parts += table1_section(s, f"Table 1 ({stem}.md)")
+        first = next(iter(ones.values()), None) or next(iter(tables.values()))
+        parts += premise_section(first)
+        others = sorted(stem for stem, s in tables.items() if s["table"] != "table1")
+        if others:
+            parts += ["Ablations: " + ", ".join(f"[{stem}.md]({dataset}/{stem}.md)" for stem in others)
+                      + " (their MDD per K: " + "; ".join(
+                          f"{stem} " + ", ".join(f"{_pts(m['mdd'], sign=False)} pts at K = {k}" for k, m in tables[stem]["mdd"].items())
+                          for stem in others) + ").", ""]
+    if protocols is not None:
+        v1, v2 = (read_summary(Path(d) / "table1.json") for d in protocols)
+        parts += protocols_section(v1, v2)
+    return "\n".join(parts)
+
+
+def write_findings(results: Path, command: str, protocols: tuple[Path, Path] | None = None) -> Path:
+    text = render_findings(results, command, protocols)
+    path = results / "FINDINGS.md"
+    write_atomic(path, lambda f: f.write(text))
+    return path

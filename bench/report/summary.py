@@ -1,0 +1,128 @@
+"""A table's numbers as JSON, written beside its markdown (results/<dataset>/tableN.json): the setup its
+header states (dataset, pool, K, seeds, protocol, existing system, splits, premise, tuning, MDD, the
+regenerating command) and, for Table 1, every cell and tested difference per K. bench.report.findings
+composes results/FINDINGS.md from these files, so that page holds no number the records did not give.
+
+Provenance that varies from run to run (commit, wall time, cache hits) stays in the markdown only: the
+same records give the same JSON, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from bench.record import write_atomic
+from bench.report.collect import ReportError, TableRuns
+from bench.report.protocol import inc_sup_spread, premise, protocol, splits
+from bench.report.tables import COMPARISONS, Cell, Diff, Table1K, table1_numbers
+
+SUMMARY_VERSION = 1
+
+
+def _num(x: float | None) -> float | None:
+    """A JSON-safe float: None for a missing or NaN value."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _cell(c: Cell) -> dict[str, float | None]:
+    return {"mean": _num(c.mean), "std": _num(c.std)}
+
+
+def _diff(d: Diff | None) -> dict[str, float | None] | None:
+    return None if d is None else {"mean": d.mean, "low": d.low, "high": d.high, "p": _num(d.p)}
+
+
+def pair_key(a: str, b: str) -> str:
+    """A tested difference's key in the JSON: 'Inc-Sup'."""
+    return f"{a}-{b}"
+
+
+def _tuning(runs: TableRuns) -> dict[str, dict | None]:
+    """Per backbone, the tuned values' provenance (trials, best validation value, metric), None if untuned."""
+    out: dict[str, dict | None] = {}
+    for job in runs.jobs.values():
+        applied = job.record["config"].get("tuning_applied")
+        prov = (applied or {}).get("provenance", {})
+        out.setdefault(job.model, {"n_trials": prov.get("n_trials"), "best_value": prov.get("best_value"),
+                                   "metric": prov.get("metric")} if applied else None)
+    return dict(sorted(out.items()))
+
+
+def _existing(record: dict) -> dict:
+    """The existing system's name and budget, with each channel's budget for a multi-channel system."""
+    cfg = record.get("config", {}).get("existing", {}) or {}
+    out = {"name": cfg.get("name", "itemcf"), "budget": record.get("existing_budget")}
+    if cfg.get("channels"):
+        out["channels"] = {str(c.get("name")): c.get("budget") for c in cfg["channels"]}
+    return out
+
+
+def _mdd(runs: TableRuns) -> dict[str, dict]:
+    out = {}
+    for k in runs.any.record["ks"]:
+        s = inc_sup_spread(runs, k)
+        if s.sds:
+            out[str(k)] = {"n": s.n, "pooled_sd": s.pooled_sd, "mdd": s.mdd,
+                           "rows": {r: {"sd": s.sds[r], "mean": s.means[r], "mdd": s.row_mdd(r)} for r in sorted(s.sds)}}
+    return out
+
+
+def _table1_block(numbers: list[Table1K]) -> dict[str, dict]:
+    out = {}
+    for at_k in numbers:
+        out[str(at_k.k)] = {
+            "rows": [{"model": r.model, "cells": {c: _cell(v) for c, v in r.cells.items()},
+                      "diffs": {pair_key(a, b): _diff(r.diffs[(a, b)]) for a, b in COMPARISONS}}
+                     for r in at_k.rows],
+            "popularity": {c: _cell(v) for c, v in at_k.popularity.items()},
+            "inc_above_sup": at_k.held(),
+            "below_popularity": at_k.below_popularity(),
+        }
+    return out
+
+
+def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | None = None) -> dict:
+    """The JSON-able summary of one table (module docstring)."""
+    rec = runs.any.record
+    prot = protocol(rec)
+    out = {
+        "summary_version": SUMMARY_VERSION,
+        "dataset": runs.dataset,
+        "table": runs.table,
+        "data_fingerprint": rec["data_fingerprint"],
+        "pool_size": rec["pool_size"],
+        "ks": list(rec["ks"]),
+        "seeds": runs.seeds(),
+        "eval_requests": rec.get("eval_requests"),
+        "existing": _existing(rec),
+        "protocol": None if prot is None else {k: v for k, v in prot.items() if k != "warnings"},
+        "splits": splits(rec),
+        "premise": premise(rec),
+        "models": runs.models(),
+        "variants": runs.variants(),
+        "tuning": _tuning(runs),
+        "command": command,
+        "mdd": _mdd(runs),
+    }
+    if runs.table == "table1":
+        out["table1"] = _table1_block(table1_numbers(runs) if numbers is None else numbers)
+    return out
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    text = json.dumps(summary, indent=1, sort_keys=True) + "\n"
+    write_atomic(path, lambda f: f.write(text))
+
+
+def read_summary(path: Path) -> dict:
+    """A table's JSON summary; ReportError when it is unreadable or of another summary version."""
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: not a readable table summary ({exc}); regenerate it with bench.report") from None
+    if summary.get("summary_version") != SUMMARY_VERSION:
+        raise ReportError(f"{path}: summary version {summary.get('summary_version')!r}, this code reads "
+                          f"{SUMMARY_VERSION}; regenerate it with the command in its 'command' field")
+    return summary

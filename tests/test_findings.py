@@ -1,0 +1,100 @@
+"""bench.report.summary (tableN.json beside tableN.md) and bench.report.findings (FINDINGS.md from those
+summaries) on the hand-made records of test_report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.report.__main__ import main as report_main
+from bench.report.collect import ReportError, collect
+from bench.report.findings import render_findings, verdict
+from bench.report.summary import SUMMARY_VERSION, read_summary, table_summary
+from bench.report.tables import table1_numbers
+from tests.test_report import INC_HITS, KS, R, make_table1
+
+
+def _report(tmp_path: Path, name: str = "results", **fields) -> Path:
+    make_table1(tmp_path / f"runs_{name}", **fields)
+    assert report_main([str(tmp_path / f"runs_{name}"), "--out", str(tmp_path / name)]) == 0
+    return tmp_path / name
+
+
+def test_summary_holds_the_numbers_of_the_markdown(tmp_path: Path) -> None:
+    results = _report(tmp_path)
+    s = read_summary(results / "handmade" / "table1.json")
+    assert s["summary_version"] == SUMMARY_VERSION and s["table"] == "table1" and s["ks"] == KS
+    assert s["seeds"] == [0, 1] and s["eval_requests"] == R and s["existing"] == {"name": "itemcf", "budget": 16}
+    assert s["protocol"]["existing_fit"] == "rolling" and "warnings" not in s["protocol"]
+    dssm = next(r for r in s["table1"]["10"]["rows"] if r["model"] == "dssm")
+    assert dssm["cells"]["Base"]["mean"] == pytest.approx(0.11)  # (0.10 + 0.12) / 2, as the markdown shows
+    assert dssm["diffs"]["Inc-Sup"]["mean"] == pytest.approx((INC_HITS / 4).mean())
+    assert dssm["diffs"]["Inc-Seed"] == {"mean": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
+    sasrec = next(r for r in s["table1"]["10"]["rows"] if r["model"] == "sasrec")
+    assert sasrec["diffs"]["Inc-Seed"] is None  # no Seed control in sasrec's records
+    md = (results / "handmade" / "table1.md").read_text()
+    assert f"{100 * dssm['diffs']['Inc-Sup']['mean']:+.2f} [{100 * dssm['diffs']['Inc-Sup']['low']:+.2f}" in md
+    assert s["table1"]["20"]["below_popularity"] == ["dssm", "sasrec"] and s["table1"]["10"]["below_popularity"] == []
+    assert s["table1"]["10"]["inc_above_sup"] == ["dssm"]  # means over seeds: sasrec's Sup@10 beats its Inc@10
+    assert set(s["mdd"]) == {"10", "20"} and s["mdd"]["10"]["n"] == R
+    # the same records give the same summary (table_summary recomputes it, bootstrap seeded)
+    (runs,) = collect([tmp_path / "runs_results"])
+    again = json.loads(json.dumps(table_summary(runs, s["command"], table1_numbers(runs))))
+    assert again == s
+
+
+def test_verdict_reads_the_interval_and_controls() -> None:
+    def row(inc_sup, supr, seed):
+        mk = lambda t: None if t is None else {"mean": (t[0] + t[1]) / 2, "low": t[0], "high": t[1], "p": 0.5}
+        return {"diffs": {"Inc-Sup": mk(inc_sup), "Inc-SupR": mk(supr), "Inc-Seed": mk(seed)}}
+
+    assert verdict(row((0.01, 0.03), (0.01, 0.02), (0.005, 0.02)), 0.01) == "holds, and above both controls"
+    assert verdict(row((0.01, 0.03), (-0.01, 0.02), (0.005, 0.02)), 0.01) == "holds against Sup, not against SupR"
+    assert verdict(row((0.01, 0.03), (0.01, 0.02), None), 0.01) == "holds against Sup and SupR; Seed not measured"
+    assert verdict(row((-0.03, -0.01), None, None), 0.01) == "reversed: Inc below Sup"
+    assert verdict(row((-0.004, 0.006), None, None), 0.01) == "cannot tell (|difference| below the MDD)"
+    assert verdict(row((-0.01, 0.05), None, None), 0.01) == "cannot tell (interval holds 0)"
+    assert verdict(row(None, None, None), 0.01) == "not measured"
+
+
+def test_findings_page_from_the_summaries(tmp_path: Path) -> None:
+    results = _report(tmp_path)
+    assert report_main(["--findings", str(results)]) == 0
+    text = (results / "FINDINGS.md").read_text()
+    assert text.startswith("# Findings") and f"python -m bench.report --findings {results}" in text
+    assert "## handmade" in text and "### Table 1 (table1.md)" in text
+    assert "| dssm |" in text and "holds against Sup, not against Seed" in text  # Inc − Seed is 0 request by request
+    assert "holds against Sup and SupR; Seed not measured" in text  # sasrec: no Seed control
+    assert "- K = 10: Inc − Sup's 95% interval lies above 0 for 2 of 2 backbones (dssm, sasrec)" in text
+    assert "- K = 10: above 0 against both controls (SupR and Seed) as well: 0 of 2 (none)." in text
+    assert "Base@20 beats the popularity floor (25.00 ± 0.00) for 0 of 2 backbones; not for dssm, sasrec." in text
+    assert "training ITG items exposed in their own request | 95%" in text
+    first = text
+    assert report_main(["--findings", str(results)]) == 0
+    assert (results / "FINDINGS.md").read_text() == first  # byte for byte from the same summaries
+
+
+def test_findings_compares_protocols(tmp_path: Path) -> None:
+    v1 = _report(tmp_path, "v1", protocol={"version": "v1", "existing_fit": "train_period", "leaks_test_period": False,
+                                           "valid_days": 0, "early_stopping": False, "warnings": []})
+    v2 = _report(tmp_path, "v2")
+    text = render_findings(v2, "CMD", (v1 / "handmade", v2 / "handmade"))
+    assert "## Protocol v1 against v2 (handmade)" in text
+    assert "early_stopping: False → True" in text and "existing_fit: 'train_period' → 'rolling'" in text
+    assert "- v1: existing.fit=train_period: R_u of every request comes from" in text
+    assert "| v1 Base@10 | v1 Sup@10 |" in text
+
+
+def test_findings_errors(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no table summary"):
+        render_findings(tmp_path, "CMD")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "table1.json").write_text(json.dumps({"summary_version": 0}))
+    with pytest.raises(ReportError, match="summary version 0"):
+        render_findings(tmp_path, "CMD")
+    assert report_main(["--findings", str(tmp_path / "empty")]) == 2  # a BenchError: one line, exit 2
+    with pytest.raises(SystemExit) as exc:  # record folders beside --findings: a usage error
+        report_main(["--findings", str(tmp_path), str(tmp_path)])
+    assert exc.value.code == 2
