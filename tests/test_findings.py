@@ -98,3 +98,34 @@ def test_findings_errors(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:  # record folders beside --findings: a usage error
         report_main(["--findings", str(tmp_path), str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_a_table_against_another_existing_system_gets_its_own_files(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from bench.config import CONF_DIR
+    from bench.report.collect import DEFAULT_EXISTING
+
+    defaults = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))["defaults"]
+    assert {"existing": DEFAULT_EXISTING} in defaults  # the name without a suffix is the config's default
+    make_table1(tmp_path / "runs" / "itemcf")
+    make_table1(tmp_path / "runs" / "multi")
+    for path in (tmp_path / "runs" / "multi").rglob("run.json"):  # the same jobs against existing=multi
+        record = json.loads(path.read_text())
+        record["config"]["existing"] = {"name": "multi", "channels": [{"name": "itemcf", "budget": 10},
+                                                                      {"name": "popular", "budget": 6}]}
+        path.write_text(json.dumps(record))
+    tables = collect([tmp_path / "runs"])
+    assert sorted(t.stem for t in tables) == ["table1", "table1_multi"]
+    assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    folder = tmp_path / "results" / "handmade"
+    assert (folder / "table1_multi.md").read_text().startswith("# Table 1: every backbone, base vs IncRec-NA (handmade, existing=multi)")
+    assert (folder / "table1.md").read_text().startswith("# Table 1: every backbone, base vs IncRec-NA (handmade)\n")
+    s = read_summary(folder / "table1_multi.json")
+    assert s["stem"] == "table1_multi" and s["existing"]["channels"] == {"itemcf": 10, "popular": 6}
+    protocol_md = (folder / "protocol.md").read_text()
+    assert "## Setup 1: table1" in protocol_md and "existing system `multi`" in protocol_md  # two setups, one per system
+    assert report_main(["--findings", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "results" / "FINDINGS.md").read_text()
+    assert "### Table 1 (table1.md)" in text and "### Table 1 (table1_multi.md)" in text
+    assert "existing system multi (itemcf 10, popular 6) with budget 16" in text

@@ -90,10 +90,10 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
         folder = out / runs.dataset
         folder.mkdir(parents=True, exist_ok=True)
         order = panel_order(runs)
-        plots = [hit_vs_k(runs, order, folder / f"{runs.table}_hit_vs_k.png"),
-                 itg_hits_by_tab(runs, order, folder / f"{runs.table}_itg_hits_by_tab.png")]
+        plots = [hit_vs_k(runs, order, folder / f"{runs.stem}_hit_vs_k.png"),
+                 itg_hits_by_tab(runs, order, folder / f"{runs.stem}_itg_hits_by_tab.png")]
         plots = [p.name if p else "" for p in plots]
-        path = folder / f"{runs.table}.md"
+        path = folder / f"{runs.stem}.md"
         command = regenerate_command(runs)
         numbers = table1_numbers(runs) if runs.table == "table1" else None
         text = render(runs, command, [p for p in plots if p], numbers)

@@ -13,6 +13,11 @@ import numpy as np
 from bench.errors import BenchError
 
 TABLES = ("table1", "table2", "table3")
+DEFAULT_EXISTING = "itemcf"  # conf/config.yaml's existing default; records that predate existing.name ran against it
+
+
+def existing_name(record: dict) -> str:
+    return str((record.get("config", {}).get("existing") or {}).get("name", DEFAULT_EXISTING))
 
 
 class ReportError(BenchError):
@@ -61,6 +66,12 @@ class TableRuns:
     dataset: str
     table: str
     jobs: dict[tuple[str, str, int], Job]
+    existing: str = DEFAULT_EXISTING  # the existing system's name (config existing.name) every job ran against
+
+    @property
+    def stem(self) -> str:
+        """The table's file name without suffix: table1, or table1_multi against a non-default existing system."""
+        return self.table if self.existing == DEFAULT_EXISTING else f"{self.table}_{self.existing}"
 
     def seeds(self) -> list[int]:
         return sorted({s for _, _, s in self.jobs})
@@ -117,7 +128,7 @@ def load_job(path: Path, record: dict | None = None) -> Job:
 
 
 def collect(dirs: list[Path]) -> list[TableRuns]:
-    """Every run.json under `dirs` that belongs to a paper table, grouped by (dataset, table).
+    """Every run.json under `dirs` that belongs to a paper table, grouped by (dataset, table, existing system).
 
     A table's jobs must share the data fingerprint, the pool and the K values; two records of the
     same (model, variant, seed) are an error naming both.
@@ -126,7 +137,7 @@ def collect(dirs: list[Path]) -> list[TableRuns]:
     missing = [str(d) for d in dirs if not Path(d).is_dir()]
     if missing:
         raise ReportError(f"not a directory: {', '.join(missing)}")
-    groups: dict[tuple[str, str], dict[tuple[str, str, int], Job]] = defaultdict(dict)
+    groups: dict[tuple[str, str, str], dict[tuple[str, str, int], Job]] = defaultdict(dict)
     for path in paths:
         record = read_record(path)
         table = record.get("config", {}).get("experiment_name")
@@ -134,14 +145,14 @@ def collect(dirs: list[Path]) -> list[TableRuns]:
             continue  # a single run or another sweep: not part of a paper table
         job = load_job(path, record)
         key = (job.model, job.variant, job.seed)
-        group = groups[(job.record["config"]["dataset"]["name"], table)]
+        group = groups[(job.record["config"]["dataset"]["name"], table, existing_name(job.record))]
         if key in group:
             raise ReportError(f"two records of {key}: {group[key].path} and {path}; keep one")
         group[key] = job
     if not groups:
         raise ReportError(f"no run record of {list(TABLES)} under {', '.join(map(str, dirs))}")
     out = []
-    for (dataset, table), jobs in sorted(groups.items()):
+    for (dataset, table, existing), jobs in sorted(groups.items()):
         first = next(iter(jobs.values()))
         for job in jobs.values():
             for field_name in ("data_fingerprint", "pool_size", "ks"):
@@ -153,5 +164,5 @@ def collect(dirs: list[Path]) -> list[TableRuns]:
             detail = "; ".join(f"{m}/{v}: seeds {s}" for (m, v), s in sorted(seed_sets.items()))
             raise ReportError(f"{table} on {dataset}: the rows have different seeds ({detail}); finish the sweep "
                               "(relaunch its command: finished jobs are kept) or remove the extra runs")
-        out.append(TableRuns(dataset, table, jobs))
+        out.append(TableRuns(dataset, table, jobs, existing))
     return out

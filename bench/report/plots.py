@@ -81,7 +81,7 @@ def hit_vs_k(runs: TableRuns, order: list[tuple[str, str]], path: Path) -> Path 
         ax.set_ylabel("hit rate (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{runs.table} on {runs.dataset}: hit rate vs K (mean over seeds)", fontsize=11)
+    fig.suptitle(f"{runs.stem} on {runs.dataset}: hit rate vs K (mean over seeds)", fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -129,7 +129,7 @@ def itg_hits_by_tab(runs: TableRuns, order: list[tuple[str, str]], path: Path) -
         ax.set_xlabel("scenario (tab) of the ITG target")
         ax.set_ylabel("share of hits (%)")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{runs.table} on {runs.dataset}: where the ITG hits come from (K = {k}, summed over seeds)",
+    fig.suptitle(f"{runs.stem} on {runs.dataset}: where the ITG hits come from (K = {k}, summed over seeds)",
                  fontsize=11)
     fig.tight_layout()
     return _save(fig, path)

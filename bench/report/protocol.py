@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.protocol import ITG_SHARE_GAP
-from bench.report.collect import Job, TableRuns, paired_arrays
+from bench.report.collect import Job, TableRuns, existing_name, paired_arrays
 from bench.report.stats import minimum_detectable_difference
 
 SPLITS = ("train", "valid", "test")
@@ -216,7 +216,8 @@ def mdd_line(runs: TableRuns) -> str:
 
 def _setup_key(record: dict) -> str:
     st = record.get("sample_stats", {})
-    return json.dumps({"protocol": protocol_key(record), "splits": st.get("splits"), "premise": st.get("premise"),
+    return json.dumps({"protocol": protocol_key(record), "existing": existing_name(record),
+                       "splits": st.get("splits"), "premise": st.get("premise"),
                        "eval_requests": record.get("eval_requests"), "budget": record.get("existing_budget"),
                        "data": record.get("data_fingerprint")}, sort_keys=True, default=str)
 
@@ -331,11 +332,11 @@ def _mdd_section(record: dict, tables: list[TableRuns]) -> list[str]:
                              f"{100 * min(s.means.values()):+.2f} … {100 * max(s.means.values()):+.2f}"])
             below = sorted(r for r, m in s.means.items() if abs(m) < s.mdd)
             if below:
-                notes.append(f"{runs.table}, K = {k}: |Inc − Sup| is below the MDD ({100 * s.mdd:.2f} pts) for "
+                notes.append(f"{runs.stem}, K = {k}: |Inc − Sup| is below the MDD ({100 * s.mdd:.2f} pts) for "
                              f"{len(below)} of {len(s.sds)} rows ({', '.join(below)}): there the data cannot tell "
                              f"\"no difference\" from a true difference of up to about {100 * s.mdd:.2f} pts.")
             else:
-                notes.append(f"{runs.table}, K = {k}: |Inc − Sup| exceeds the MDD ({100 * s.mdd:.2f} pts) for every "
+                notes.append(f"{runs.stem}, K = {k}: |Inc − Sup| exceeds the MDD ({100 * s.mdd:.2f} pts) for every "
                              f"one of the {len(s.sds)} rows.")
     if observed:
         out += ["Observed per-request sd of Inc − Sup (each request averaged over the seeds; pooled over the rows of "
@@ -359,12 +360,12 @@ def render_protocol(dataset: str, tables: list[TableRuns]) -> str:
              "from those records.", ""]
     for i, members in enumerate(setups.values()):
         record = members[0][1].record
-        names = sorted({r.table for r, _ in members})
-        its_tables = [r for r in tables if r.table in names]
+        names = sorted({r.stem for r, _ in members})
+        its_tables = [r for r in tables if r.stem in names]
         if len(setups) > 1:
             parts += [f"## Setup {i + 1}: {', '.join(names)}", ""]
         parts += [f"- Records: {len(members)} ({', '.join(names)}); data fingerprint "
-                  f"`{str(record.get('data_fingerprint', ''))[:16]}`; existing-system budget "
+                  f"`{str(record.get('data_fingerprint', ''))[:16]}`; existing system `{existing_name(record)}`, budget "
                   f"{record.get('existing_budget')}.",
                   f"- {capital(protocol_text(record))}."]
         p = protocol(record)

@@ -91,6 +91,7 @@ def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | None =
         "summary_version": SUMMARY_VERSION,
         "dataset": runs.dataset,
         "table": runs.table,
+        "stem": runs.stem,
         "data_fingerprint": rec["data_fingerprint"],
         "pool_size": rec["pool_size"],
         "ks": list(rec["ks"]),

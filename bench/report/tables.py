@@ -157,7 +157,7 @@ def header(runs: TableRuns, command: str) -> str:
     hits = sum(e == "hit" for e in events)
     scale = " | ".join(f"1/{pk / k:.3g}" if k < pk else f"{k / pk:.3g}x" for k, pk in zip(ks, paper.PAPER_KS))
     return "\n".join([
-        f"# {TITLES[runs.table]} ({runs.dataset})",
+        f"# {TITLES[runs.table]} ({runs.dataset}" + ("" if runs.stem == runs.table else f", existing={runs.existing}") + ")",
         "",
         f"- Dataset: `{runs.dataset}`, data fingerprint `{rec['data_fingerprint'][:16]}`, pool {pool:,} items, "
         f"{rec['eval_requests']:,} test requests with a non-empty ITG, existing-system budget {rec['existing_budget']}.",
