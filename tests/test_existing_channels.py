@@ -18,7 +18,7 @@ from bench.existing.channel import BudgetedChannel, FitData, build_channels
 from bench.existing.fit import day_start_ms, existing_retrieval
 from bench.existing.multi import channel_statistics, union
 from bench.existing.popular import PopularChannel, popularity_scores
-from bench.existing.swing import SwingChannel, distinct_pairs, fit_swing, sampled_item_users
+from bench.existing.swing import SwingChannel, distinct_pairs, fit_swing, recent_pairs, sampled_item_users
 from bench.ragged import Ragged
 from bench.requests import DAY_MS
 from bench.run import run
@@ -80,6 +80,47 @@ def test_swing_equals_the_brute_force(positives, cap, item_cap, alpha, beta, see
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 5)), min_size=20, max_size=60),
+       st.sampled_from([None, 2, 3, 4]), st.integers(0, 3))
+def test_swing_item_cap_against_the_brute_force(positives, item_cap, seed):
+    """Dense logs over 6 items, where users hold more items than the cap, so cutting the wrong items shows."""
+    positives.sort()
+    user = np.array([p[0] for p in positives], dtype=np.int32)
+    time_ms = np.array([p[1] for p in positives], dtype=np.int64)
+    item = np.array([p[2] for p in positives], dtype=np.int32)
+    model = fit_swing(user, item, 6, alpha=1.0, beta=0.5, offset=1.0, max_users_per_item=None,
+                      max_items_per_user=item_cap, time_ms=time_ms, neighbors=None, seed=seed)
+    got = {(i, int(j)): float(v) for i in range(6) for j, v in zip(model.neighbors[i].indices, model.neighbors[i].data)}
+    want = brute_swing(user, item, 6, alpha=1.0, beta=0.5, offset=1.0, cap=None, seed=seed, time_ms=time_ms,
+                       item_cap=item_cap)
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 7), st.integers(-3, 3)), max_size=40), st.integers(1, 5))
+def test_recent_pairs_keeps_each_user_s_latest_items(positives, cap):
+    """recent_pairs against a dictionary: unsorted input, negative and tied times (ties: the smaller item)."""
+    user = np.array([p[0] for p in positives], dtype=np.int64)
+    item = np.array([p[1] for p in positives], dtype=np.int64)
+    time_ms = np.array([p[2] for p in positives], dtype=np.int64)
+    latest: dict[int, dict[int, int]] = {}
+    for u, i, t in positives:
+        latest.setdefault(u, {})[i] = max(t, latest.get(u, {}).get(i, t))
+    want = sorted((u, i) for u, last in latest.items() for i in sorted(last, key=lambda i: (-last[i], i))[:cap])
+    pu, pi = recent_pairs(user, item, time_ms, cap)
+    assert list(zip(pu.tolist(), pi.tolist())) == want  # pairs ascending, as distinct_pairs returns them
+
+
+def test_swing_caps_must_be_whole_numbers():
+    with pytest.raises(ValueError, match=r"max_items_per_user=200.5: a whole number"):
+        SwingChannel(max_items_per_user=200.5)
+    with pytest.raises(ValueError, match=r"max_users_per_item=1: a whole number of at least 2"):
+        SwingChannel(max_users_per_item=1)
 
 
 def test_swing_by_hand():

@@ -206,7 +206,23 @@ def test_existing_systems_on_a_preset_each_in_its_own_process() -> None:
 
     f = systems_on_preset("tiny", {"popular": [], "nope": []})
     assert f["tiny_load_only_s"] > 0 and f["tiny_load_only_peak_rss_gib"] > 0
-    assert f["tiny_existing_popular_s"] > f["tiny_existing_popular_fit_s"] > 0
+    assert f["tiny_existing_popular_s"] > f["tiny_existing_popular_fit_s"] >= 0  # fit seconds are rounded: may read 0
     assert f["tiny_existing_popular_n_fits"] >= 2  # rolling: one fit per day
     assert f["tiny_existing_popular_peak_rss_gib"] > 0
-    assert str(f["tiny_existing_nope"]).startswith("failed:")  # a system that does not compose is reported, not raised
+    assert str(f["tiny_existing_nope"]).startswith("failed after")  # a system that does not compose is reported, not raised
+
+
+def test_a_child_s_peak_memory_is_its_own() -> None:
+    """bench.perf.child reads the child's VmHWM: a parent holding 0.4 GiB does not raise a small child's peak
+    (os.wait4's ru_maxrss would), a child that writes 0.3 GiB reports at least that, a failure says why."""
+    from bench.perf.child import run_module, vm_hwm_gib
+
+    held = np.ones(50 * 2**20 // 8 * 8, dtype=np.float64)  # 0.39 GiB, every page written
+    assert vm_hwm_gib() is not None and vm_hwm_gib() > 0.39
+    small = run_module("this", [])
+    assert small.ok and small.peak_rss_gib is not None and small.peak_rss_gib < 0.25
+    big = run_module("timeit", ["-n", "1", "-r", "1", "b = b'x' * (300 * 2**20)"])
+    assert big.ok and big.peak_rss_gib > 0.29
+    missing = run_module("no_such_module_for_this_test", [])
+    assert not missing.ok and "no_such_module_for_this_test" in missing.stderr_tail
+    del held

@@ -126,11 +126,14 @@ def build_channels(existing: DictConfig, n_items: int) -> list[BudgetedChannel]:
     return out
 
 
-def check_positive(name: str, value, *, minimum: float = 1, allow_none: bool = False, what: str = "") -> None:
-    """A ValueError 'name=value: ...' when value is below minimum (or None where that is not allowed)."""
+def check_positive(name: str, value, *, minimum: float = 1, allow_none: bool = False, what: str = "",
+                   integer: bool = False) -> None:
+    """A ValueError 'name=value: ...' when value is below minimum (or None where that is not allowed, or not
+    a whole number where `integer`: a count such as a cap is never silently truncated)."""
     if value is None and allow_none:
         return
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+    if value is None or isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) \
+            or value < minimum:
         rule = what or (f"at least {minimum:g}" + (", or null" if allow_none else ""))
         raise ValueError(f"{name}={value!r}: {rule}")
 

@@ -205,10 +205,11 @@ class SwingChannel:
         check_positive("alpha", alpha, minimum=0, what="must be 0 or more")  # a counted pair shares i and j: |I_u ∩ I_v| >= 2
         check_positive("beta", beta, minimum=0, what="must be 0 or more")
         check_positive("offset", offset, minimum=0, what="must be 0 or more")
-        check_positive("max_users_per_item", max_users_per_item, minimum=2, allow_none=True,
-                       what="at least 2 (a row needs a pair of users), or null for no cap")
-        check_positive("max_items_per_user", max_items_per_user, allow_none=True, what="at least 1, or null for no cap")
-        check_positive("neighbors", neighbors, allow_none=True, what="at least 1, or null for all")
+        check_positive("max_users_per_item", max_users_per_item, minimum=2, allow_none=True, integer=True,
+                       what="a whole number of at least 2 (a row needs a pair of users), or null for no cap")
+        check_positive("max_items_per_user", max_items_per_user, allow_none=True, integer=True,
+                       what="a whole number of at least 1, or null for no cap")
+        check_positive("neighbors", neighbors, allow_none=True, integer=True, what="a whole number of at least 1, or null for all")
         check_triggers(n_triggers, decay)
         self.kw = dict(alpha=float(alpha), beta=float(beta), offset=float(offset),
                        max_users_per_item=max_users_per_item, max_items_per_user=max_items_per_user,

@@ -11,19 +11,24 @@ On the same positives (a preset's training period) and histories (every request'
 `systems_on_preset` (section `existing_kuairand1k`, --full only): every conf/existing/ system run
 whole on a synthetic preset, as a run's prepared stage runs it (data, requests, the rolling fits
 and R_u of every request; cache off), each in its own child process (`python -m
-bench.existing.compare`), so each figure is that system alone: `<preset>_existing_<system>_s` (the
-child's wall seconds, data loading included), `..._peak_rss_gib` (its peak resident memory,
-os.wait4), `..._fit_s` / `..._retrieve_s` (summed over its fits and channels), `..._n_fits`, and
-`<preset>_load_only_s` / `..._peak_rss_gib` of the same process with no fit (the data and requests
-alone: what every system's figures include). The two-tower channel trains with PROBES' overrides
-(bench.perf.scale's memory probe: 50 batches per epoch), so its seconds are a probe's, not a full fit's.
+bench.existing.compare` under bench.perf.child), so each figure is that system alone:
+`<preset>_existing_<system>_s` (the child's wall seconds, data loading included),
+`..._peak_rss_gib` (the child's own peak resident memory, VmHWM: bench.perf.child says why not
+os.wait4), `..._fit_s` / `..._retrieve_s` (summed over its fits and channels), `..._n_fits` (the
+rolling fit days; a channel that refits less often, as the two-tower channel by default, reuses its
+model between them), and `<preset>_load_only_s` / `..._peak_rss_gib` of a child that only reads
+the data and builds the requests. That baseline is what every system's figures include at least;
+a system's child also hashes the data files for the stage keys, computes the labelling statistics
+and, on a cold numba cache, compiles the kernels inside its first fit, so its wall seconds minus
+the baseline exceed fit plus retrieve. The preset is generated before any child starts, so no
+figure times generation. The two-tower channel trains `existing.epochs=1 train.max_batches=50`
+(SYSTEMS), so its seconds are a probe's, not a full fit's. A failed or timed-out child is recorded
+as `failed after S s[, peak P GiB]: <its last stderr line or its exit status>`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +40,7 @@ from omegaconf import OmegaConf
 from bench.config import CONF_DIR, PROJECT_ROOT
 from bench.existing.channel import FitData, build_channels
 from bench.existing.multi import union
+from bench.perf.child import ChildRun, run_module
 from bench.perf.timing import best_seconds
 from bench.ragged import Ragged
 
@@ -67,40 +73,51 @@ SYSTEMS = {"popular": [], "swing": [], "itemcf": [], "multi": [],
            "twotower": ["existing.epochs=1", "train.max_batches=50"]}  # the overrides each system runs with
 
 
-def _child(args: list[str]) -> tuple[float, float, dict | None, str]:
-    """Wall seconds, peak RSS (GiB) and the JSON rows of one `python -m bench.existing.compare` child."""
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stderr.txt", "w+") as err:
+CHILD_TIMEOUT_S = 3 * 3600  # one system on a preset: far above the 1K-sized item-CF's rolling fits
+
+
+def _child(args: list[str]) -> tuple[ChildRun, dict | None]:
+    """One `python -m bench.existing.compare` child (bench.perf.child: wall seconds, its own peak RSS) and its
+    JSON rows (None when it failed)."""
+    with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "bench.existing.compare", *args[:args.index("--")],
-                                  "--out", str(out), *args[args.index("--"):]],
-                                 cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        err.seek(0)
-        lines = err.read().strip().splitlines()
-        rows = json.loads(out.read_text()) if os.waitstatus_to_exitcode(status) == 0 else None
-    return seconds, usage.ru_maxrss / 2**20, rows, lines[-1] if lines else ""  # ru_maxrss: KiB on Linux
+        run = run_module("bench.existing.compare", [*args[:args.index("--")], "--out", str(out), *args[args.index("--"):]],
+                         timeout_s=CHILD_TIMEOUT_S)
+        rows = json.loads(out.read_text()) if run.ok and out.exists() else None
+    return run, rows
+
+
+def _failed(run: ChildRun) -> str:
+    peak = "" if run.peak_rss_gib is None else f", peak {run.peak_rss_gib:.2f} GiB"
+    return f"failed after {run.seconds:.0f} s{peak}: {run.stderr_tail}"
 
 
 def systems_on_preset(preset: str, systems: dict[str, list[str]] | None = None) -> dict[str, object]:
     """Figures of the module docstring's `systems_on_preset` paragraph, one child process per system."""
+    from bench.data.synthetic import ensure_generated
+
+    ensure_generated(preset, 0, PROJECT_ROOT / ".cache" / "synthetic", progress=False)  # generation is never timed
     common = [f"dataset.preset={preset}", "cache.enabled=false"]
     out: dict[str, object] = {}
-    seconds, rss, rows, _ = _child([*common, "--load-only", "--"])
-    out[f"{preset}_load_only_s"], out[f"{preset}_load_only_peak_rss_gib"] = seconds, rss
+    run, rows = _child([*common, "--load-only", "--"])
+    if rows is None:
+        out[f"{preset}_load_only"] = _failed(run)
+    else:
+        out[f"{preset}_load_only_s"], out[f"{preset}_load_only_peak_rss_gib"] = run.seconds, run.peak_rss_gib
     for name, extra in (SYSTEMS if systems is None else systems).items():
-        seconds, rss, rows, last = _child([*common, "--", f"existing={name}", *extra])
+        run, rows = _child([*common, "--", f"existing={name}", *extra])
         key = f"{preset}_existing_{name}"
         if rows is None:
-            out[key] = f"failed: {last}"
+            out[key] = _failed(run)
+            print(f"  {key}: {out[key]}", file=sys.stderr, flush=True)
             continue
         (row,) = rows["systems"]
-        out[f"{key}_s"], out[f"{key}_peak_rss_gib"] = seconds, rss
+        out[f"{key}_s"], out[f"{key}_peak_rss_gib"] = run.seconds, run.peak_rss_gib
         out[f"{key}_fit_s"] = sum(c["fit"] for c in row["channel_seconds"].values())
         out[f"{key}_retrieve_s"] = sum(c["retrieve"] for c in row["channel_seconds"].values())
         out[f"{key}_n_fits"] = float(row["n_fits"])
         if extra:
             out[f"{key}_overrides"] = " ".join(extra)
-        print(f"  {key}: {seconds:.1f} s, peak {rss:.2f} GiB", file=sys.stderr, flush=True)  # a long section's progress
+        peak = "—" if run.peak_rss_gib is None else f"{run.peak_rss_gib:.2f}"
+        print(f"  {key}: {run.seconds:.1f} s, peak {peak} GiB", file=sys.stderr, flush=True)  # a long section's progress
     return out

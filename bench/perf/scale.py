@@ -2,7 +2,7 @@
 
 Each preset runs `python -m bench dataset.preset=P model=sasrec increc=on` in a child process (cache
 off, so every stage is computed); the figures are its wall seconds, its peak resident memory
-(os.wait4's resource usage of that child alone), and the per-stage seconds its run record holds.
+(the child's own VmHWM, bench.perf.child), and the per-stage seconds its run record holds.
 Generated synthetic data is reused from .cache/synthetic when present (generation is not timed
 then); the first run of a preset includes it.
 
@@ -18,14 +18,10 @@ the full time can be read off the measured seconds per batch.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.config import PROJECT_ROOT
+from bench.perf.child import run_module
 
 
 # overrides of the memory-probe runs: two epochs of 50 batches per model under early stopping, so the best
@@ -36,21 +32,13 @@ PROBES = {"kuairand1k": ["train.max_epochs=2", "train.patience=1", "train.max_ba
 
 def end_to_end(preset: str, extra: list[str] | None = None) -> dict[str, object]:
     extra = list(extra if extra is not None else PROBES.get(preset, []))
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stderr.txt", "w+") as err:
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "bench", f"dataset.preset={preset}", "model=sasrec", "increc=on",
-                                  "cache.enabled=false", "train.progress=false", f"hydra.run.dir={tmp}", *extra],
-                                 cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            err.seek(0)
-            lines = err.read().strip().splitlines()
-            return {f"{preset}_end_to_end": f"failed: {lines[-1] if lines else child.returncode}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_module("bench", [f"dataset.preset={preset}", "model=sasrec", "increc=on", "cache.enabled=false",
+                                   "train.progress=false", f"hydra.run.dir={tmp}", *extra])
+        if not run.ok:
+            return {f"{preset}_end_to_end": f"failed: {run.stderr_tail}"}
         record = json.loads((Path(tmp) / "run.json").read_text())
-    figures: dict[str, object] = {f"{preset}_end_to_end_s": seconds,
-                                  f"{preset}_peak_rss_gib": usage.ru_maxrss / 2**20}  # ru_maxrss is in KiB on Linux
+    figures: dict[str, object] = {f"{preset}_end_to_end_s": run.seconds, f"{preset}_peak_rss_gib": run.peak_rss_gib}
     figures |= {f"{preset}_stage_{k}_s": v for k, v in record["stage_seconds"].items()}
     figures[f"{preset}_overrides"] = " ".join(extra) or "none"
     for model, log in record["training"].items():  # base, variant: seconds per batch, batches in a whole epoch
