@@ -53,12 +53,13 @@ def run_module(module: str, args: list[str], timeout_s: float | None = None) -> 
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stderr.txt", "w+") as err:
         peak_file = Path(tmp) / "peak"
         start = time.perf_counter()
+        timed_out = False
         try:
             returncode = subprocess.run([sys.executable, "-m", "bench.perf.child", str(peak_file), "-m", module, *args],
                                         cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=err,
                                         timeout=timeout_s).returncode
         except subprocess.TimeoutExpired:
-            returncode = -9
+            returncode, timed_out = -9, True
         seconds = time.perf_counter() - start
         err.seek(0)
         lines = err.read().strip().splitlines()
@@ -66,7 +67,7 @@ def run_module(module: str, args: list[str], timeout_s: float | None = None) -> 
     if lines:
         tail = lines[-1]
     elif returncode < 0:
-        tail = f"killed by signal {-returncode}" + (f" (timeout {timeout_s:.0f} s)" if timeout_s else "")
+        tail = f"killed by signal {-returncode}" + (f" (timeout {timeout_s:.0f} s)" if timed_out else "")
     else:
         tail = f"exit code {returncode}"
     return ChildRun(seconds, peak, returncode, tail)
