@@ -63,7 +63,8 @@ def run_module(module: str, args: list[str], timeout_s: float | None = None) -> 
         seconds = time.perf_counter() - start
         err.seek(0)
         lines = err.read().strip().splitlines()
-        peak = float(peak_file.read_text()) if peak_file.exists() and peak_file.read_text().strip() else None
+        written = peak_file.read_text().strip() if peak_file.exists() else ""
+        peak = float(written) if written else None
     if lines:
         tail = lines[-1]
     elif returncode < 0:

@@ -14,33 +14,30 @@ from pathlib import Path
 
 from bench.record import write_atomic
 from bench.report.collect import ReportError
-from bench.report.protocol import FIT_MEANING, md_table, pct
+from bench.report.protocol import FIT_MEANING, md_table, premise_rows
 from bench.report.summary import pair_key, read_summary
-from bench.report.tables import COMPARISONS, MODEL_ORDER, ordered
+from bench.report.tables import COMPARISONS, MODEL_ORDER, Cell, Diff, diff_text, ordered
 
 CONTROLS = (("Inc", "SupR"), ("Inc", "Seed"))  # PROTOCOL 5: the base side given a second budget without R_u / a second seed
 assert all(c in COMPARISONS for c in CONTROLS), "a control findings reads is not a difference Table 1 tests"
 
 
-def _pts(x: float | None, sign: bool = True) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return f"{100 * x:+.2f}" if sign else f"{100 * x:.2f}"
+def _pts(x: float | None) -> str:
+    """A value in percentage points (an MDD), "—" where missing."""
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
 
 
 def _interval(d: dict | None) -> str:
-    return "—" if d is None else f"{_pts(d['mean'])} [{_pts(d['low'])}, {_pts(d['high'])}]"
+    return diff_text(None if d is None else Diff(d["mean"], d["low"], d["high"], d["p"]))
 
 
 def _side(d: dict | None) -> int | None:
     """+1 when a difference's 95% interval lies above 0, -1 below, 0 when it holds 0; None if not measured."""
-    if d is None:
-        return None
-    return 1 if d["low"] > 0 else -1 if d["high"] < 0 else 0
+    return None if d is None else Diff(d["mean"], d["low"], d["high"], d["p"]).sign()
 
 
 def _cell(c: dict | None) -> str:
-    return "—" if c is None or c.get("mean") is None else f"{100 * c['mean']:.2f} ± {100 * (c.get('std') or 0):.2f}"
+    return "—" if c is None or c.get("mean") is None else Cell(c["mean"], c.get("std") or 0.0).text()
 
 
 def verdict(row: dict, mdd: float | None) -> str:
@@ -90,7 +87,7 @@ def table1_section(s: dict, title: str) -> list[str]:
            f"- Regenerate the table: `{s['command']}`.", ""]
     for k, block in s["table1"].items():
         mdd = s["mdd"].get(k, {}).get("mdd")
-        rows = sorted(block["rows"], key=lambda r: ordered([x["model"] for x in block["rows"]], MODEL_ORDER).index(r["model"]))
+        rows = block["rows"]  # in table1_numbers' order (MODEL_ORDER first)
         grid = []
         for r in rows:
             grid.append([r["model"], _cell(r["cells"].get("Base")), _cell(r["cells"].get("Sup")), _cell(r["cells"].get("Inc")),
@@ -112,8 +109,8 @@ def table1_section(s: dict, title: str) -> list[str]:
                 f"below 0 for {len(below)} ({_names(below)}) and holds 0 for {len(undecided)} ({_names(undecided)}).",
                 f"- K = {k}: above 0 against both controls (SupR and Seed) as well: {len(survive)} of {n} ({_names(survive)}).",
                 (f"- K = {k}: the MDD was not computable." if mdd is None else
-                 f"- K = {k}: the MDD is {_pts(mdd, sign=False)} pts; no row is undecided." if not undecided else
-                 f"- K = {k}: the MDD is {_pts(mdd, sign=False)} pts; {len(small)} of the {len(undecided)} undecided rows "
+                 f"- K = {k}: the MDD is {_pts(mdd)} pts; no row is undecided." if not undecided else
+                 f"- K = {k}: the MDD is {_pts(mdd)} pts; {len(small)} of the {len(undecided)} undecided rows "
                  f"differ by less ({_names(small)}): there the data cannot tell no difference from one of that size."),
                 f"- K = {k}: Base@{k} beats the popularity floor ({_cell(pop.get('Base'))}) for "
                 f"{n - len(block['below_popularity'])} of {n} backbones"
@@ -126,12 +123,7 @@ def premise_section(s: dict) -> list[str]:
     if not pr:
         return ["Premise diagnostics: not recorded.", ""]
     return ["Premise diagnostics (PROTOCOL 5), from the Table 1 records:", "",
-            md_table(["diagnostic", "value"], [
-                ["test ITG targets from a scenario other than the primary one", pct(pr.get("test_itg_non_primary_share"))],
-                ["training ITG items exposed in their own request", pct(pr.get("train_itg_exposed_share"))],
-                ["evaluated requests with an empty history", pct(pr.get("eval_empty_history_share"))],
-                ["ITG items per evaluated request (mean)",
-                 "—" if pr.get("eval_mean_itg") is None else f"{pr['eval_mean_itg']:.2f}"]]), ""]
+            md_table(["diagnostic", "value"], premise_rows(pr)), ""]
 
 
 def _itg_share(s: dict, split: str) -> str:
@@ -201,7 +193,7 @@ def render_findings(results: Path, command: str, protocols: tuple[Path, Path] | 
         if others:
             parts += ["Ablations: " + ", ".join(f"[{stem}.md]({dataset}/{stem}.md)" for stem in others)
                       + " (their MDD per K: " + "; ".join(
-                          f"{stem} " + ", ".join(f"{_pts(m['mdd'], sign=False)} pts at K = {k}" for k, m in tables[stem]["mdd"].items())
+                          f"{stem} " + ", ".join(f"{_pts(m['mdd'])} pts at K = {k}" for k, m in tables[stem]["mdd"].items())
                           for stem in others) + ").", ""]
     if protocols is not None:
         v1, v2 = (read_summary(Path(d) / "table1.json") for d in protocols)

@@ -112,6 +112,15 @@ def premise_summary(record: dict) -> str:
             f"{'—' if mean_itg is None else f'{mean_itg:.2f}'} ITG items per evaluated request")
 
 
+def premise_rows(pr: dict) -> list[list[str]]:
+    """The four premise diagnostics of PROTOCOL 5 as (diagnostic, value) table rows."""
+    return [["test ITG targets from a scenario other than the primary one", pct(pr.get("test_itg_non_primary_share"))],
+            ["training ITG items exposed in their own request", pct(pr.get("train_itg_exposed_share"))],
+            ["evaluated requests with an empty history", pct(pr.get("eval_empty_history_share"))],
+            ["ITG items per evaluated request (mean)",
+             "—" if pr.get("eval_mean_itg") is None else f"{pr['eval_mean_itg']:.2f}"]]
+
+
 def record_warnings(jobs: list[Job]) -> list[str]:
     """Every distinct warning of the records, in first-seen order."""
     seen: dict[str, None] = {}
@@ -383,12 +392,8 @@ def render_protocol(dataset: str, tables: list[TableRuns]) -> str:
                       _split_table(sp), ""]
         pr = premise(record)
         if pr is not None:
-            rows = [["test ITG targets from a scenario other than the primary one", pct(pr.get("test_itg_non_primary_share"))],
-                    ["training ITG items exposed in their own request", pct(pr.get("train_itg_exposed_share"))],
-                    ["evaluated requests with an empty history", pct(pr.get("eval_empty_history_share"))],
-                    ["ITG items per evaluated request (mean)",
-                     "—" if pr.get("eval_mean_itg") is None else f"{pr['eval_mean_itg']:.2f}"],
-                    ["evaluated requests (test requests with a non-empty ITG)", f"{int(pr.get('eval_requests', 0)):,}"]]
+            rows = premise_rows(pr) + [["evaluated requests (test requests with a non-empty ITG)",
+                                        f"{int(pr.get('eval_requests', 0)):,}"]]
             parts += ["Premise diagnostics:", "", md_table(["diagnostic", "value"], rows), ""]
         parts += ["What these imply:", ""] + [f"- {t}" for t in implications(record)] + [""]
         parts += _mdd_section(record, its_tables)

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from bench.record import write_atomic
-from bench.report.collect import ReportError, TableRuns
+from bench.report.collect import ReportError, TableRuns, existing_name
 from bench.report.protocol import inc_sup_spread, premise, protocol, splits
 from bench.report.tables import COMPARISONS, Cell, Diff, Table1K, table1_numbers
 
@@ -53,7 +53,7 @@ def _tuning(runs: TableRuns) -> dict[str, dict | None]:
 def _existing(record: dict) -> dict:
     """The existing system's name and budget, with each channel's budget for a multi-channel system."""
     cfg = record.get("config", {}).get("existing", {}) or {}
-    out = {"name": cfg.get("name", "itemcf"), "budget": record.get("existing_budget")}
+    out = {"name": existing_name(record), "budget": record.get("existing_budget")}
     if cfg.get("channels"):
         out["channels"] = {str(c.get("name")): c.get("budget") for c in cfg["channels"]}
     return out
