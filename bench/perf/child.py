@@ -13,7 +13,6 @@ status in the failure text.
 from __future__ import annotations
 
 import atexit
-import os
 import runpy
 import subprocess
 import sys
@@ -22,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import PROJECT_ROOT
 
 
 def vm_hwm_gib() -> float | None:
@@ -50,6 +48,8 @@ class ChildRun:
 
 def run_module(module: str, args: list[str], timeout_s: float | None = None) -> ChildRun:
     """Run `python -m module args...` from the project root, stdout discarded, and measure it (module docstring)."""
+    from bench.config import PROJECT_ROOT  # here, not at module level: the child's own peak stays its module's
+
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stderr.txt", "w+") as err:
         peak_file = Path(tmp) / "peak"
         start = time.perf_counter()
@@ -84,8 +84,7 @@ def _main(argv: list[str]) -> None:
         out.write_text("" if peak is None else repr(peak))
 
     atexit.register(write_peak)
-    sys.argv = [module, *rest]
-    os.chdir(PROJECT_ROOT)
+    sys.argv = [module, *rest]  # the parent started this process in the project root
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
