@@ -58,25 +58,43 @@ def ranking_depth(ks: list[int], budget: int, n_items: int) -> int:
 @torch.no_grad()
 def rank_pool(model: IncRec, samples: Samples, profiles: np.ndarray, rows: np.ndarray, depth: int, max_len: int,
               device: torch.device, batch: int) -> np.ndarray:
-    """[len(rows), depth] the serving tower's top `depth` of the whole pool for the given requests.
+    """[len(rows), depth] the serving tower's top `depth` of the whole pool for the given requests (exact)."""
+    users = serve_vectors(model, samples, profiles, rows, max_len, device, batch)  # [R, K, D]
+    return top_k(users, pool_vectors(model), depth)
 
-    The user vectors are computed `batch` requests at a time in order of history length, so a batch
-    is only as wide as its own longest history (on the real sample most histories are a few items
-    and a few reach max_len), then put back in the order of `rows`.
+
+@torch.no_grad()
+def pool_vectors(model: IncRec) -> np.ndarray:
+    """[N, D] float32 every item's vector from the item tower (eval mode)."""
+    was_training = model.training
+    model.eval()
+    items = model.item_tower.all_items().float().cpu().numpy()
+    model.train(was_training)
+    return items
+
+
+@torch.no_grad()
+def serve_vectors(model: IncRec, samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int,
+                  device: torch.device, batch: int) -> np.ndarray:
+    """[len(rows), n_interests, D] float32 the serving tower's user vectors for the given requests.
+
+    They are computed `batch` requests at a time in order of history length, so a batch is only as
+    wide as its own longest history (on the real sample most histories are a few items and a few reach
+    max_len), then put back in the order of `rows`.
     """
     was_training = model.training
     model.eval()
-    items = model.item_tower.all_items().float().cpu().numpy()  # [N, D]
     req = samples.requests
     lengths = np.minimum(req.hist_end[rows] - req.hist_start[rows], max_len)
     order = np.argsort(lengths, kind="stable")  # [R] rows by history length
     users = [model.serve(user_input(samples, profiles, rows[order[lo : lo + batch]], max_len).to(device)).float().cpu().numpy()
              for lo in range(0, len(rows), batch)]  # each [b, n_interests, D]
     model.train(was_training)
-    vectors = np.empty((len(rows), *users[0].shape[1:]), dtype=np.float32) if users else np.zeros((0, 1, items.shape[1]), np.float32)
-    if users:
-        vectors[order] = np.concatenate(users)  # back in the order of `rows`
-    return top_k(vectors, items, depth)
+    if not users:
+        return np.zeros((0, 1, int(model.item_tower.dim)), np.float32)
+    vectors = np.empty((len(rows), *users[0].shape[1:]), dtype=np.float32)
+    vectors[order] = np.concatenate(users)  # back in the order of `rows`
+    return vectors
 
 
 @dataclass

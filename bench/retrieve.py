@@ -1,12 +1,15 @@
 """Exact full-pool top-K retrieval by inner product with faiss, multi-interest merge, de-duplication.
 
-Paper 2.2.4 retrieves with an approximate nearest-neighbour index; the benchmark defaults to an
-exact flat index so that metric differences are the models', not the index's.
+Paper 2.2.4 retrieves with an approximate nearest-neighbour index; the benchmark ranks the models under
+evaluation with an exact flat search so that metric differences are the models', not the index's. The
+approximate `IVFIndex` is offered to the existing system's embedding channel only (existing.index=ivf),
+where a million-item pool times every request makes exact search the run's largest cost.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise in run logs
 
@@ -42,6 +45,62 @@ def top_k(users: np.ndarray, items: np.ndarray, k: int, batch: int = 4096) -> np
             continue
         out[lo : lo + b] = _merge(scores.reshape(b, n_int * k), ids.reshape(b, n_int * k), k)
     return out
+
+
+def default_ivf_lists(n_items: int) -> int:
+    """The inverted lists an IVF index gets by default: about 4·sqrt(N), at least 39 training items per list."""
+    return int(max(1, min(round(4 * np.sqrt(n_items)), n_items // 39)))
+
+
+class IVFIndex:
+    """An approximate inner-product index over `items` [N, D] (faiss IndexIVFFlat), for a channel of the
+    existing system at million-item scale (paper 2.2.4's approximate nearest-neighbour retrieval).
+
+    The coarse quantizer is k-means (faiss, `seed`) on at most 64 items per list drawn with `seed`; a query
+    scans the `probe` lists nearest to it, so probe == lists is exact search. Never used to score the models
+    under evaluation (bench.evaluate ranks the whole pool exactly).
+    """
+
+    def __init__(self, items: np.ndarray, lists: int | None = None, probe: int = 32, seed: int = 0) -> None:
+        items = np.ascontiguousarray(items, dtype=np.float32)  # [N, D]
+        n, dim = items.shape
+        self.lists = int(lists) if lists is not None else default_ivf_lists(n)
+        if not 1 <= self.lists <= n:
+            raise ValueError(f"an IVF index over {n} items needs 1 to {n} lists, not {self.lists}")
+        self.probe = min(int(probe), self.lists)
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        n_train = min(n, 64 * self.lists)
+        train = items if n_train == n else items[np.sort(rng.choice(n, n_train, replace=False))]
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, self.lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = int(seed)
+        index.cp.min_points_per_centroid = 1  # no warning for small pools: the sample size is ours
+        index.train(train)
+        index.add(items)
+        index.nprobe = self.probe
+        self._quantizer, self._index = quantizer, index  # the quantizer must outlive the index
+        self.build_seconds = time.perf_counter() - t0
+
+    def top_k(self, users: np.ndarray, k: int, batch: int = 4096) -> np.ndarray:
+        """[R, k] int32 ids by descending max_k <u_k, v_i> among the probed lists, distinct per row; -1 pads
+        a row whose probed lists hold fewer than k items. users [R, K, D] float32 (K interests)."""
+        n_rows, n_int, dim = users.shape
+        out = np.empty((n_rows, k), dtype=np.int32)
+        for lo in range(0, n_rows, batch):
+            q = np.ascontiguousarray(users[lo : lo + batch].reshape(-1, dim), dtype=np.float32)
+            scores, ids = self._index.search(q, k)  # [b*K, k]; missing: id -1, score -3.4e38 (sorts last)
+            b = len(q) // n_int
+            out[lo : lo + b] = ids if n_int == 1 else _merge(scores.reshape(b, n_int * k), ids.reshape(b, n_int * k), k)
+        return out
+
+
+def recall_against_exact(approx: np.ndarray, exact: np.ndarray) -> float:
+    """Mean over rows of |approx ∩ exact| / |exact| for [R, k] id arrays (-1 entries never count)."""
+    if len(exact) == 0:
+        return float("nan")
+    hit = row_membership(exact, approx)  # [R, k]
+    return float((hit.sum(axis=1) / np.maximum((exact >= 0).sum(axis=1), 1)).mean())
 
 
 def _merge(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:

@@ -363,3 +363,61 @@ def test_compare_tabulates_each_systems_labels(tmp_path: Path, synthetic_cache: 
     assert [r["budget"] for r in rows] == [rows[0]["budget"], 8 + 60 + 40]
     assert "| existing=itemcf |" in printed and "popular" in printed and f"{rows[1]['mean_retrieved']:.3f}" in printed
     assert all(0 <= r["itg_share"]["test"] <= 1 for r in rows)
+
+
+# --- the two-tower channel's approximate search (existing.index=ivf) ---
+
+def _vectors(rng: np.random.Generator, n: int, dim: int = 16) -> np.ndarray:
+    return rng.standard_normal((n, dim)).astype(np.float32)
+
+
+@pytest.mark.parametrize("interests", [1, 3])
+def test_ivf_probing_every_list_is_exact_search(interests: int):
+    from bench.retrieve import IVFIndex, recall_against_exact, top_k
+
+    rng = np.random.default_rng(0)
+    items, users = _vectors(rng, 2000), _vectors(rng, 40 * interests).reshape(40, interests, 16)
+    index = IVFIndex(items, lists=20, probe=20, seed=0)
+    exact = top_k(users, items, 25)
+    approx = index.top_k(users, 25)
+    assert np.array_equal(np.sort(approx, axis=1), np.sort(exact, axis=1))
+    assert recall_against_exact(approx, exact) == 1.0
+
+
+def test_ivf_few_probes_pad_with_minus_one_and_repeat_under_a_seed():
+    from bench.retrieve import IVFIndex, default_ivf_lists, recall_against_exact, top_k
+
+    rng = np.random.default_rng(1)
+    items, users = _vectors(rng, 400), _vectors(rng, 60).reshape(30, 2, 16)
+    index = IVFIndex(items, lists=10, probe=1, seed=3)
+    approx = index.top_k(users, 120)  # 2 interests x 1 list of ~40 items: fewer than 120 found
+    assert (approx == -1).any()
+    for row in approx:
+        found = row[row >= 0]
+        assert len(set(found.tolist())) == len(found) and found.max() < len(items)
+        assert (row[len(found):] == -1).all()  # padding only after what was found
+    assert np.array_equal(approx, IVFIndex(items, lists=10, probe=1, seed=3).top_k(users, 120))
+    assert 0 < recall_against_exact(approx, top_k(users, items, 120)) < 1
+    assert default_ivf_lists(4_370_000) == 8362 and default_ivf_lists(100) == 2 and default_ivf_lists(5) == 1
+    with pytest.raises(ValueError, match="1 to 400 lists"):
+        IVFIndex(items, lists=401)
+
+
+def test_twotower_ivf_search_is_recorded_with_its_recall(tmp_path: Path, synthetic_cache: Path):
+    common = ("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "existing=twotower", "existing.epochs=1",
+              "model=dssm", "increc=off", "train.max_epochs=1", "train.max_batches=2", "train.progress=false",
+              "eval.seed_control=false", "existing.model=dssm", "existing.index=ivf", "cache.enabled=false")
+    full = run(compose_config(*common, "existing.ivf_lists=4", "existing.ivf_probe=4"), tmp_path / "all").record
+    search = full["existing_fits"]["channels"][0]["search"]
+    assert search["index"] == "ivf" and search["lists"] == search["probe"] == 4
+    assert search["recall_at_budget"] >= 0.99  # every list probed: exact search, ties of near-equal scores aside
+    one = run(compose_config(*common, "existing.ivf_lists=4", "existing.ivf_probe=1"), tmp_path / "one").record
+    assert one["existing_fits"]["channels"][0]["search"]["recall_at_budget"] < 1
+    assert 0 < one["sample_stats"]["mean_retrieved"] <= one["existing_budget"]
+
+
+def test_twotower_search_config_errors():
+    for key, match in (("existing.index=hnsw", r"existing\.index='hnsw'"), ("existing.ivf_probe=0", r"existing\.ivf_probe=0"),
+                       ("existing.ivf_lists=2.5", r"existing\.ivf_lists=2\.5")):
+        with pytest.raises(ConfigError, match=match):
+            validate(compose_config("dataset.preset=tiny", "existing=twotower", key))

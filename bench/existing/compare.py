@@ -49,6 +49,7 @@ def system_row(overrides: list[str]) -> dict:
             "prepare_seconds": round(seconds, 1), "n_fits": prep.existing_fits["n_fits"],
             "channel_seconds": {c["name"]: {"fit": c["fit_seconds"], "retrieve": c["retrieve_seconds"]}
                                 for c in prep.existing_fits["channels"]},
+            "channel_search": {c["name"]: c["search"] for c in prep.existing_fits["channels"] if "search" in c},
             "itg_share": {s: v["itg_share"] for s, v in stats["splits"].items()},
             "nonempty_itg_requests": {s: v["requests_nonempty_itg"] for s, v in stats["splits"].items()},
             "mean_retrieved_by_channel": by["mean_retrieved_by_channel"],

@@ -4,7 +4,10 @@ A standalone base model of any backbone (`model`, a conf/model/ name; YouTube-DN
 trained with L_b (paper eq. 2) on the requests before its cutoff, every target of theirs before the
 cutoff (RTG and ITG alike: it is the base model of bench.model_stages, with the run's `train`
 settings, except a fixed `epochs` and no early stopping: nothing is selected on validation
-requests), and R_u is its top `budget` of the whole pool for each request (bench.evaluate.rank_pool).
+requests), and R_u is its top `budget` of the whole pool for each request: by exact search (`index: exact`, as the
+models under evaluation are ranked) or, on million-item pools where exact search for every request is
+the run's largest cost, through an approximate IVF index (`index: ivf`, bench.retrieve.IVFIndex, the
+approximate retrieval paper 2.2.4 serves with); the record then holds its recall against exact search.
 Test requests are never among its training requests.
 
 When it is fit (an exception to `existing.fit=rolling`, which refits every day):
@@ -44,7 +47,8 @@ class TwoTowerChannel:
 
     needs_binding = True  # bench.prepare calls bind(cfg, ds, req) before the first fit
 
-    def __init__(self, model: str = "youtube_dnn", epochs: int = 4, refit_days: int | None = None, seed: int = 0) -> None:
+    def __init__(self, model: str = "youtube_dnn", epochs: int = 4, refit_days: int | None = None, seed: int = 0,
+                 index: str = "exact", ivf_lists: int | None = None, ivf_probe: int = 32) -> None:
         from bench.config import CONF_DIR
 
         if not (CONF_DIR / "model" / f"{model}.yaml").exists():
@@ -52,7 +56,12 @@ class TwoTowerChannel:
             raise ValueError(f"model={model!r}: no conf/model/{model}.yaml; choose one of {', '.join(names)}")
         check_positive("epochs", epochs, what="must be at least 1")
         check_positive("refit_days", refit_days, allow_none=True, what="at least 1 (days), or null for one fit")
+        if index not in INDEXES:
+            raise ValueError(f"index={index!r}: choose one of {', '.join(INDEXES)}")
+        check_positive("ivf_lists", ivf_lists, allow_none=True, integer=True, what="an integer of at least 1, or null for 4·sqrt(N)")
+        check_positive("ivf_probe", ivf_probe, integer=True, what="an integer of at least 1")
         self.model, self.epochs, self.refit_days, self.seed = str(model), int(epochs), refit_days, int(seed)
+        self.search = Search(str(index), None if ivf_lists is None else int(ivf_lists), int(ivf_probe), int(seed))
         self._bound: tuple | None = None
         self._mode = "rolling"  # existing.fit, read at bind
         self._last: tuple[int, "FittedTwoTower"] | None = None  # (cutoff, fit) to reuse between refits
@@ -121,14 +130,31 @@ class TwoTowerChannel:
         device = resolve_device(str(cfg.train.device))
         ts = TrainingSet.build(samples, profiles, ds.n_items, max_len, with_exposures=False)
         if len(ts.rows) == 0:
-            return FittedTwoTower(None, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, {})
+            return FittedTwoTower(None, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, {},
+                                  self.search)
         state = np.random.get_state()
         cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):  # the run's own random streams (CPU, and its GPU's) stay as they were
             model = build_model(cfg, ds, Variant(name="off"), self.seed)
             log = train(model, ts, train_config(cfg), self.seed, device, desc=f"existing twotower ({self.model})")
         np.random.set_state(state)
-        return FittedTwoTower(model, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, log)
+        return FittedTwoTower(model, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, log,
+                              self.search)
+
+
+INDEXES = ("exact", "ivf")
+RECALL_ROWS = 1000  # requests of the first retrieval whose approximate R_u is checked against exact search
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+    """How R_u is searched: `exact` (the whole pool, as the models under evaluation are ranked) or `ivf`
+    (bench.retrieve.IVFIndex: `lists` inverted lists, null for about 4·sqrt(N); `probe` scanned per query)."""
+
+    index: str
+    lists: int | None
+    probe: int
+    seed: int
 
 
 @dataclasses.dataclass
@@ -141,6 +167,10 @@ class FittedTwoTower:
     batch: int
     cutoff_ms: int
     training: dict
+    search: Search
+    _index: object | None = None  # the IVF index over this model's item vectors, built at the first retrieval
+    _items: np.ndarray | None = None  # [N, D] this model's item vectors
+    _details: dict = dataclasses.field(default_factory=dict)
 
     def retrieve(self, history: Ragged, budget: int, rows: np.ndarray | None = None, progress: bool = False) -> Ragged:
         if rows is None:
@@ -148,9 +178,30 @@ class FittedTwoTower:
         rows = np.asarray(rows, dtype=np.int64)
         if self.model is None or len(rows) == 0:
             return Ragged(np.zeros(len(rows) + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
-        from bench.evaluate import rank_pool
+        from bench.evaluate import pool_vectors, serve_vectors
+        from bench.retrieve import IVFIndex, recall_against_exact, top_k
 
-        top = rank_pool(self.model, self.samples, self.profiles, rows, int(budget), self.max_len, self.device,
-                        self.batch)  # [R, budget] best first
-        top = np.sort(top, axis=1).astype(np.int32)  # each row a set, in item-id order
-        return Ragged(np.arange(len(rows) + 1, dtype=np.int64) * top.shape[1], top.reshape(-1))
+        if self._items is None:
+            self._items = pool_vectors(self.model)  # [N, D]
+        users = serve_vectors(self.model, self.samples, self.profiles, rows, self.max_len, self.device,
+                              self.batch)  # [R, K, D]
+        if self.search.index == "exact":
+            top = top_k(users, self._items, int(budget))  # [R, budget] best first
+        else:
+            if self._index is None:
+                self._index = IVFIndex(self._items, self.search.lists, self.search.probe, self.search.seed)
+                sample = users[:RECALL_ROWS]
+                self._details = {"index": "ivf", "lists": self._index.lists, "probe": self._index.probe,
+                                 "build_seconds": round(self._index.build_seconds, 3), "recall_rows": len(sample),
+                                 "recall_at_budget": round(recall_against_exact(
+                                     self._index.top_k(sample, int(budget)), top_k(sample, self._items, int(budget))), 4)}
+            top = self._index.top_k(users, int(budget))  # [R, budget] best first, -1 past what the lists held
+        top = np.sort(top, axis=1)  # each row a set in item-id order, its -1 padding first
+        keep = top >= 0
+        offsets = np.r_[0, np.cumsum(keep.sum(axis=1))].astype(np.int64)
+        return Ragged(offsets, top[keep].astype(np.int32))
+
+    def describe(self) -> dict:
+        """What the record keeps about this fit's search: the IVF index's size and its recall against exact
+        search on the first RECALL_ROWS requests it retrieved for (empty for exact search)."""
+        return dict(self._details)
