@@ -408,12 +408,16 @@ def test_twotower_ivf_search_is_recorded_with_its_recall(tmp_path: Path, synthet
               "model=dssm", "increc=off", "train.max_epochs=1", "train.max_batches=2", "train.progress=false",
               "eval.seed_control=false", "existing.model=dssm", "existing.index=ivf", "cache.enabled=false")
     full = run(compose_config(*common, "existing.ivf_lists=4", "existing.ivf_probe=4"), tmp_path / "all").record
-    search = full["existing_fits"]["channels"][0]["search"]
+    (search,) = full["existing_fits"]["channels"][0]["search"]  # one fit, on the training period
     assert search["index"] == "ivf" and search["lists"] == search["probe"] == 4
     assert search["recall_at_budget"] >= 0.99  # every list probed: exact search, ties of near-equal scores aside
-    one = run(compose_config(*common, "existing.ivf_lists=4", "existing.ivf_probe=1"), tmp_path / "one").record
-    assert one["existing_fits"]["channels"][0]["search"]["recall_at_budget"] < 1
+    one = run(compose_config(*common, "existing.ivf_lists=4", "existing.ivf_probe=1", "existing.refit_days=2"),
+              tmp_path / "one").record
+    fits = one["existing_fits"]["channels"][0]["search"]
+    assert len(fits) >= 2 and all(f["recall_at_budget"] < 1 and f["probe"] == 1 for f in fits)  # one per refit
     assert 0 < one["sample_stats"]["mean_retrieved"] <= one["existing_budget"]
+    with pytest.raises(ConfigError, match=r"existing\.ivf_lists=1000000: at most the pool's"):
+        run(compose_config(*common, "existing.ivf_lists=1000000"), tmp_path / "too_many")
 
 
 def test_twotower_search_config_errors():

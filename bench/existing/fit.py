@@ -74,8 +74,8 @@ def existing_retrieval(
     it saw the positives with time_ms < cutoff), first_cutoff_ms / last_cutoff_ms, positives_per_fit,
     requests_per_fit, requests_without_fit (rolling: requests on a day with no earlier positive, given an
     empty R_u), fit_seconds, retrieve_seconds (all channels), leaks_test_period, and per channel its
-    name, class, budget and seconds, and `search` where its fitted model describes one (the two-tower
-    channel's IVF index: size, build time, recall against exact search).
+    name, class, budget and seconds, and `search` where its fitted models describe one, a list with an entry per
+    distinct fit (the two-tower channel's IVF index: size, build seconds, recall against exact search).
     """
     if fit not in FIT_MODES:
         raise UnknownFitModeError(f"existing.fit={fit!r}; choose one of {', '.join(FIT_MODES)}")
@@ -87,7 +87,7 @@ def existing_retrieval(
         raise ValueError(f"t1 has {len(t1)} entries for {n_req} history rows")
     times = np.asarray(positives.time_ms, dtype=np.int64)
     seconds = {c.name: {"fit": 0.0, "retrieve": 0.0} for c in channels}
-    details: dict[str, dict] = {}  # per channel, what its last fit's describe() said (an optional method)
+    details: dict[str, list] = {}  # per channel, (fitted model, its describe()) per distinct fit (an optional method)
 
     def fit_and_retrieve(cutoff: int, keep: np.ndarray | None, requests: np.ndarray,
                          bar: bool) -> tuple[dict[str, Ragged], int]:
@@ -103,8 +103,13 @@ def existing_retrieval(
             model = c.channel.fit(data, n_items)
             t_fit = time.perf_counter()
             out[c.name] = model.retrieve(hist, c.budget, rows=requests, progress=bar)
-            if callable(getattr(model, "describe", None)) and model.describe():
-                details[c.name] = model.describe()
+            described = model.describe() if callable(getattr(model, "describe", None)) else {}
+            if described:  # one entry per fitted model (a channel may reuse one model over several days)
+                seen = details.setdefault(c.name, [])
+                if not seen or seen[-1][0] is not model:
+                    seen.append((model, described))
+                else:
+                    seen[-1] = (model, described)
             del model  # a fit is freed before the next one is built (million-item pools)
             seconds[c.name]["fit"] += t_fit - t0
             seconds[c.name]["retrieve"] += time.perf_counter() - t_fit
@@ -153,7 +158,7 @@ def existing_retrieval(
         "channels": [{"name": c.name, "target": c.target, "budget": c.budget,
                       "fit_seconds": round(seconds[c.name]["fit"], 3),
                       "retrieve_seconds": round(seconds[c.name]["retrieve"], 3),
-                      **({"search": details[c.name]} if c.name in details else {})} for c in channels],
+                      **({"search": [d for _, d in details[c.name]]} if c.name in details else {})} for c in channels],
     }
     return retrieved, by_channel, info
 
