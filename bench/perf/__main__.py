@@ -53,7 +53,7 @@ SECTIONS = ("retrieval", "itemcf", "existing", "train_step", "sasrec", "scale_pu
 FULL_ONLY = ("scale_pure", "scale_kuairand1k", "existing_kuairand1k", "table1_sample")  # the long sections: --full
 
 
-def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
+def run_section(name: str, which: str, seeds: list[int] | None = None, systems: list[str] | None = None) -> dict:
     n_items, n_queries, preset, epochs, default_seeds = SIZES[which]
     if name == "retrieval":
         return retrieval_figures(n_items, n_queries, repeats=3 if which == "quick" else 2)
@@ -62,9 +62,9 @@ def run_section(name: str, which: str, seeds: list[int] | None = None) -> dict:
     if name == "existing":
         return existing_on_preset(preset)
     if name == "existing_kuairand1k":
-        from bench.perf.existing import systems_on_preset
+        from bench.perf.existing import SYSTEMS, systems_on_preset
 
-        return systems_on_preset("kuairand1k")
+        return systems_on_preset("kuairand1k", None if systems is None else {n: SYSTEMS[n] for n in systems})
     if name == "train_step":
         from bench.perf.train_step import train_step_figures
 
@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                              "the figures the file holds from the same mode and machine")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds of the SASRec-vs-RecBole section "
                         "(default: 0 with --quick, 0,1 with --full)")
+    parser.add_argument("--systems", default=None,
+                        help="comma-separated existing systems of the existing_kuairand1k section (default: all of "
+                             "bench.perf.existing.SYSTEMS)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
     args = parser.parse_args(argv)
     which = "full" if args.full else "quick"
@@ -121,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     except ValueError:
         parser.error(f"--seeds {args.seeds!r}: expected comma-separated integers")
+    systems = [x.strip() for x in args.systems.split(",") if x.strip()] if args.systems else None
+    if systems is not None:
+        from bench.perf.existing import SYSTEMS
+
+        if unknown := [x for x in systems if x not in SYSTEMS]:
+            parser.error(f"--systems: unknown system(s) {unknown}; choose from {list(SYSTEMS)}")
     out = args.out or PROJECT_ROOT / "outputs" / "perf" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{which}.json"
     record = previous_figures(out, which) if args.only else {}
     figures: dict[str, object] = dict(record.get("figures", {}))
@@ -134,12 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     show({f"machine_{k}": v for k, v in machine().items()})
     for name in sections:
         start, version = time.perf_counter(), code_version()  # the code this section runs
-        show(run_section(name, which, seeds))
+        show(run_section(name, which, seeds, systems))
         if name == "sasrec":  # means over every seed the file now holds, this call's and earlier ones'
             from bench.perf.sasrec_recbole import summarise_seeds
 
             show(summarise_seeds(figures))
         key = name if name != "sasrec" else f"sasrec seeds {seeds or 'default'}"  # seeds may run in separate calls
+        if name == "existing_kuairand1k" and systems is not None:
+            key = f"{name} systems {','.join(systems)}"
         done[key] = {"seconds": round(time.perf_counter() - start, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                      "code_version": version}
         write_json_atomic({"mode": which, "machine": machine(), "sections": done, "figures": figures}, out)  # after each
