@@ -172,7 +172,8 @@ def test_readme_performance_table_quotes_the_saved_figures() -> None:
         assert round(figures[name], decimals) == float(printed.replace(",", "")), name
         checked[path] = checked.get(path, 0) + 1
     assert checked == {"results/perf/full.json": 11, "results/perf/full_intel_xeon.json": 1,
-                       "results/perf/existing_kuairand1k_amd_epyc_no_bf16.json": 5}
+                       "results/perf/existing_kuairand1k_amd_epyc_no_bf16.json": 5,
+                       "results/perf/existing_kuairand1k_intel_xeon.json": 4}
 
 
 def test_table1_sample_times_the_sweep_and_reads_its_records(tmp_path, real_sample) -> None:
