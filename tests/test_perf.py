@@ -103,7 +103,7 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
     assert first["figures"]["retrieval_fraction_of_matmul_peak"] > 0 and list(first["sections"]) == ["retrieval"]
     assert first["sections"]["retrieval"]["code_version"]["code_digest"]
     assert "retrieval_fraction_of_matmul_peak: " in capsys.readouterr().out
-    monkeypatch.setattr(perf, "run_section", lambda name, which, seeds: {"itemcf_time_ratio_vs_implicit": 1.25})
+    monkeypatch.setattr(perf, "run_section", lambda name, which, seeds, systems=None: {"itemcf_time_ratio_vs_implicit": 1.25})
     assert perf.main(["--quick", "--only", "itemcf", "--out", str(out)]) == 0
     both = json.loads(out.read_text())
     assert both["figures"]["itemcf_time_ratio_vs_implicit"] == 1.25
