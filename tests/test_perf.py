@@ -103,7 +103,7 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
     assert first["figures"]["retrieval_fraction_of_matmul_peak"] > 0 and list(first["sections"]) == ["retrieval"]
     assert first["sections"]["retrieval"]["code_version"]["code_digest"]
     assert "retrieval_fraction_of_matmul_peak: " in capsys.readouterr().out
-    monkeypatch.setattr(perf, "run_section", lambda name, which, seeds, systems=None: {"itemcf_time_ratio_vs_implicit": 1.25})
+    monkeypatch.setattr(perf, "run_section", lambda name, which, seeds, systems=None, time_limit_s=None: {"itemcf_time_ratio_vs_implicit": 1.25})
     assert perf.main(["--quick", "--only", "itemcf", "--out", str(out)]) == 0
     both = json.loads(out.read_text())
     assert both["figures"]["itemcf_time_ratio_vs_implicit"] == 1.25
@@ -120,6 +120,30 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
     out.write_text(json.dumps(both))
     with pytest.raises(SystemExit, match="another mode or machine"):
         perf.main(["--quick", "--only", "itemcf", "--out", str(out)])
+
+
+def test_stages_in_log_reads_finished_and_running_stages() -> None:
+    from bench.perf.scale import stages_in_log
+
+    log = ("[2026-12-03 15:44:07,384][bench][INFO] - stage fingerprint ...\n"
+           "[2026-12-03 15:44:12,755][bench][INFO] - stage fingerprint done in 5.4 s\n"
+           "[2026-12-03 15:45:00,347][bench][WARNING] - ITG share of training targets 0.281 vs test 0.165\n"
+           "[2026-12-03 15:45:00,354][bench][INFO] - stage train_base ...\n"
+           "[2026-12-03 16:00:42,641][bench][INFO] - stage train_base done in 942.3 s\n"
+           "[2026-12-03 16:07:47,080][bench][INFO] - stage train_variant ...\n")
+    assert stages_in_log(log) == ({"fingerprint": 5.4, "train_base": 942.3}, "train_variant")
+    assert stages_in_log(log.rsplit("\n", 2)[0]) == ({"fingerprint": 5.4, "train_base": 942.3}, None)
+    assert stages_in_log("") == ({}, None)
+
+
+def test_end_to_end_at_its_time_limit_keeps_a_lower_bound(synthetic_cache) -> None:
+    from bench.perf.scale import end_to_end
+
+    f = end_to_end("tiny", ["model=dssm", "train.max_epochs=40", "train.patience=40", f"dataset.cache_dir={synthetic_cache}"],
+                   time_limit_s=12)
+    assert f["tiny_end_to_end_s_at_least"] >= 12 and "tiny_end_to_end_s" not in f
+    assert f["tiny_end_to_end"].startswith("stopped at the 12 s limit in stage ")
+    assert f["tiny_stage_load_s"] >= 0  # a stage it finished before the limit
 
 
 def test_end_to_end_reports_time_memory_and_batches(synthetic_cache) -> None:

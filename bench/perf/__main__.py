@@ -53,7 +53,8 @@ SECTIONS = ("retrieval", "itemcf", "existing", "train_step", "sasrec", "scale_pu
 FULL_ONLY = ("scale_pure", "scale_kuairand1k", "existing_kuairand1k", "table1_sample")  # the long sections: --full
 
 
-def run_section(name: str, which: str, seeds: list[int] | None = None, systems: list[str] | None = None) -> dict:
+def run_section(name: str, which: str, seeds: list[int] | None = None, systems: list[str] | None = None,
+                time_limit_s: float | None = None) -> dict:
     n_items, n_queries, preset, epochs, default_seeds = SIZES[which]
     if name == "retrieval":
         return retrieval_figures(n_items, n_queries, repeats=3 if which == "quick" else 2)
@@ -79,7 +80,7 @@ def run_section(name: str, which: str, seeds: list[int] | None = None, systems: 
         return table1_sample()
     from bench.perf.scale import end_to_end
 
-    return end_to_end(name.removeprefix("scale_"))
+    return end_to_end(name.removeprefix("scale_"), time_limit_s=time_limit_s)
 
 
 def previous_figures(out: Path, which: str) -> dict:
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default=None,
                         help="comma-separated existing systems of the existing_kuairand1k section (default: all of "
                              "bench.perf.existing.SYSTEMS)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="scale_* sections: stop a run still going after SECONDS and record a lower bound "
+                             "(<preset>_end_to_end_s_at_least) with the stages it finished")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
     args = parser.parse_args(argv)
     which = "full" if args.full else "quick"
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     show({f"machine_{k}": v for k, v in machine().items()})
     for name in sections:
         start, version = time.perf_counter(), code_version()  # the code this section runs
-        show(run_section(name, which, seeds, systems))
+        show(run_section(name, which, seeds, systems, args.time_limit))
         if name == "sasrec":  # means over every seed the file now holds, this call's and earlier ones'
             from bench.perf.sasrec_recbole import summarise_seeds
 

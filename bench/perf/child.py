@@ -40,6 +40,7 @@ class ChildRun:
     peak_rss_gib: float | None  # the child's own VmHWM; None when it died before writing it
     returncode: int  # negative: killed by that signal
     stderr_tail: str  # its last stderr line, or "exit code N" / "killed by signal N" when it printed none
+    timed_out: bool = False  # stopped at timeout_s
 
     @property
     def ok(self) -> bool:
@@ -71,7 +72,7 @@ def run_module(module: str, args: list[str], timeout_s: float | None = None) -> 
         tail = f"killed by signal {-returncode}" + (f" (timeout {timeout_s:.0f} s)" if timed_out else "")
     else:
         tail = f"exit code {returncode}"
-    return ChildRun(seconds, peak, returncode, tail)
+    return ChildRun(seconds, peak, returncode, tail, timed_out)
 
 
 def _main(argv: list[str]) -> None:

@@ -18,6 +18,7 @@ the full time can be read off the measured seconds per batch.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -30,13 +31,23 @@ PROBES = {"kuairand1k": ["train.max_epochs=2", "train.patience=1", "train.max_ba
                          "eval.valid_max_requests=2000"]}
 
 
-def end_to_end(preset: str, extra: list[str] | None = None) -> dict[str, object]:
+def end_to_end(preset: str, extra: list[str] | None = None, time_limit_s: float | None = None) -> dict[str, object]:
+    """The module docstring's figures. With `time_limit_s`, a run still going at the limit is stopped and what it
+    finished is kept: `<preset>_end_to_end_s_at_least` (the seconds it ran), the seconds of each stage it
+    completed (read from its log) and the stage it was in, so a run longer than a session still leaves a figure."""
     extra = list(extra if extra is not None else PROBES.get(preset, []))
     with tempfile.TemporaryDirectory() as tmp:
         run = run_module("bench", [f"dataset.preset={preset}", "model=sasrec", "increc=on", "cache.enabled=false",
-                                   "train.progress=false", f"hydra.run.dir={tmp}", *extra])
+                                   "train.progress=false", f"hydra.run.dir={tmp}", *extra], timeout_s=time_limit_s)
         if not run.ok:
-            return {f"{preset}_end_to_end": f"failed: {run.stderr_tail}"}
+            log = Path(tmp) / "__main__.log"
+            done, running = stages_in_log(log.read_text() if log.exists() else "")
+            if not run.timed_out:
+                return {f"{preset}_end_to_end": f"failed: {run.stderr_tail}"}
+            return {f"{preset}_end_to_end_s_at_least": run.seconds,
+                    f"{preset}_end_to_end": f"stopped at the {time_limit_s:.0f} s limit in stage {running or 'none'}",
+                    **{f"{preset}_stage_{k}_s": v for k, v in done.items()},
+                    f"{preset}_overrides": " ".join(extra) or "none"}
         record = json.loads((Path(tmp) / "run.json").read_text())
     figures: dict[str, object] = {f"{preset}_end_to_end_s": run.seconds, f"{preset}_peak_rss_gib": run.peak_rss_gib}
     figures |= {f"{preset}_stage_{k}_s": v for k, v in record["stage_seconds"].items()}
@@ -45,3 +56,24 @@ def end_to_end(preset: str, extra: list[str] | None = None) -> dict[str, object]
         figures[f"{preset}_{model}_seconds_per_batch"] = sum(log["epoch_seconds"]) / max(sum(log["batches"]), 1)
         figures[f"{preset}_{model}_batches_per_epoch"] = log["batches_available"][0] if log["batches_available"] else 0
     return figures
+
+
+STAGE_LINE = re.compile(r"stage (\w+) (?:done in ([0-9.]+) s|\.\.\.)$")
+
+
+def stages_in_log(text: str) -> tuple[dict[str, float], str | None]:
+    """From a run's log (bench.run's "stage NAME ..." / "stage NAME done in S s" lines): the seconds of each
+    finished stage, in order, and the stage that was started and not finished (None when none was)."""
+    done: dict[str, float] = {}
+    running = None
+    for line in text.splitlines():
+        match = STAGE_LINE.search(line.strip())
+        if not match:
+            continue
+        name, seconds = match.groups()
+        if seconds is None:
+            running = name
+        else:
+            done[name] = float(seconds)
+            running = None if running == name else running
+    return done, running
