@@ -31,19 +31,22 @@ def top_k(users: np.ndarray, items: np.ndarray, k: int, batch: int = 4096) -> np
     Exhaustive search straight over `items` (faiss.knn: the same search as an IndexFlatIP, without the
     index's own copy of the item table, which is a full extra [N, D] on million-item pools).
     """
-    n_rows, n_int, dim = users.shape
     if k > len(items):
         raise ValueError(f"top-{k} asked from a pool of {len(items)} items")
     items = np.ascontiguousarray(items, dtype=np.float32)  # a view when it already is
+    return _search_in_batches(users, k, lambda q: faiss.knn(q, items, k, metric=faiss.METRIC_INNER_PRODUCT), batch)
+
+
+def _search_in_batches(users: np.ndarray, k: int, search, batch: int) -> np.ndarray:
+    """[R, k] int32: `search(q [b*K, D]) -> (scores, ids) [b*K, k]` over `batch` requests at a time, each
+    request's K interest lists merged into its k best distinct ids (_merge)."""
+    n_rows, n_int, dim = users.shape
     out = np.empty((n_rows, k), dtype=np.int32)  # ids < 2**31: half the memory of faiss's int64
     for lo in range(0, n_rows, batch):
         q = np.ascontiguousarray(users[lo : lo + batch].reshape(-1, dim), dtype=np.float32)
-        scores, ids = faiss.knn(q, items, k, metric=faiss.METRIC_INNER_PRODUCT)  # [b*K, k]
+        scores, ids = search(q)  # [b*K, k]
         b = len(q) // n_int
-        if n_int == 1:
-            out[lo : lo + b] = ids
-            continue
-        out[lo : lo + b] = _merge(scores.reshape(b, n_int * k), ids.reshape(b, n_int * k), k)
+        out[lo : lo + b] = ids if n_int == 1 else _merge(scores.reshape(b, n_int * k), ids.reshape(b, n_int * k), k)
     return out
 
 
@@ -85,14 +88,8 @@ class IVFIndex:
     def top_k(self, users: np.ndarray, k: int, batch: int = 4096) -> np.ndarray:
         """[R, k] int32 ids by descending max_k <u_k, v_i> among the probed lists, distinct per row; -1 pads
         a row whose probed lists hold fewer than k items. users [R, K, D] float32 (K interests)."""
-        n_rows, n_int, dim = users.shape
-        out = np.empty((n_rows, k), dtype=np.int32)
-        for lo in range(0, n_rows, batch):
-            q = np.ascontiguousarray(users[lo : lo + batch].reshape(-1, dim), dtype=np.float32)
-            scores, ids = self._index.search(q, k)  # [b*K, k]; missing: id -1, score -3.4e38 (sorts last)
-            b = len(q) // n_int
-            out[lo : lo + b] = ids if n_int == 1 else _merge(scores.reshape(b, n_int * k), ids.reshape(b, n_int * k), k)
-        return out
+        # missing results: id -1 with score -3.4e38, so they sort last in the merge
+        return _search_in_batches(users, k, lambda q: self._index.search(q, k), batch)
 
 
 def recall_against_exact(approx: np.ndarray, exact: np.ndarray) -> float:

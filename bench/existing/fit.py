@@ -104,12 +104,9 @@ def existing_retrieval(
             t_fit = time.perf_counter()
             out[c.name] = model.retrieve(hist, c.budget, rows=requests, progress=bar)
             described = model.describe() if callable(getattr(model, "describe", None)) else {}
-            if described:  # one entry per fitted model (a channel may reuse one model over several days)
-                seen = details.setdefault(c.name, [])
-                if not seen or seen[-1][0] is not model:
-                    seen.append((model, described))
-                else:
-                    seen[-1] = (model, described)
+            seen = details.setdefault(c.name, [])
+            if described and (not seen or seen[-1][0] is not model):  # a model reused over several days: once
+                seen.append((model, described))
             del model  # a fit is freed before the next one is built (million-item pools)
             seconds[c.name]["fit"] += t_fit - t0
             seconds[c.name]["retrieve"] += time.perf_counter() - t_fit
@@ -158,7 +155,7 @@ def existing_retrieval(
         "channels": [{"name": c.name, "target": c.target, "budget": c.budget,
                       "fit_seconds": round(seconds[c.name]["fit"], 3),
                       "retrieve_seconds": round(seconds[c.name]["retrieve"], 3),
-                      **({"search": [d for _, d in details[c.name]]} if c.name in details else {})} for c in channels],
+                      **({"search": [d for _, d in details[c.name]]} if details.get(c.name) else {})} for c in channels],
     }
     return retrieved, by_channel, info
 

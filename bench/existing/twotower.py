@@ -188,21 +188,20 @@ class FittedTwoTower:
                               self.batch)  # [R, K, D]
         if self.search.index == "exact":  # the item vectors are rebuilt per call, not held: [N, D] on 1M-item pools
             top = top_k(users, pool_vectors(self.model), int(budget))  # [R, budget] best first
-        else:
-            if self._index is None:  # built once per fitted model; it holds the only copy of the item vectors
-                items = pool_vectors(self.model)  # [N, D]
-                self._index = IVFIndex(items, self.search.lists, self.search.probe, self.search.seed)
-                sample = users[:RECALL_ROWS]
-                recall = recall_against_exact(self._index.top_k(sample, int(budget)), top_k(sample, items, int(budget)))
-                del items
-                self._details = {"index": "ivf", "lists": self._index.lists, "probe": self._index.probe,
-                                 "build_seconds": round(self._index.build_seconds, 3), "recall_rows": len(sample),
-                                 "recall_at_budget": round(recall, 4)}
+        elif self._index is None:  # built once per fitted model; it holds the only copy of the item vectors
+            items = pool_vectors(self.model)  # [N, D]
+            self._index = IVFIndex(items, self.search.lists, self.search.probe, self.search.seed)
             top = self._index.top_k(users, int(budget))  # [R, budget] best first, -1 past what the lists held
+            n_check = min(RECALL_ROWS, len(rows))
+            recall = recall_against_exact(top[:n_check], top_k(users[:n_check], items, int(budget)))
+            self._details = {"index": "ivf", "lists": self._index.lists, "probe": self._index.probe,
+                             "build_seconds": round(self._index.build_seconds, 3), "recall_rows": n_check,
+                             "recall_at_budget": round(recall, 4)}
+        else:
+            top = self._index.top_k(users, int(budget))
         top = np.sort(top, axis=1)  # each row a set in item-id order, its -1 padding first
-        keep = top >= 0
-        offsets = np.r_[0, np.cumsum(keep.sum(axis=1))].astype(np.int64)
-        return Ragged(offsets, top[keep].astype(np.int32))
+        row, col = np.nonzero(top >= 0)
+        return Ragged.from_rows(row, top[row, col].astype(np.int32), len(rows))
 
     def describe(self) -> dict:
         """What the record keeps about this fit's search: the IVF index's size, build seconds and its recall

@@ -39,11 +39,11 @@ def end_to_end(preset: str, extra: list[str] | None = None, time_limit_s: float 
     with tempfile.TemporaryDirectory() as tmp:
         run = run_module("bench", [f"dataset.preset={preset}", "model=sasrec", "increc=on", "cache.enabled=false",
                                    "train.progress=false", f"hydra.run.dir={tmp}", *extra], timeout_s=time_limit_s)
-        if not run.ok:
+        if not run.ok and not run.timed_out:
+            return {f"{preset}_end_to_end": f"failed: {run.stderr_tail}"}
+        if run.timed_out:
             log = Path(tmp) / "__main__.log"
             done, running = stages_in_log(log.read_text() if log.exists() else "")
-            if not run.timed_out:
-                return {f"{preset}_end_to_end": f"failed: {run.stderr_tail}"}
             return {f"{preset}_end_to_end_s_at_least": run.seconds,
                     f"{preset}_end_to_end": f"stopped at the {time_limit_s:.0f} s limit in stage {running or 'none'}",
                     **{f"{preset}_stage_{k}_s": v for k, v in done.items()},
