@@ -96,6 +96,8 @@ def write_json_atomic(obj: dict, path: Path) -> Path:
     return write_atomic(path, dump)
 
 
-def write_npz_atomic(path: Path, arrays: dict) -> Path:
-    """Arrays as .npz, written atomically."""
-    return write_atomic(path, lambda f: np.savez(f, **arrays), binary=True)
+def write_npz_atomic(path: Path, arrays: dict, compressed: bool = False) -> Path:
+    """Arrays as .npz, written atomically; `compressed` (zip deflate) for files meant to be committed, such as a
+    table's per-request values (np.load reads either)."""
+    save = np.savez_compressed if compressed else np.savez
+    return write_atomic(path, lambda f: save(f, **arrays), binary=True)

@@ -175,7 +175,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     scored = test_metrics(Rankings(popularity=np.broadcast_to(pop, (len(test), len(pop))), retrieved=test.retrieved,
                                    pool_size=ds.n_items, **rankings),
                           test, ks, grid, n_tabs=int(ds.log["tab"].max()) + 1)
-    write_npz_atomic(out_dir / PER_REQUEST, per_request_arrays(test.rows, scored.counts))
+    write_npz_atomic(out_dir / PER_REQUEST, per_request_arrays(test.rows, scored.counts), compressed=True)
     record = {
         **provenance(cfg, seed, overrides, prep.fingerprint, version, device),
         "protocol": protocol,

@@ -129,3 +129,14 @@ def test_a_table_against_another_existing_system_gets_its_own_files(tmp_path: Pa
     text = (tmp_path / "results" / "FINDINGS.md").read_text()
     assert "### Table 1 (table1.md)" in text and "### Table 1 (table1_multi.md)" in text
     assert "existing system multi (itemcf 10, popular 6) with budget 16" in text
+
+
+def test_summary_blocks_read_in_the_order_of_k(tmp_path: Path) -> None:
+    """The file sorts its keys as text ("100" before "50"); read_summary gives the K-keyed blocks in K's order,
+    so the findings page lists K = 50 before K = 100."""
+    path = tmp_path / "table1.json"
+    block = {"100": {"rows": []}, "50": {"rows": []}, "1000": {"rows": []}}
+    path.write_text(json.dumps({"summary_version": SUMMARY_VERSION, "table1": block, "mdd": dict(block)}, sort_keys=True))
+    assert list(json.loads(path.read_text())["table1"]) == ["100", "1000", "50"]  # what the file holds
+    s = read_summary(path)
+    assert list(s["table1"]) == ["50", "100", "1000"] and list(s["mdd"]) == ["50", "100", "1000"]

@@ -65,6 +65,7 @@ def write_record(root: Path, table: str, model: str, variant: str, seed: int, me
                    "dataset": {"name": "handmade"}, "train": {"epochs": 4}},
         "seed": seed, "overrides": overrides or [f"experiment={table}", f"model={model}", f"increc={variant}", f"seed={seed}"],
         "data_fingerprint": "f" * 64, "code_version": {"git_commit": "abc1234def", "dirty": False},
+        "machine": {"cpu": "Handmade CPU", "cores": 2},
         "stage_seconds": {"train_base": 1.5}, "pool_size": 600, "ks": KS, "existing_budget": 16, "eval_requests": R,
         "sample_stats": sample_stats, "training": training,
         "metrics": all_metrics, "curve": {"Base": {"10": 0.1, "20": 0.2}, "Sup": {"10": 0.05, "20": 0.1}},
@@ -160,8 +161,13 @@ def test_table1_cells_bold_p_and_intervals(tmp_path: Path) -> None:
 
 def test_table1_header_protocol_premise_and_mdd(tmp_path: Path) -> None:
     make_table1(tmp_path)
+    for path in tmp_path.glob("sasrec_*/run.json"):  # sasrec's jobs ran on another machine kind
+        record = json.loads(path.read_text())
+        record["machine"] = {"cpu": "Other CPU", "cores": 16, "gpu": "Some GPU"}
+        path.write_text(json.dumps(record))
     (runs,) = collect([tmp_path])
     text = header(runs, "CMD")
+    assert "; machine Handmade CPU, 2 cores (4 jobs); Other CPU, 16 cores, GPU Some GPU (4 jobs)." in text
     assert ("- Protocol v2, existing.fit=rolling; 1 validation day(s); early stopping on the validation "
             "requests.") in text
     assert "leak" not in text

@@ -126,4 +126,7 @@ def read_summary(path: Path) -> dict:
     if summary.get("summary_version") != SUMMARY_VERSION:
         raise ReportError(f"{path}: summary version {summary.get('summary_version')!r}, this code reads "
                           f"{SUMMARY_VERSION}; regenerate it with the command in its 'command' field")
+    for block in ("table1", "mdd"):  # keyed by K: the file sorts keys as text ("100" < "50"), readers want K's order
+        if block in summary:
+            summary[block] = dict(sorted(summary[block].items(), key=lambda kv: int(kv[0])))
     return summary

@@ -143,6 +143,16 @@ def tuning_line(runs: TableRuns) -> str:
     return "- Tuning: " + "; ".join(p for p in parts if p) + "."
 
 
+def machines_text(runs: TableRuns) -> str:
+    """The CPU kinds the jobs ran on, with how many jobs each: metrics repeat only on the same kind (README)."""
+    kinds: dict[str, int] = {}
+    for job in runs.jobs.values():
+        m = job.record.get("machine", {})
+        kind = f"{m.get('cpu', 'unrecorded CPU')}, {m.get('cores', '?')} cores" + (f", GPU {m['gpu']}" if m.get("gpu") else "")
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return "; ".join(f"{kind} ({n} jobs)" for kind, n in sorted(kinds.items()))
+
+
 def header(runs: TableRuns, command: str) -> str:
     """Title and provenance: dataset, pool, K and their scale, seeds, code, command, wall time; then the
     protocol, the ITG share per split, the premise, the record warnings and the table's MDD."""
@@ -171,7 +181,7 @@ def header(runs: TableRuns, command: str) -> str:
         f"- Regenerate: `{command}`",
         f"- Provenance: code {', '.join(commits)}{' (uncommitted changes)' if dirty else ''}; "
         f"job time {seconds / 60:.1f} min summed over {len(runs.jobs)} jobs (a timing: varies run to run); "
-        f"stage cache {hits} hits of {len(events)} lookups.",
+        f"stage cache {hits} hits of {len(events)} lookups; machine {machines_text(runs)}.",
         "",
     ])
 
