@@ -268,18 +268,20 @@ def test_legacy_records_still_render(tmp_path: Path) -> None:
 def test_table2_and_table3_layout(tmp_path: Path) -> None:
     per = {f"{n}@{k}": np.array([0, 1, 0, 1, 0, 1]) for n in ("Base", "Sup", "Inc", "Exposure") for k in KS}
     for variant, inc in (("off", None), ("tb_itg", 0.3), ("tb_boost", 0.4), ("na", 0.2)):
-        m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1}
+        m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1} | POP
         if inc is not None:
             m |= {"Inc@10": inc, "Inc@20": inc + 0.1}
         extra = {"Inc@10": np.array([1, 2, 3, 4, 4, 4])} if variant == "tb_itg" else {}
         write_record(tmp_path / "t2", "table2", "dssm", variant, 0, m, per | extra)
     for variant, inc, exp in (("na", 0.2, 0.1), ("ori", 0.15, 0.3), ("on", 0.18, 0.35)):
         m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1, "Inc@10": inc, "Inc@20": inc,
-             "Exposure@10": exp, "Exposure@20": exp}
+             "Exposure@10": exp, "Exposure@20": exp} | POP
         write_record(tmp_path / "t3", "table3", "dssm", variant, 0, m, per)
     t2, t3 = collect([tmp_path])
     rows = table2(t2, "dssm").splitlines()[2:]
-    assert [r.split(" | ")[0] for r in rows] == ["| TB-Online", "| TB-ITG", "| TB-boost", "| IncRec-NA"]
+    assert [r.split(" | ")[0] for r in rows] == ["| TB-Online", "| TB-ITG", "| TB-boost", "| IncRec-NA", "| popularity"]
+    # the floor: Pop_Base@K as Base, Pop_Sup@K in the Inc column, nothing tested, never bold
+    assert rows[4] == "| popularity | 8.00 ± 0.00 | 3.00 ± 0.00 | — | — | 25.00 ± 0.00 | 4.00 ± 0.00 | — | — |"
     assert rows[0].split(" | ")[2] == "5.00 ± 0.00"  # TB-Online's Inc@K is its Sup@K
     assert rows[2].split(" | ")[2] == "**40.00 ± 0.00**"  # TB-boost has the best Inc@10
     from scipy.stats import wilcoxon
@@ -296,7 +298,8 @@ def test_table2_and_table3_layout(tmp_path: Path) -> None:
     main, p_table = table3(t3, "dssm")
     head = main.splitlines()[0]
     assert head == "| variant | Base@10 | Inc@10 | Base@20 | Inc@20 | Exposure Hit@10 | Exposure Hit@20 |"
-    na, ori, on = (r.split(" | ") for r in main.splitlines()[2:])
+    na, ori, on, pop = (r.split(" | ") for r in main.splitlines()[2:])
+    assert pop == ["| popularity", "8.00 ± 0.00", "3.00 ± 0.00", "25.00 ± 0.00", "4.00 ± 0.00", "—", "— |"]
     assert na[2] == "**20.00 ± 0.00**" and on[5] == "**35.00 ± 0.00**" and ori[5] == "30.00 ± 0.00"
     assert [r.split(" | ")[0] for r in p_table.splitlines()[2:]] == ["| IncRec-ori", "| IncRec"]
     assert p_table.splitlines()[0].startswith("| vs IncRec-NA | Inc@10 − NA [95%] | p | Inc@20 − NA [95%] | p |")

@@ -11,6 +11,7 @@ Table 2: base ("TB-Online"), TB-ITG, TB-boost, IncRec-NA on one backbone: Base@K
          variant's Inc@K vs the Sup@K its own job measured on the same standalone base (the TB-Online row's values
          for that seed whenever the base is reproduced bit for bit, as on CPU or from the cache).
 Table 3: IncRec-NA, IncRec-ori, IncRec: Base@K, Inc@K and Exposure Hit@K; differences and p: vs IncRec-NA.
+Tables 2 and 3 end each backbone's rows with the popularity floor: Pop_Base@K as Base@K, Pop_Sup@K as Inc@K.
 Every header states the protocol, the ITG share per split, the premise, the record warnings and the
 table's minimum detectable difference (bench.report.protocol).
 """
@@ -351,7 +352,18 @@ def table2(runs: TableRuns, model: str) -> str:
         bold_max([grid[v][i][1] for v in variants])
     rows = [[paper.VARIANT_LABELS.get(v, v)] + [t for b, c, d in grid[v] for t in (b.text(), c.text(), diff_p(d), diff_text(d))]
             for v in variants]
+    pop = popularity_cells(runs.select(model, variants[0]), ks)
+    if pop is not None:  # the floor: popularity's top K as Base, its ranks K+1..2K in the Inc column (TB-Online's place)
+        rows.append(["popularity"] + [t for base, nxt in pop for t in (base.text(), nxt.text(), "—", "—")])
     return md_table(head, rows)
+
+
+def popularity_cells(jobs: list[Job], ks: list[int]) -> list[tuple[Cell, Cell]] | None:
+    """Per K, the popularity floor's (Pop_Base@K, Pop_Sup@K) cells over `jobs`; None when no record holds them
+    (records that predate the floor)."""
+    if not any(measured(jobs, f"{name}@{k}") for name in POP_COLUMNS.values() for k in ks):
+        return None
+    return [(cell(jobs, f"{POP_COLUMNS['Base']}@{k}"), cell(jobs, f"{POP_COLUMNS['Sup']}@{k}")) for k in ks]
 
 
 def table3(runs: TableRuns, model: str) -> tuple[str, str]:
@@ -362,8 +374,11 @@ def table3(runs: TableRuns, model: str) -> tuple[str, str]:
     for m in metrics:
         if not m.startswith("Base"):
             bold_max([cells[v][m] for v in variants])
-    main = md_table(["variant"] + [m.replace("Exposure", "Exposure Hit") for m in metrics],
-               [[paper.VARIANT_LABELS.get(v, v)] + [cells[v][m].text() for m in metrics] for v in variants])
+    rows = [[paper.VARIANT_LABELS.get(v, v)] + [cells[v][m].text() for m in metrics] for v in variants]
+    pop = popularity_cells(runs.select(model, variants[0]), ks)
+    if pop is not None:  # the floor, as in Table 2: its top K as Base, its next K in the Inc column; no exposure
+        rows.append(["popularity"] + [t for base, nxt in pop for t in (base.text(), nxt.text())] + ["—"] * len(ks))
+    main = md_table(["variant"] + [m.replace("Exposure", "Exposure Hit") for m in metrics], rows)
     tested = [m for m in metrics if not m.startswith("Base")]
     ref = runs.select(model, "na")
     p_rows = []
@@ -398,6 +413,10 @@ INTERVAL_NOTE = (f"[95%]: the mean difference in percentage points and its 95% t
                  "the same requests for every seed of a draw).")
 
 
+POP_ROW_NOTE = ("The popularity row is the floor, never bold: the training-popularity ranking's top K as Base@K and "
+                "its ranks K+1..2K as Inc@K.")
+
+
 def column_note() -> str:
     """What each Table 1 column measures, from the metrics' own descriptions."""
     described = [f"{c}@K: {declared(c).description}" for c in TABLE1_COLUMNS]
@@ -424,10 +443,10 @@ def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1
                 parts += [main, "", p_table, ""]
         if runs.table == "table2":
             parts += [f"p: {TEST_NAME}; each variant's Inc@K against the TB-Online row (the base's Sup@K). "
-                      f"{INTERVAL_NOTE} Bold: the best Inc@K of each column. TB-Online's Inc@K is its Sup@K.", ""]
+                      f"{INTERVAL_NOTE} Bold: the best Inc@K of each column. TB-Online's Inc@K is its Sup@K. {POP_ROW_NOTE}", ""]
         else:
             parts += [f"p: {TEST_NAME}; each variant against IncRec-NA on the same metric. {INTERVAL_NOTE} "
-                      "Bold: the best Inc@K and Exposure Hit@K of each column.", ""]
+                      f"Bold: the best Inc@K and Exposure Hit@K of each column. {POP_ROW_NOTE}", ""]
     training = training_table(training_rows(runs))
     if training is not None:
         parts += ["Training (early stopping on the validation requests): mean over seeds of the best epoch and of "
