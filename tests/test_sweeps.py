@@ -128,6 +128,10 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_cpu_and_da
         m.setattr(bench.resume, "cpu_vendor", lambda: "AnotherVendor")
         assert finished_record(cfg, tmp_path / "job") is None
     assert finished_record(cfg, tmp_path / "job") == first.record
+    moved = tmp_path / "moved"  # the same files elsewhere (another checkout): the fingerprint decides, not the path
+    shutil.copytree(data, moved)
+    moved_cfg = compose_config(*[f"dataset.root={moved}" if o.startswith("dataset.root=") else o for o in common])
+    assert finished_record(moved_cfg, tmp_path / "job") == first.record
     log = next(data.glob("log_standard_*"))
     log.write_text(log.read_text() + log.read_text().splitlines(keepends=True)[1])  # the data changed
     assert finished_record(cfg, tmp_path / "job") is None
