@@ -16,16 +16,18 @@ from bench.record import code_digest, data_fingerprint, package_versions
 PER_REQUEST = "per_request.npz"
 RESUME_IGNORED = ("seeds", "cache", "tune", "tuned", "tuning_applied")  # top-level keys that never change a job's
 # result (the tuned values a run applied are in its model and train sections; their provenance is not a setting)
-DATASET_LOCATIONS = ("root", "cache_dir")  # where the data files are, not what they hold: the fingerprint checks that,
-# so records made in another checkout (committed ones, a clean clone) are kept
+IGNORED_IN_SECTION = {
+    "train": ("progress",),  # progress bars
+    "dataset": ("root", "cache_dir"),  # where the data files are, not what they hold: the fingerprint checks that,
+}                                      # so records made in another checkout (committed ones, a clean clone) are kept
 
 
 def _comparable(config: dict) -> dict:
     """A job's config without the keys that do not change its result (sweep bookkeeping, progress bars, where
     the data files lie)."""
     out = {k: v for k, v in config.items() if k not in RESUME_IGNORED}
-    out["train"] = {k: v for k, v in out.get("train", {}).items() if k != "progress"}
-    out["dataset"] = {k: v for k, v in out.get("dataset", {}).items() if k not in DATASET_LOCATIONS}
+    for section, keys in IGNORED_IN_SECTION.items():
+        out[section] = {k: v for k, v in out.get(section, {}).items() if k not in keys}
     return out
 
 
