@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.report.__main__ import main as report_main
@@ -13,7 +14,7 @@ from bench.report.collect import ReportError, collect
 from bench.report.findings import render_findings, verdict
 from bench.report.summary import SUMMARY_VERSION, read_summary, table_summary
 from bench.report.tables import table1_numbers
-from tests.test_report import INC_HITS, KS, R, make_table1
+from tests.test_report import INC_HITS, KS, R, TB_ITG_INC_HITS, make_ablations, make_table1
 
 
 def _report(tmp_path: Path, name: str = "results", **fields) -> Path:
@@ -140,3 +141,47 @@ def test_summary_blocks_read_in_the_order_of_k(tmp_path: Path) -> None:
     assert list(json.loads(path.read_text())["table1"]) == ["100", "1000", "50"]  # what the file holds
     s = read_summary(path)
     assert list(s["table1"]) == ["50", "100", "1000"] and list(s["mdd"]) == ["50", "100", "1000"]
+
+
+def test_ablation_summaries_and_their_findings(tmp_path: Path) -> None:
+    """Tables 2 and 3 put their cells and tested differences in their JSON (the markdown's numbers), and the
+    findings page reads them per backbone and variant."""
+    make_table1(tmp_path / "runs" / "t1")
+    make_ablations(tmp_path / "runs")
+    assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    folder = tmp_path / "results" / "handmade"
+    t2 = read_summary(folder / "table2.json")
+    assert t2["reference"].startswith("the base's Sup@K") and list(t2["ablation"]) == ["dssm"]
+    rows = {r["variant"]: r for r in t2["ablation"]["dssm"]["rows"]}
+    assert list(rows) == ["off", "tb_itg", "tb_boost", "na"]
+    assert rows["off"]["cells"]["Inc@10"]["mean"] == pytest.approx(0.05)  # TB-Online's Inc@K is its Sup@K
+    assert rows["off"]["diffs"]["Inc@10"] is None
+    expected = ((TB_ITG_INC_HITS - np.array([0, 1, 0, 1, 0, 1])) / 4).mean()
+    assert rows["tb_itg"]["diffs"]["Inc@10"]["mean"] == pytest.approx(expected)
+    md = (folder / "table2.md").read_text()
+    d = rows["tb_itg"]["diffs"]["Inc@10"]
+    assert f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]" in md
+    assert t2["ablation"]["dssm"]["popularity"]["20"]["Base"]["mean"] == pytest.approx(0.25)
+    t3 = read_summary(folder / "table3.json")
+    rows3 = {r["variant"]: r for r in t3["ablation"]["dssm"]["rows"]}
+    assert set(rows3["on"]["diffs"]) == {"Inc@10", "Inc@20", "Exposure@10", "Exposure@20"}
+    assert rows3["na"]["diffs"]["Exposure@10"] is None and rows3["ori"]["cells"]["Exposure@10"]["mean"] == pytest.approx(0.3)
+    assert report_main(["--findings", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "results" / "FINDINGS.md").read_text()
+    assert "### Table 2 (table2.md)" in text and "### Table 3 (table3.md)" in text
+    assert f"| TB-ITG | 30.00 ± 0.00 | {100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] | higher |" in text
+    assert "| TB-boost | 40.00 ± 0.00 | +0.00 [+0.00, +0.00] | cannot tell |" in text
+    assert "| TB-Online | 5.00 ± 0.00 | — | — |" in text
+
+
+def test_findings_answer_and_control_counts(tmp_path: Path) -> None:
+    results = _report(tmp_path)
+    assert report_main(["--findings", str(results)]) == 0
+    text = (results / "FINDINGS.md").read_text()
+    s = read_summary(results / "handmade" / "table1.json")
+    sides = [(r["diffs"]["Inc-Sup"]["low"] > 0) - (r["diffs"]["Inc-Sup"]["high"] < 0)
+             for block in s["table1"].values() for r in block["rows"]]
+    assert (f"- table1.md (2 backbones × K = 10, 20; existing system itemcf): Inc@K > Sup@K holds (interval above 0) "
+            f"in {sides.count(1)} of 4 backbone-K cells, is reversed (below 0) in {sides.count(-1)}") in text
+    assert "0 cell(s) also clear both controls." in text  # dssm's Inc − Seed is 0; sasrec has no Seed control
+    assert "- K = 10: Inc − Seed's 95% interval lies above 0 for 0 of 1 (none), below 0 for 0 (none) and holds 0 for 1." in text

@@ -265,18 +265,27 @@ def test_legacy_records_still_render(tmp_path: Path) -> None:
     assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
 
 
-def test_table2_and_table3_layout(tmp_path: Path) -> None:
+TB_ITG_INC_HITS = np.array([1, 2, 3, 4, 4, 4])  # TB-ITG's per-request Inc@10 hits in make_ablations (size 4 each)
+
+
+def make_ablations(root: Path) -> None:
+    """Hand-made Table 2 (root/t2) and Table 3 (root/t3) records of dssm, one seed: every per-request array is
+    [0, 1, 0, 1, 0, 1] but TB-ITG's Inc@10 (TB_ITG_INC_HITS)."""
     per = {f"{n}@{k}": np.array([0, 1, 0, 1, 0, 1]) for n in ("Base", "Sup", "Inc", "Exposure") for k in KS}
     for variant, inc in (("off", None), ("tb_itg", 0.3), ("tb_boost", 0.4), ("na", 0.2)):
         m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1} | POP
         if inc is not None:
             m |= {"Inc@10": inc, "Inc@20": inc + 0.1}
-        extra = {"Inc@10": np.array([1, 2, 3, 4, 4, 4])} if variant == "tb_itg" else {}
-        write_record(tmp_path / "t2", "table2", "dssm", variant, 0, m, per | extra)
+        extra = {"Inc@10": TB_ITG_INC_HITS} if variant == "tb_itg" else {}
+        write_record(root / "t2", "table2", "dssm", variant, 0, m, per | extra)
     for variant, inc, exp in (("na", 0.2, 0.1), ("ori", 0.15, 0.3), ("on", 0.18, 0.35)):
         m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1, "Inc@10": inc, "Inc@20": inc,
              "Exposure@10": exp, "Exposure@20": exp} | POP
-        write_record(tmp_path / "t3", "table3", "dssm", variant, 0, m, per)
+        write_record(root / "t3", "table3", "dssm", variant, 0, m, per)
+
+
+def test_table2_and_table3_layout(tmp_path: Path) -> None:
+    make_ablations(tmp_path)
     t2, t3 = collect([tmp_path])
     rows = table2(t2, "dssm").splitlines()[2:]
     assert [r.split(" | ")[0] for r in rows] == ["| TB-Online", "| TB-ITG", "| TB-boost", "| IncRec-NA", "| popularity"]

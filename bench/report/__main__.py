@@ -17,7 +17,7 @@ from bench.report.plots import hit_vs_k, itg_hits_by_tab
 from bench.report.protocol import render_protocol
 from bench.record import write_atomic
 from bench.report.summary import table_summary, write_summary
-from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered, render, table1_numbers
+from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ablation_numbers, ordered, render, table1_numbers
 
 RECBOLE_PREFIX = "recbole_"  # model.name of model=recbole: recbole_<NAME> (conf/model/recbole.yaml)
 SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys that vary by job are dropped anyway
@@ -95,7 +95,7 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
         plots = [p.name if p else "" for p in plots]
         path = folder / f"{runs.stem}.md"
         command = regenerate_command(runs)
-        numbers = table1_numbers(runs) if runs.table == "table1" else None
+        numbers = table1_numbers(runs) if runs.table == "table1" else ablation_numbers(runs)
         text = render(runs, command, [p for p in plots if p], numbers)
         write_atomic(path, lambda f: f.write(text))
         write_summary(path.with_suffix(".json"), table_summary(runs, command, numbers))

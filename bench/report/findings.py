@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.record import write_atomic
 from bench.report.collect import ReportError
+from bench.report.paper import VARIANT_LABELS
 from bench.report.protocol import FIT_MEANING, md_table, premise_rows
 from bench.report.summary import pair_key, read_summary
 from bench.report.tables import COMPARISONS, MODEL_ORDER, Cell, Diff, diff_text, ordered
@@ -108,6 +109,7 @@ def table1_section(s: dict, title: str) -> list[str]:
         out += [f"- K = {k}: Inc − Sup's 95% interval lies above 0 for {len(above)} of {n} backbones ({_names(above)}), "
                 f"below 0 for {len(below)} ({_names(below)}) and holds 0 for {len(undecided)} ({_names(undecided)}).",
                 f"- K = {k}: above 0 against both controls (SupR and Seed) as well: {len(survive)} of {n} ({_names(survive)}).",
+                *[f"- K = {k}: {line}" for line in _control_lines(rows)],
                 (f"- K = {k}: the MDD was not computable." if mdd is None else
                  f"- K = {k}: the MDD is {_pts(mdd)} pts; no row is undecided." if not undecided else
                  f"- K = {k}: the MDD is {_pts(mdd)} pts; {len(small)} of the {len(undecided)} undecided rows "
@@ -115,6 +117,80 @@ def table1_section(s: dict, title: str) -> list[str]:
                 f"- K = {k}: Base@{k} beats the popularity floor ({_cell(pop.get('Base'))}) for "
                 f"{n - len(block['below_popularity'])} of {n} backbones"
                 + (f"; not for {_names(block['below_popularity'])}." if block["below_popularity"] else "."), ""]
+    return out
+
+
+def _sides(rows: list[dict], a: str, b: str) -> dict[int, list[str]]:
+    """Backbones by where the 95% interval of a − b lies: +1 above 0, -1 below, 0 holding 0 (unmeasured left out)."""
+    out: dict[int, list[str]] = {1: [], -1: [], 0: []}
+    for r in rows:
+        side = _side(r["diffs"].get(pair_key(a, b)))
+        if side is not None:
+            out[side].append(r["model"])
+    return out
+
+
+def _control_lines(rows: list[dict]) -> list[str]:
+    """Per control, where Inc − control's interval lies across the backbones that measured it."""
+    out = []
+    for a, b in CONTROLS:
+        sides = _sides(rows, a, b)
+        n = sum(map(len, sides.values()))
+        out.append(f"{a} − {b}: not measured." if not n else
+                   f"{a} − {b}'s 95% interval lies above 0 for {len(sides[1])} of {n} ({_names(sides[1])}), "
+                   f"below 0 for {len(sides[-1])} ({_names(sides[-1])}) and holds 0 for {len(sides[0])}.")
+    return out
+
+
+def answer_lines(ones: dict[str, dict]) -> list[str]:
+    """The dataset's answer in a few counts over every (backbone, K) cell of each Table 1: where Inc − Sup's
+    interval lies, how many undecided cells are under the MDD, and how many cells clear both controls."""
+    out = []
+    for stem, s in ones.items():
+        counts = {1: 0, -1: 0, 0: 0}
+        small = survive = total = 0
+        for k, block in s["table1"].items():
+            mdd = s["mdd"].get(k, {}).get("mdd")
+            for r in block["rows"]:
+                d = r["diffs"].get(pair_key("Inc", "Sup"))
+                side = _side(d)
+                if side is None:
+                    continue
+                total += 1
+                counts[side] += 1
+                small += side == 0 and mdd is not None and abs(d["mean"]) < mdd
+                survive += side == 1 and all(_side(r["diffs"].get(pair_key(a, b))) == 1 for a, b in CONTROLS)
+        backbones = len({r["model"] for block in s["table1"].values() for r in block["rows"]})
+        out.append(f"- {stem}.md ({backbones} backbones × K = {', '.join(s['table1'])}; existing system "
+                   f"{s['existing']['name']}): Inc@K > Sup@K holds (interval above 0) in {counts[1]} of {total} "
+                   f"backbone-K cells, is reversed (below 0) in {counts[-1]}, and cannot be told in {counts[0]} "
+                   f"({small} of them closer to 0 than the MDD); {survive} cell(s) also clear both controls.")
+    return out
+
+
+def _ablation_reading(d: dict | None) -> str:
+    side = _side(d)
+    return {None: "—", 1: "higher", -1: "lower", 0: "cannot tell"}[side]
+
+
+def ablation_section(stem: str, s: dict) -> list[str]:
+    """Table 2 or 3 read for the findings page: per backbone and tested metric, each variant's value and its
+    difference from the table's reference with the interval's reading."""
+    out = [f"### {'Table 2' if s['table'] == 'table2' else 'Table 3'} ({stem}.md)", "",
+           f"Each variant is tested against {s.get('reference', 'its reference')}; seeds "
+           f"{', '.join(map(str, s['seeds']))}. Regenerate: `{s['command']}`.", ""]
+    for model, block in s.get("ablation", {}).items():
+        rows = block["rows"]
+        tested = [m for m in (rows[0]["diffs"] if rows else {})]
+        grid = []
+        for r in rows:
+            grid.append([VARIANT_LABELS.get(r["variant"], r["variant"])]
+                        + [t for m in tested for t in (_cell(r["cells"].get(m)), _interval(r["diffs"].get(m)),
+                                                       _ablation_reading(r["diffs"].get(m)))])
+        out += [f"Backbone `{model}`:", "",
+                md_table(["variant"] + [t for m in tested for t in (m, f"{m} − reference [95%]", "variant vs reference")], grid), ""]
+    if not s.get("ablation"):
+        out += ["(this summary holds no ablation numbers; regenerate it with bench.report)", ""]
     return out
 
 
@@ -185,16 +261,20 @@ def render_findings(results: Path, command: str, protocols: tuple[Path, Path] | 
     for dataset, tables in dataset_summaries(results).items():
         parts += [f"## {dataset}", ""]
         ones = {stem: s for stem, s in tables.items() if s["table"] == "table1"}
+        if ones:
+            parts += ["In short:", "", *answer_lines(ones), ""]
         for stem, s in ones.items():
             parts += table1_section(s, f"Table 1 ({stem}.md)")
-        first = next(iter(ones.values()), None) or next(iter(tables.values()))
-        parts += premise_section(first)
         others = sorted(stem for stem, s in tables.items() if s["table"] != "table1")
+        for stem in others:
+            parts += ablation_section(stem, tables[stem])
         if others:
             parts += ["Ablations: " + ", ".join(f"[{stem}.md]({dataset}/{stem}.md)" for stem in others)
                       + " (their MDD per K: " + "; ".join(
                           f"{stem} " + ", ".join(f"{_pts(m['mdd'])} pts at K = {k}" for k, m in tables[stem]["mdd"].items())
                           for stem in others) + ").", ""]
+        first = next(iter(ones.values()), None) or next(iter(tables.values()))
+        parts += premise_section(first)
     if protocols is not None:
         v1, v2 = (read_summary(Path(d) / "table1.json") for d in protocols)
         parts += protocols_section(v1, v2)

@@ -1,6 +1,7 @@
 """A table's numbers as JSON, written beside its markdown (results/<dataset>/tableN.json): the setup its
 header states (dataset, pool, K, seeds, protocol, existing system, splits, premise, tuning, MDD, the
-regenerating command) and, for Table 1, every cell and tested difference per K. bench.report.findings
+regenerating command) and every cell and tested difference: per K for Table 1, per backbone and variant for
+Tables 2 and 3. bench.report.findings
 composes results/FINDINGS.md from these files, so that page holds no number the records did not give.
 
 Provenance that varies from run to run (commit, wall time, cache hits) stays in the markdown only: the
@@ -16,9 +17,9 @@ from pathlib import Path
 from bench.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
 from bench.report.protocol import inc_sup_spread, premise, protocol, splits
-from bench.report.tables import COMPARISONS, Cell, Diff, Table1K, table1_numbers
+from bench.report.tables import ABLATION_REFERENCE, COMPARISONS, Ablation, Cell, Diff, Table1K, ablation_numbers, table1_numbers
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2  # 2: Tables 2 and 3 hold their cells and differences ("ablation")
 
 
 def _num(x: float | None) -> float | None:
@@ -83,7 +84,17 @@ def _table1_block(numbers: list[Table1K]) -> dict[str, dict]:
     return out
 
 
-def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | None = None) -> dict:
+def _ablation_block(numbers: list[Ablation], ks: list[int]) -> dict[str, dict]:
+    """Per backbone: each variant's cells and its differences against the table's reference, and the floor."""
+    return {ab.model: {
+        "rows": [{"variant": r.variant, "cells": {m: _cell(c) for m, c in r.cells.items()},
+                  "diffs": {m: _diff(d) for m, d in r.diffs.items()}} for r in ab.rows],
+        "popularity": None if ab.popularity is None else
+        {str(k): {"Base": _cell(base), "Sup": _cell(nxt)} for k, (base, nxt) in zip(ks, ab.popularity)},
+    } for ab in numbers}
+
+
+def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | list[Ablation] | None = None) -> dict:
     """The JSON-able summary of one table (module docstring)."""
     rec = runs.any.record
     prot = protocol(rec)
@@ -109,6 +120,9 @@ def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | None =
     }
     if runs.table == "table1":
         out["table1"] = _table1_block(table1_numbers(runs) if numbers is None else numbers)
+    else:
+        out["ablation"] = _ablation_block(ablation_numbers(runs) if numbers is None else numbers, list(rec["ks"]))
+        out["reference"] = ABLATION_REFERENCE[runs.table]
     return out
 
 

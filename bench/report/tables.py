@@ -336,25 +336,78 @@ def training_rows(runs: TableRuns) -> list[tuple[str, dict[str, list[Job]]]]:
             for m in runs.models() for v in ordered(runs.variants(), order)]
 
 
-def table2(runs: TableRuns, model: str) -> str:
+@dataclass
+class AblationRow:
+    """One variant's row of Table 2 or 3 on one backbone: its cells (metric "Base@K" / "Inc@K" / "Exposure@K" ->
+    mean ± std over seeds; TB-Online's Inc@K cell is its Sup@K) and its tested differences (metric -> the variant
+    minus its reference on that metric, request by request; None for the reference row itself)."""
+
+    variant: str
+    cells: dict[str, Cell]
+    diffs: dict[str, Diff | None]
+
+
+@dataclass
+class Ablation:
+    """Table 2 or 3 on one backbone: a row per variant in the table's order and the popularity floor's cells
+    per K ((Pop_Base@K, Pop_Sup@K); None when the records predate the floor)."""
+
+    model: str
+    rows: list[AblationRow]
+    popularity: list[tuple[Cell, Cell]] | None
+
+    def row(self, variant: str) -> AblationRow | None:
+        return next((r for r in self.rows if r.variant == variant), None)
+
+
+# What each ablation tests (PROTOCOL 4, paper Tables 2 and 3): per metric, the reference a variant is tested against
+ABLATION_REFERENCE = {"table2": "the base's Sup@K (TB-Online: extending the base model to 2K)",
+                      "table3": "IncRec-NA on the same metric"}
+
+
+def ablation_numbers(runs: TableRuns) -> list[Ablation]:
+    """Every number Table 2 or 3 shows, per backbone. Table 2: Base@K and Inc@K per variant (TB-Online's Inc@K
+    is its Sup@K), each variant's Inc@K tested against the Sup@K its own job measured on the same standalone
+    base. Table 3: Base@K, Inc@K and Exposure@K, IncRec-ori and IncRec tested against IncRec-NA."""
     ks = runs.any.record["ks"]
+    order = TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER
+    out = []
+    for model in runs.models():
+        variants = ordered(runs.variants(), order)
+        rows = []
+        for v in variants:
+            jobs = runs.select(model, v)
+            if runs.table == "table2":
+                inc_metric = "Sup" if v == "off" else "Inc"
+                cells = {m: c for k in ks for m, c in ((f"Base@{k}", cell(jobs, f"Base@{k}")),
+                                                       (f"Inc@{k}", cell(jobs, f"{inc_metric}@{k}")))}
+                diffs = {f"Inc@{k}": None if v == "off" else difference(jobs, f"Inc@{k}", jobs, f"Sup@{k}") for k in ks}
+            else:
+                metrics = [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")] + [f"Exposure@{k}" for k in ks]
+                cells = {m: cell(jobs, m) for m in metrics}
+                ref = runs.select(model, "na")
+                diffs = {m: None if v == "na" or not ref else difference(jobs, m, ref, m)
+                         for m in metrics if not m.startswith("Base")}
+            rows.append(AblationRow(v, cells, diffs))
+        for metric in rows[0].cells if rows else []:
+            if not metric.startswith("Base"):
+                bold_max([r.cells[metric] for r in rows])
+        out.append(Ablation(model, rows, popularity_cells(runs.select(model, variants[0]), ks)))
+    return out
+
+
+def table2(runs: TableRuns, model: str, numbers: list[Ablation] | None = None) -> str:
+    ks = runs.any.record["ks"]
+    ab = next(a for a in (ablation_numbers(runs) if numbers is None else numbers) if a.model == model)
     head = ["variant"]
     for k in ks:
         head += [f"Base@{k}", f"Inc@{k}", f"p@{k}", f"Inc − Sup@{k} [95%]"]
-    variants = ordered(runs.variants(), TABLE2_ORDER)
-    grid: dict[str, list[tuple[Cell, Cell, Diff | None]]] = {}
-    for v in variants:
-        jobs = runs.select(model, v)
-        inc_metric = "Sup" if v == "off" else "Inc"
-        grid[v] = [(cell(jobs, f"Base@{k}"), cell(jobs, f"{inc_metric}@{k}"),
-                    None if v == "off" else difference(jobs, f"Inc@{k}", jobs, f"Sup@{k}")) for k in ks]
-    for i in range(len(ks)):
-        bold_max([grid[v][i][1] for v in variants])
-    rows = [[paper.VARIANT_LABELS.get(v, v)] + [t for b, c, d in grid[v] for t in (b.text(), c.text(), diff_p(d), diff_text(d))]
-            for v in variants]
-    pop = popularity_cells(runs.select(model, variants[0]), ks)
-    if pop is not None:  # the floor: popularity's top K as Base, its ranks K+1..2K in the Inc column (TB-Online's place)
-        rows.append(["popularity"] + [t for base, nxt in pop for t in (base.text(), nxt.text(), "—", "—")])
+    rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)]
+            + [t for k in ks for t in (r.cells[f"Base@{k}"].text(), r.cells[f"Inc@{k}"].text(),
+                                       diff_p(r.diffs[f"Inc@{k}"]), diff_text(r.diffs[f"Inc@{k}"]))]
+            for r in ab.rows]
+    if ab.popularity is not None:  # the floor: popularity's top K as Base, its ranks K+1..2K in the Inc column (TB-Online's place)
+        rows.append(["popularity"] + [t for base, nxt in ab.popularity for t in (base.text(), nxt.text(), "—", "—")])
     return md_table(head, rows)
 
 
@@ -366,30 +419,17 @@ def popularity_cells(jobs: list[Job], ks: list[int]) -> list[tuple[Cell, Cell]] 
     return [(cell(jobs, f"{POP_COLUMNS['Base']}@{k}"), cell(jobs, f"{POP_COLUMNS['Sup']}@{k}")) for k in ks]
 
 
-def table3(runs: TableRuns, model: str) -> tuple[str, str]:
+def table3(runs: TableRuns, model: str, numbers: list[Ablation] | None = None) -> tuple[str, str]:
     ks = runs.any.record["ks"]
-    variants = ordered(runs.variants(), TABLE3_ORDER)
-    metrics = [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")] + [f"Exposure@{k}" for k in ks]
-    cells = {v: {m: cell(runs.select(model, v), m) for m in metrics} for v in variants}
-    for m in metrics:
-        if not m.startswith("Base"):
-            bold_max([cells[v][m] for v in variants])
-    rows = [[paper.VARIANT_LABELS.get(v, v)] + [cells[v][m].text() for m in metrics] for v in variants]
-    pop = popularity_cells(runs.select(model, variants[0]), ks)
-    if pop is not None:  # the floor, as in Table 2: its top K as Base, its next K in the Inc column; no exposure
-        rows.append(["popularity"] + [t for base, nxt in pop for t in (base.text(), nxt.text())] + ["—"] * len(ks))
+    ab = next(a for a in (ablation_numbers(runs) if numbers is None else numbers) if a.model == model)
+    metrics = list(ab.rows[0].cells)
+    rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)] + [r.cells[m].text() for m in metrics] for r in ab.rows]
+    if ab.popularity is not None:  # the floor, as in Table 2: its top K as Base, its next K in the Inc column; no exposure
+        rows.append(["popularity"] + [t for base, nxt in ab.popularity for t in (base.text(), nxt.text())] + ["—"] * len(ks))
     main = md_table(["variant"] + [m.replace("Exposure", "Exposure Hit") for m in metrics], rows)
     tested = [m for m in metrics if not m.startswith("Base")]
-    ref = runs.select(model, "na")
-    p_rows = []
-    for v in variants:
-        if v == "na" or not ref:
-            continue
-        row = [paper.VARIANT_LABELS.get(v, v)]
-        for m in tested:
-            d = difference(runs.select(model, v), m, ref, m)
-            row += [diff_text(d), diff_p(d)]
-        p_rows.append(row)
+    p_rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)] + [t for m in tested for t in (diff_text(r.diffs[m]), diff_p(r.diffs[m]))]
+              for r in ab.rows if r.variant != "na" and ab.row("na") is not None]
     head = ["vs IncRec-NA"] + [t for m in tested for t in (f"{m.replace('Exposure', 'Exposure Hit')} − NA [95%]", "p")]
     return main, md_table(head, p_rows)
 
@@ -424,8 +464,8 @@ def column_note() -> str:
     return "Columns: " + "; ".join(described + pop) + "."
 
 
-def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1K] | None = None) -> str:
-    """The whole markdown file of one table (Table 1 from `numbers` when given: table1_numbers' result)."""
+def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1K] | list[Ablation] | None = None) -> str:
+    """The whole markdown file of one table, from `numbers` when given (table1_numbers' or ablation_numbers' result)."""
     parts = [header(runs, command)]
     if runs.table == "table1":
         body, verdicts = table1(runs, numbers)
@@ -434,12 +474,13 @@ def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1
                   f"backbone's base. {INTERVAL_NOTE} Bold: the largest of the second-K channels (every column but "
                   "Base) in each row. " + column_note(), ""]
     else:
+        numbers = ablation_numbers(runs) if numbers is None else numbers
         for model in runs.models():
             parts += [f"Backbone: `{model}`", ""]
             if runs.table == "table2":
-                parts += [table2(runs, model), ""]
+                parts += [table2(runs, model, numbers), ""]
             else:
-                main, p_table = table3(runs, model)
+                main, p_table = table3(runs, model, numbers)
                 parts += [main, "", p_table, ""]
         if runs.table == "table2":
             parts += [f"p: {TEST_NAME}; each variant's Inc@K against the TB-Online row (the base's Sup@K). "
