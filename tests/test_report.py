@@ -316,6 +316,21 @@ def test_table2_and_table3_layout(tmp_path: Path) -> None:
     assert ori_p[1] == "+0.00 [+0.00, +0.00]" and ori_p[2] == "1.0000"  # the same per-request values as IncRec-NA
 
 
+def test_table3_backbone_without_increc_na_tests_nothing(tmp_path: Path) -> None:
+    """A backbone with no IncRec-NA runs has nothing to test its variants against, even when another backbone
+    of the same table has them; its popularity row comes from the first variant it does have."""
+    make_ablations(tmp_path)
+    m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1, "Inc@10": 0.2, "Inc@20": 0.2,
+         "Exposure@10": 0.3, "Exposure@20": 0.3} | POP
+    write_record(tmp_path / "t3", "table3", "sasrec", "ori", 0, m, {})
+    t3 = next(t for t in collect([tmp_path]) if t.table == "table3")
+    main, p_table = table3(t3, "sasrec")
+    assert p_table.count("\n") == 1  # the header and its rule only
+    assert main.splitlines()[2].startswith("| IncRec-NA | — |") and "| popularity | 8.00 ± 0.00 |" in main
+    _, dssm_p = table3(t3, "dssm")
+    assert len(dssm_p.splitlines()) == 4  # dssm still tests IncRec-ori and IncRec against its IncRec-NA
+
+
 def test_report_cli_writes_tables_and_plots(tmp_path: Path) -> None:
     make_table1(tmp_path / "runs")
     assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0

@@ -1,7 +1,8 @@
-"""results/FINDINGS.md from the tables' JSON summaries (bench.report.summary): per dataset, whether
-Inc@K > Sup@K holds per backbone with its interval, whether it survives the controls (Inc vs SupR, Inc
-vs Seed), the popularity floor, the premise diagnostics and what the data could detect (the minimum
-detectable difference); optionally protocol v1 against v2 on the same backbones. Every number and every
+"""results/FINDINGS.md from the tables' JSON summaries (bench.report.summary): per dataset, its answer in
+counts over backbone-K cells, then whether Inc@K > Sup@K holds per backbone with its interval, whether it
+survives the controls (Inc vs SupR, Inc vs Seed), the popularity floor, what Tables 2 and 3 find per variant
+against their reference, the premise diagnostics and what the data could detect (the minimum detectable
+difference); optionally protocol v1 against v2 on the same backbones. Every number and every
 choice of words comes from the summaries, which bench.report wrote from the run records.
 
 Run: python -m bench.report --findings RESULTS [--protocols V1_DIR V2_DIR]
@@ -17,7 +18,7 @@ from bench.report.collect import ReportError
 from bench.report.paper import VARIANT_LABELS
 from bench.report.protocol import FIT_MEANING, md_table, premise_rows
 from bench.report.summary import pair_key, read_summary
-from bench.report.tables import COMPARISONS, MODEL_ORDER, Cell, Diff, diff_text, ordered
+from bench.report.tables import COMPARISONS, MODEL_ORDER, Cell, Diff, ablation_metrics, diff_text, exposure_label, ordered
 
 CONTROLS = (("Inc", "SupR"), ("Inc", "Seed"))  # PROTOCOL 5: the base side given a second budget without R_u / a second seed
 assert all(c in COMPARISONS for c in CONTROLS), "a control findings reads is not a difference Table 1 tests"
@@ -101,9 +102,8 @@ def table1_section(s: dict, title: str) -> list[str]:
                           *[f"{a} − {b}@{k} [95%]" for a, b in CONTROLS], "Inc@K > Sup@K?"], grid), ""]
         by = {r["model"]: r for r in rows}
         n = len(rows)
-        above = [m for m, r in by.items() if _side(r["diffs"].get(pair_key("Inc", "Sup"))) == 1]
-        below = [m for m, r in by.items() if _side(r["diffs"].get(pair_key("Inc", "Sup"))) == -1]
-        undecided = [m for m, r in by.items() if _side(r["diffs"].get(pair_key("Inc", "Sup"))) == 0]
+        sides = _sides(rows, "Inc", "Sup")
+        above, below, undecided = sides[1], sides[-1], sides[0]
         survive = [m for m in above if all(_side(by[m]["diffs"].get(pair_key(a, b))) == 1 for a, b in CONTROLS)]
         small = [m for m in undecided if mdd is not None and abs(by[m]["diffs"][pair_key("Inc", "Sup")]["mean"]) < mdd]
         out += [f"- K = {k}: Inc − Sup's 95% interval lies above 0 for {len(above)} of {n} backbones ({_names(above)}), "
@@ -138,7 +138,8 @@ def _control_lines(rows: list[dict]) -> list[str]:
         n = sum(map(len, sides.values()))
         out.append(f"{a} − {b}: not measured." if not n else
                    f"{a} − {b}'s 95% interval lies above 0 for {len(sides[1])} of {n} ({_names(sides[1])}), "
-                   f"below 0 for {len(sides[-1])} ({_names(sides[-1])}) and holds 0 for {len(sides[0])}.")
+                   f"below 0 for {len(sides[-1])} ({_names(sides[-1])}) and holds 0 for {len(sides[0])} "
+                   f"({_names(sides[0])}).")
     return out
 
 
@@ -148,7 +149,7 @@ def answer_lines(ones: dict[str, dict]) -> list[str]:
     out = []
     for stem, s in ones.items():
         counts = {1: 0, -1: 0, 0: 0}
-        small = survive = total = 0
+        small = survive = total = lacking = 0
         for k, block in s["table1"].items():
             mdd = s["mdd"].get(k, {}).get("mdd")
             for r in block["rows"]:
@@ -159,12 +160,15 @@ def answer_lines(ones: dict[str, dict]) -> list[str]:
                 total += 1
                 counts[side] += 1
                 small += side == 0 and mdd is not None and abs(d["mean"]) < mdd
-                survive += side == 1 and all(_side(r["diffs"].get(pair_key(a, b))) == 1 for a, b in CONTROLS)
+                controls = [_side(r["diffs"].get(pair_key(a, b))) for a, b in CONTROLS]
+                survive += side == 1 and all(c == 1 for c in controls)
+                lacking += None in controls
         backbones = len({r["model"] for block in s["table1"].values() for r in block["rows"]})
         out.append(f"- {stem}.md ({backbones} backbones × K = {', '.join(s['table1'])}; existing system "
                    f"{s['existing']['name']}): Inc@K > Sup@K holds (interval above 0) in {counts[1]} of {total} "
                    f"backbone-K cells, is reversed (below 0) in {counts[-1]}, and cannot be told in {counts[0]} "
-                   f"({small} of them closer to 0 than the MDD); {survive} cell(s) also clear both controls.")
+                   f"({small} of them closer to 0 than the MDD); {survive} cell(s) also clear both controls"
+                   + (f" ({lacking} cell(s) lack a control)." if lacking else "."))
     return out
 
 
@@ -176,29 +180,27 @@ def _ablation_reading(d: dict | None) -> str:
 def ablation_section(stem: str, s: dict) -> list[str]:
     """Table 2 or 3 read for the findings page: per backbone and tested metric, each variant's value and its
     difference from the table's reference with the interval's reading."""
+    _, tested = ablation_metrics(s["table"], s["ks"])
     out = [f"### {'Table 2' if s['table'] == 'table2' else 'Table 3'} ({stem}.md)", "",
-           f"Each variant is tested against {s.get('reference', 'its reference')}; seeds "
-           f"{', '.join(map(str, s['seeds']))}. Regenerate: `{s['command']}`.", ""]
-    for model, block in s.get("ablation", {}).items():
-        rows = block["rows"]
-        tested = [m for m in (rows[0]["diffs"] if rows else {})]
-        grid = []
-        for r in rows:
-            grid.append([VARIANT_LABELS.get(r["variant"], r["variant"])]
-                        + [t for m in tested for t in (_cell(r["cells"].get(m)), _interval(r["diffs"].get(m)),
-                                                       _ablation_reading(r["diffs"].get(m)))])
+           f"Each variant is tested against {s['reference']}; seeds {', '.join(map(str, s['seeds']))}."
+           + (" TB-Online's Inc@K is its Sup@K." if s["table"] == "table2" else "")
+           + f" Regenerate: `{s['command']}`.", ""]
+    for model, block in s["ablation"].items():
+        grid = [[VARIANT_LABELS.get(r["variant"], r["variant"])]
+                + [t for m in tested for t in (_cell(r["cells"].get(m)), _interval(r["diffs"].get(m)),
+                                               _ablation_reading(r["diffs"].get(m)))]
+                for r in block["rows"]]
         out += [f"Backbone `{model}`:", "",
-                md_table(["variant"] + [t for m in tested for t in (m, f"{m} − reference [95%]", "variant vs reference")], grid), ""]
-    if not s.get("ablation"):
-        out += ["(this summary holds no ablation numbers; regenerate it with bench.report)", ""]
+                md_table(["variant"] + [t for m in tested for t in (exposure_label(m), f"{exposure_label(m)} − reference [95%]",
+                                                                    "variant vs reference")], grid), ""]
     return out
 
 
 def premise_section(s: dict) -> list[str]:
     pr = s.get("premise")
     if not pr:
-        return ["Premise diagnostics: not recorded.", ""]
-    return ["Premise diagnostics (PROTOCOL 5), from the Table 1 records:", "",
+        return ["### Premise diagnostics", "", "Not recorded.", ""]
+    return ["### Premise diagnostics", "", "PROTOCOL 5's diagnostics, from the Table 1 records:", "",
             md_table(["diagnostic", "value"], premise_rows(pr)), ""]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import cast
 
 from bench.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
@@ -20,6 +21,8 @@ from bench.report.protocol import inc_sup_spread, premise, protocol, splits
 from bench.report.tables import ABLATION_REFERENCE, COMPARISONS, Ablation, Cell, Diff, Table1K, ablation_numbers, table1_numbers
 
 SUMMARY_VERSION = 2  # 2: Tables 2 and 3 hold their cells and differences ("ablation")
+# versions read_summary still reads, per table: a version-1 Table 1 summary holds what version 2 holds
+READABLE = {1: ("table1",), 2: ("table1", "table2", "table3")}
 
 
 def _num(x: float | None) -> float | None:
@@ -89,6 +92,7 @@ def _ablation_block(numbers: list[Ablation], ks: list[int]) -> dict[str, dict]:
     return {ab.model: {
         "rows": [{"variant": r.variant, "cells": {m: _cell(c) for m, c in r.cells.items()},
                   "diffs": {m: _diff(d) for m, d in r.diffs.items()}} for r in ab.rows],
+        "has_reference": ab.has_reference,
         "popularity": None if ab.popularity is None else
         {str(k): {"Base": _cell(base), "Sup": _cell(nxt)} for k, (base, nxt) in zip(ks, ab.popularity)},
     } for ab in numbers}
@@ -119,9 +123,10 @@ def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | list[A
         "mdd": _mdd(runs),
     }
     if runs.table == "table1":
-        out["table1"] = _table1_block(table1_numbers(runs) if numbers is None else numbers)
+        out["table1"] = _table1_block(table1_numbers(runs) if numbers is None else cast("list[Table1K]", numbers))
     else:
-        out["ablation"] = _ablation_block(ablation_numbers(runs) if numbers is None else numbers, list(rec["ks"]))
+        out["ablation"] = _ablation_block(ablation_numbers(runs) if numbers is None else cast("list[Ablation]", numbers),
+                                          list(rec["ks"]))
         out["reference"] = ABLATION_REFERENCE[runs.table]
     return out
 
@@ -137,10 +142,15 @@ def read_summary(path: Path) -> dict:
         summary = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ReportError(f"{path}: not a readable table summary ({exc}); regenerate it with bench.report") from None
-    if summary.get("summary_version") != SUMMARY_VERSION:
-        raise ReportError(f"{path}: summary version {summary.get('summary_version')!r}, this code reads "
+    version, table = summary.get("summary_version"), summary.get("table", "table1")
+    if table not in READABLE.get(version, ()):
+        raise ReportError(f"{path}: summary version {version!r} of a {table} summary, this code reads version "
                           f"{SUMMARY_VERSION}; regenerate it with the command in its 'command' field")
+    by_k = lambda block: dict(sorted(block.items(), key=lambda kv: int(kv[0])))
     for block in ("table1", "mdd"):  # keyed by K: the file sorts keys as text ("100" < "50"), readers want K's order
         if block in summary:
-            summary[block] = dict(sorted(summary[block].items(), key=lambda kv: int(kv[0])))
+            summary[block] = by_k(summary[block])
+    for ab in summary.get("ablation", {}).values():
+        if ab.get("popularity"):
+            ab["popularity"] = by_k(ab["popularity"])
     return summary

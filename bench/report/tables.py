@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -349,56 +350,67 @@ class AblationRow:
 
 @dataclass
 class Ablation:
-    """Table 2 or 3 on one backbone: a row per variant in the table's order and the popularity floor's cells
-    per K ((Pop_Base@K, Pop_Sup@K); None when the records predate the floor)."""
+    """Table 2 or 3 on one backbone: a row per variant of the table (in its order), whether this backbone has
+    the reference the variants are tested against (Table 3: IncRec-NA runs), and the popularity floor's cells
+    per K ((Pop_Base@K, Pop_Sup@K), from this backbone's first variant that has runs; None when its records
+    predate the floor)."""
 
     model: str
     rows: list[AblationRow]
+    has_reference: bool
     popularity: list[tuple[Cell, Cell]] | None
 
-    def row(self, variant: str) -> AblationRow | None:
-        return next((r for r in self.rows if r.variant == variant), None)
 
-
-# What each ablation tests (PROTOCOL 4, paper Tables 2 and 3): per metric, the reference a variant is tested against
+# What each ablation tests (PROTOCOL 4, paper Tables 2 and 3): the reference a variant is tested against
 ABLATION_REFERENCE = {"table2": "the base's Sup@K (TB-Online: extending the base model to 2K)",
                       "table3": "IncRec-NA on the same metric"}
 
 
-def ablation_numbers(runs: TableRuns) -> list[Ablation]:
-    """Every number Table 2 or 3 shows, per backbone. Table 2: Base@K and Inc@K per variant (TB-Online's Inc@K
-    is its Sup@K), each variant's Inc@K tested against the Sup@K its own job measured on the same standalone
-    base. Table 3: Base@K, Inc@K and Exposure@K, IncRec-ori and IncRec tested against IncRec-NA."""
+def ablation_metrics(table: str, ks: list[int]) -> tuple[list[str], list[str]]:
+    """The metrics Table 2 or 3 shows, in its column order, and those it tests against the reference."""
+    if table == "table2":
+        return [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")], [f"Inc@{k}" for k in ks]
+    tested = [f"Inc@{k}" for k in ks] + [f"Exposure@{k}" for k in ks]
+    return [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")] + [f"Exposure@{k}" for k in ks], tested
+
+
+def ablation_of(runs: TableRuns, model: str) -> Ablation:
+    """Every number Table 2 or 3 shows for one backbone. Table 2: Base@K and Inc@K per variant (TB-Online's
+    Inc@K is its Sup@K), each variant's Inc@K tested against the Sup@K its own job measured on the same
+    standalone base. Table 3: Base@K, Inc@K and Exposure@K, IncRec-ori and IncRec tested against IncRec-NA."""
     ks = runs.any.record["ks"]
-    order = TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER
-    out = []
-    for model in runs.models():
-        variants = ordered(runs.variants(), order)
-        rows = []
-        for v in variants:
-            jobs = runs.select(model, v)
-            if runs.table == "table2":
-                inc_metric = "Sup" if v == "off" else "Inc"
-                cells = {m: c for k in ks for m, c in ((f"Base@{k}", cell(jobs, f"Base@{k}")),
-                                                       (f"Inc@{k}", cell(jobs, f"{inc_metric}@{k}")))}
-                diffs = {f"Inc@{k}": None if v == "off" else difference(jobs, f"Inc@{k}", jobs, f"Sup@{k}") for k in ks}
-            else:
-                metrics = [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")] + [f"Exposure@{k}" for k in ks]
-                cells = {m: cell(jobs, m) for m in metrics}
-                ref = runs.select(model, "na")
-                diffs = {m: None if v == "na" or not ref else difference(jobs, m, ref, m)
-                         for m in metrics if not m.startswith("Base")}
-            rows.append(AblationRow(v, cells, diffs))
-        for metric in rows[0].cells if rows else []:
-            if not metric.startswith("Base"):
-                bold_max([r.cells[metric] for r in rows])
-        out.append(Ablation(model, rows, popularity_cells(runs.select(model, variants[0]), ks)))
-    return out
+    variants = ordered(runs.variants(), TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER)
+    shown, tested = ablation_metrics(runs.table, ks)
+    ref = runs.select(model, "na")
+    rows = []
+    for v in variants:
+        jobs = runs.select(model, v)
+        if runs.table == "table2":
+            cells = {m: cell(jobs, m.replace("Inc@", "Sup@") if v == "off" else m) for m in shown}
+            diffs = {m: None if v == "off" else difference(jobs, m, jobs, m.replace("Inc@", "Sup@")) for m in tested}
+        else:
+            cells = {m: cell(jobs, m) for m in shown}
+            diffs = {m: None if v == "na" or not ref else difference(jobs, m, ref, m) for m in tested}
+        rows.append(AblationRow(v, cells, diffs))
+    for m in tested:
+        bold_max([r.cells[m] for r in rows])
+    floor_jobs = next((jobs for v in variants if (jobs := runs.select(model, v))), [])
+    return Ablation(model, rows, runs.table == "table2" or bool(ref), popularity_cells(floor_jobs, ks))
+
+
+def ablation_numbers(runs: TableRuns) -> list[Ablation]:
+    """ablation_of for every backbone of Table 2 or 3."""
+    return [ablation_of(runs, model) for model in runs.models()]
+
+
+def _ablation(runs: TableRuns, model: str, numbers: list[Ablation] | None) -> Ablation:
+    """This backbone's numbers: from `numbers` when given, else computed for it alone."""
+    return ablation_of(runs, model) if numbers is None else next(a for a in numbers if a.model == model)
 
 
 def table2(runs: TableRuns, model: str, numbers: list[Ablation] | None = None) -> str:
     ks = runs.any.record["ks"]
-    ab = next(a for a in (ablation_numbers(runs) if numbers is None else numbers) if a.model == model)
+    ab = _ablation(runs, model, numbers)
     head = ["variant"]
     for k in ks:
         head += [f"Base@{k}", f"Inc@{k}", f"p@{k}", f"Inc − Sup@{k} [95%]"]
@@ -419,18 +431,22 @@ def popularity_cells(jobs: list[Job], ks: list[int]) -> list[tuple[Cell, Cell]] 
     return [(cell(jobs, f"{POP_COLUMNS['Base']}@{k}"), cell(jobs, f"{POP_COLUMNS['Sup']}@{k}")) for k in ks]
 
 
+def exposure_label(metric: str) -> str:
+    """A Table 3 column's name: Exposure@K is the paper's Exposure Hit@K."""
+    return metric.replace("Exposure", "Exposure Hit")
+
+
 def table3(runs: TableRuns, model: str, numbers: list[Ablation] | None = None) -> tuple[str, str]:
     ks = runs.any.record["ks"]
-    ab = next(a for a in (ablation_numbers(runs) if numbers is None else numbers) if a.model == model)
-    metrics = list(ab.rows[0].cells)
+    ab = _ablation(runs, model, numbers)
+    metrics, tested = ablation_metrics(runs.table, ks)
     rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)] + [r.cells[m].text() for m in metrics] for r in ab.rows]
     if ab.popularity is not None:  # the floor, as in Table 2: its top K as Base, its next K in the Inc column; no exposure
         rows.append(["popularity"] + [t for base, nxt in ab.popularity for t in (base.text(), nxt.text())] + ["—"] * len(ks))
-    main = md_table(["variant"] + [m.replace("Exposure", "Exposure Hit") for m in metrics], rows)
-    tested = [m for m in metrics if not m.startswith("Base")]
+    main = md_table(["variant"] + [exposure_label(m) for m in metrics], rows)
     p_rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)] + [t for m in tested for t in (diff_text(r.diffs[m]), diff_p(r.diffs[m]))]
-              for r in ab.rows if r.variant != "na" and ab.row("na") is not None]
-    head = ["vs IncRec-NA"] + [t for m in tested for t in (f"{m.replace('Exposure', 'Exposure Hit')} − NA [95%]", "p")]
+              for r in ab.rows if r.variant != "na" and ab.has_reference]
+    head = ["vs IncRec-NA"] + [t for m in tested for t in (f"{exposure_label(m)} − NA [95%]", "p")]
     return main, md_table(head, p_rows)
 
 
@@ -468,19 +484,19 @@ def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1
     """The whole markdown file of one table, from `numbers` when given (table1_numbers' or ablation_numbers' result)."""
     parts = [header(runs, command)]
     if runs.table == "table1":
-        body, verdicts = table1(runs, numbers)
+        body, verdicts = table1(runs, cast("list[Table1K] | None", numbers))
         parts += [body, "", *[f"- {v}" for v in verdicts], "",
                   f"p: {TEST_NAME}; within IncRec-NA's runs, Inc@K against the Sup@K, SupR@K and Seed@K of the same "
                   f"backbone's base. {INTERVAL_NOTE} Bold: the largest of the second-K channels (every column but "
                   "Base) in each row. " + column_note(), ""]
     else:
-        numbers = ablation_numbers(runs) if numbers is None else numbers
+        ablations = ablation_numbers(runs) if numbers is None else cast("list[Ablation]", numbers)
         for model in runs.models():
             parts += [f"Backbone: `{model}`", ""]
             if runs.table == "table2":
-                parts += [table2(runs, model, numbers), ""]
+                parts += [table2(runs, model, ablations), ""]
             else:
-                main, p_table = table3(runs, model, numbers)
+                main, p_table = table3(runs, model, ablations)
                 parts += [main, "", p_table, ""]
         if runs.table == "table2":
             parts += [f"p: {TEST_NAME}; each variant's Inc@K against the TB-Online row (the base's Sup@K). "
