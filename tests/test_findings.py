@@ -181,7 +181,8 @@ def test_findings_answer_and_control_counts(tmp_path: Path) -> None:
     s = read_summary(results / "handmade" / "table1.json")
     sides = [(r["diffs"]["Inc-Sup"]["low"] > 0) - (r["diffs"]["Inc-Sup"]["high"] < 0)
              for block in s["table1"].values() for r in block["rows"]]
-    assert (f"- table1.md (2 backbones × K = 10, 20; existing system itemcf): Inc@K > Sup@K holds (interval above 0) "
+    assert (f"- handmade/table1.md (2 backbones × K = 10, 20; existing system itemcf): Inc@K > Sup@K holds (interval above 0) "
             f"in {sides.count(1)} of 4 backbone-K cells, is reversed (below 0) in {sides.count(-1)}") in text
     assert "0 cell(s) also clear both controls (2 cell(s) lack a control)." in text  # dssm: Inc − Seed is 0; sasrec: no Seed
     assert "- K = 10: Inc − Seed's 95% interval lies above 0 for 0 of 1 (none), below 0 for 0 (none) and holds 0 for 1 (dssm)." in text
+

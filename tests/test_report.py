@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.config import PROJECT_ROOT
 from bench.report.__main__ import main as report_main, regenerate_command
 from bench.report.collect import ReportError, collect
 from bench.metrics import METRIC_NAMES
@@ -380,6 +381,10 @@ def test_regenerate_command_keeps_shared_overrides_only(tmp_path: Path) -> None:
                                       f"python -m bench.report {tmp_path / 'table1'}")
     assert regenerate_command(t2).startswith("python -m bench -m experiment=table2 dataset=kuairand_sample model=sasrec "
                                              "train.epochs=2 seeds=3 hydra.sweep.dir=")  # Table 2's backbone is kept
+    # a report written elsewhere than results/ names its --out, so the command does not overwrite results/
+    assert regenerate_command(t1, tmp_path / "v1").endswith(f"python -m bench.report {tmp_path / 'table1'} --out {tmp_path / 'v1'}")
+    assert regenerate_command(t1, PROJECT_ROOT / "results") == regenerate_command(t1)
+    assert regenerate_command(t1, PROJECT_ROOT / "results" / "v1").endswith(" --out results/v1")
 
 
 def test_incomplete_sweep_is_refused(tmp_path: Path) -> None:

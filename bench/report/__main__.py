@@ -24,9 +24,18 @@ SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys th
 NO_EFFECT = ("cache", "resume", "train.progress", "hydra")  # overrides that never change a result
 
 
-def regenerate_command(runs: TableRuns) -> str:
+def _relative(path: Path) -> Path:
+    """`path` relative to the project root when it lies inside it (a command that works from any clone)."""
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT)
+    except ValueError:
+        return path
+
+
+def regenerate_command(runs: TableRuns, out: Path | None = None) -> str:
     """The sweep and report commands that reproduce this table: the overrides every job shares (minus
-    the swept keys), the seed count, and the folder the records are in."""
+    the swept keys), the seed count, the folder the records are in, and the report's --out when it is not
+    the default results/."""
     lists = [j.record.get("overrides", []) for j in runs.jobs.values()]
     def kept(o: str) -> bool:
         key = o.split("=")[0].lstrip("+~")
@@ -39,15 +48,14 @@ def regenerate_command(runs: TableRuns) -> str:
     seeds = runs.seeds()
     tail = []
     tail.append(f"seeds={len(seeds)}" if seeds == list(range(len(seeds))) else f"seed={','.join(map(str, seeds))}")
-    folder = Path(os.path.commonpath([str(j.path.parent.parent) for j in runs.jobs.values()]))
-    try:
-        folder = folder.relative_to(PROJECT_ROOT)
-    except ValueError:
-        pass
+    folder = _relative(Path(os.path.commonpath([str(j.path.parent.parent) for j in runs.jobs.values()])))
     if folder != Path("outputs") / "experiments" / runs.dataset / runs.table:  # not the experiment's own folder
         tail.append(f"hydra.sweep.dir={folder}")
     sweeps = [" ".join([*common, *models, *tail]) for models in (model_sweeps(runs) if swept_models else [[]])]
-    return " && ".join(f"python -m bench -m {sweep}" for sweep in sweeps) + f" && python -m bench.report {folder}"
+    report = f"python -m bench.report {folder}"
+    if out is not None and out.resolve() != (PROJECT_ROOT / "results").resolve():
+        report += f" --out {_relative(out)}"
+    return " && ".join(f"python -m bench -m {sweep}" for sweep in sweeps) + f" && {report}"
 
 
 def model_sweeps(runs: TableRuns) -> list[list[str]]:
@@ -94,7 +102,7 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
                  itg_hits_by_tab(runs, order, folder / f"{runs.stem}_itg_hits_by_tab.png")]
         plots = [p.name if p else "" for p in plots]
         path = folder / f"{runs.stem}.md"
-        command = regenerate_command(runs)
+        command = regenerate_command(runs, out)
         numbers = table1_numbers(runs) if runs.table == "table1" else ablation_numbers(runs)
         text = render(runs, command, [p for p in plots if p], numbers)
         write_atomic(path, lambda f: f.write(text))

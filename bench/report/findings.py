@@ -143,7 +143,7 @@ def _control_lines(rows: list[dict]) -> list[str]:
     return out
 
 
-def answer_lines(ones: dict[str, dict]) -> list[str]:
+def answer_lines(dataset: str, ones: dict[str, dict]) -> list[str]:
     """The dataset's answer in a few counts over every (backbone, K) cell of each Table 1: where Inc − Sup's
     interval lies, how many undecided cells are under the MDD, and how many cells clear both controls."""
     out = []
@@ -164,7 +164,7 @@ def answer_lines(ones: dict[str, dict]) -> list[str]:
                 survive += side == 1 and all(c == 1 for c in controls)
                 lacking += None in controls
         backbones = len({r["model"] for block in s["table1"].values() for r in block["rows"]})
-        out.append(f"- {stem}.md ({backbones} backbones × K = {', '.join(s['table1'])}; existing system "
+        out.append(f"- {dataset}/{stem}.md ({backbones} backbones × K = {', '.join(s['table1'])}; existing system "
                    f"{s['existing']['name']}): Inc@K > Sup@K holds (interval above 0) in {counts[1]} of {total} "
                    f"backbone-K cells, is reversed (below 0) in {counts[-1]}, and cannot be told in {counts[0]} "
                    f"({small} of them closer to 0 than the MDD); {survive} cell(s) also clear both controls"
@@ -264,7 +264,7 @@ def render_findings(results: Path, command: str, protocols: tuple[Path, Path] | 
         parts += [f"## {dataset}", ""]
         ones = {stem: s for stem, s in tables.items() if s["table"] == "table1"}
         if ones:
-            parts += ["In short:", "", *answer_lines(ones), ""]
+            parts += ["In short:", "", *answer_lines(dataset, ones), ""]
         for stem, s in ones.items():
             parts += table1_section(s, f"Table 1 ({stem}.md)")
         others = sorted(stem for stem, s in tables.items() if s["table"] != "table1")
