@@ -183,6 +183,7 @@ def test_findings_answer_and_control_counts(tmp_path: Path) -> None:
              for block in s["table1"].values() for r in block["rows"]]
     assert (f"- handmade/table1.md (2 backbones × K = 10, 20; existing system itemcf): Inc@K > Sup@K holds (interval above 0) "
             f"in {sides.count(1)} of 4 backbone-K cells, is reversed (below 0) in {sides.count(-1)}") in text
-    assert "0 cell(s) also clear both controls (2 cell(s) lack a control)." in text  # dssm: Inc − Seed is 0; sasrec: no Seed
+    assert "0 cell(s) also clear both controls (2 cell(s) lack a control). Controls: " in text  # dssm: Inc − Seed is 0; sasrec: no Seed
+    assert "Inc − Seed lies above 0 in 0 and below 0 in 0 of 2. Base@K beats the popularity floor in 2 of 4." in text
     assert "- K = 10: Inc − Seed's 95% interval lies above 0 for 0 of 1 (none), below 0 for 0 (none) and holds 0 for 1 (dssm)." in text
 

@@ -145,30 +145,35 @@ def _control_lines(rows: list[dict]) -> list[str]:
 
 def answer_lines(dataset: str, ones: dict[str, dict]) -> list[str]:
     """The dataset's answer in a few counts over every (backbone, K) cell of each Table 1: where Inc − Sup's
-    interval lies, how many undecided cells are under the MDD, and how many cells clear both controls."""
+    interval lies, how many undecided cells are under the MDD, how many cells clear both controls, where
+    Inc − SupR and Inc − Seed lie, and how many bases beat the popularity floor."""
     out = []
     for stem, s in ones.items():
-        counts = {1: 0, -1: 0, 0: 0}
-        small = survive = total = lacking = 0
+        counts = {pair: {1: 0, -1: 0, 0: 0} for pair in (("Inc", "Sup"), *CONTROLS)}
+        small = survive = lacking = cells = beat_pop = 0
         for k, block in s["table1"].items():
             mdd = s["mdd"].get(k, {}).get("mdd")
+            cells += len(block["rows"])
+            beat_pop += len(block["rows"]) - len(block["below_popularity"])
             for r in block["rows"]:
+                sides = {pair: _side(r["diffs"].get(pair_key(*pair))) for pair in counts}
+                for pair, side in sides.items():
+                    if side is not None:
+                        counts[pair][side] += 1
                 d = r["diffs"].get(pair_key("Inc", "Sup"))
-                side = _side(d)
-                if side is None:
-                    continue
-                total += 1
-                counts[side] += 1
-                small += side == 0 and mdd is not None and abs(d["mean"]) < mdd
-                controls = [_side(r["diffs"].get(pair_key(a, b))) for a, b in CONTROLS]
-                survive += side == 1 and all(c == 1 for c in controls)
-                lacking += None in controls
+                small += sides[("Inc", "Sup")] == 0 and mdd is not None and abs(d["mean"]) < mdd
+                survive += sides[("Inc", "Sup")] == 1 and all(sides[c] == 1 for c in CONTROLS)
+                lacking += any(sides[c] is None for c in CONTROLS)
         backbones = len({r["model"] for block in s["table1"].values() for r in block["rows"]})
+        main = counts[("Inc", "Sup")]
+        controls = "; ".join(f"{a} − {b} lies above 0 in {counts[(a, b)][1]} and below 0 in {counts[(a, b)][-1]} of "
+                             f"{sum(counts[(a, b)].values())}" for a, b in CONTROLS)
         out.append(f"- {dataset}/{stem}.md ({backbones} backbones × K = {', '.join(s['table1'])}; existing system "
-                   f"{s['existing']['name']}): Inc@K > Sup@K holds (interval above 0) in {counts[1]} of {total} "
-                   f"backbone-K cells, is reversed (below 0) in {counts[-1]}, and cannot be told in {counts[0]} "
+                   f"{s['existing']['name']}): Inc@K > Sup@K holds (interval above 0) in {main[1]} of {sum(main.values())} "
+                   f"backbone-K cells, is reversed (below 0) in {main[-1]}, and cannot be told in {main[0]} "
                    f"({small} of them closer to 0 than the MDD); {survive} cell(s) also clear both controls"
-                   + (f" ({lacking} cell(s) lack a control)." if lacking else "."))
+                   + (f" ({lacking} cell(s) lack a control)" if lacking else "")
+                   + f". Controls: {controls}. Base@K beats the popularity floor in {beat_pop} of {cells}.")
     return out
 
 
