@@ -187,3 +187,15 @@ def test_findings_answer_and_control_counts(tmp_path: Path) -> None:
     assert "Inc − Seed lies above 0 in 0 and below 0 in 0 of 2. Base@K beats the popularity floor in 2 of 4." in text
     assert "- K = 10: Inc − Seed's 95% interval lies above 0 for 0 of 1 (none), below 0 for 0 (none) and holds 0 for 1 (dssm)." in text
 
+
+
+def test_readme_results_quote_the_findings_answer() -> None:
+    """The README's Results paragraph states the committed findings page's answer, line for line ("In short")."""
+    from bench.config import PROJECT_ROOT
+
+    findings = (PROJECT_ROOT / "results" / "FINDINGS.md").read_text().splitlines()
+    answer = [line for line in findings if line.startswith("- ") and "backbone-K cells" in line]
+    assert answer, "results/FINDINGS.md holds no 'In short' line: regenerate it with python -m bench.report --findings results"
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    for line in answer:
+        assert " ".join(line.removeprefix("- ").split()) in readme, f"README does not state: {line}"
