@@ -92,7 +92,6 @@ def _ablation_block(numbers: list[Ablation], ks: list[int]) -> dict[str, dict]:
     return {ab.model: {
         "rows": [{"variant": r.variant, "cells": {m: _cell(c) for m, c in r.cells.items()},
                   "diffs": {m: _diff(d) for m, d in r.diffs.items()}} for r in ab.rows],
-        "has_reference": ab.has_reference,
         "popularity": None if ab.popularity is None else
         {str(k): {"Base": _cell(base), "Sup": _cell(nxt)} for k, (base, nxt) in zip(ks, ab.popularity)},
     } for ab in numbers}
@@ -136,6 +135,11 @@ def write_summary(path: Path, summary: dict) -> None:
     write_atomic(path, lambda f: f.write(text))
 
 
+def _in_k_order(block: dict[str, dict]) -> dict[str, dict]:
+    """A block keyed by K as text, in K's numeric order."""
+    return dict(sorted(block.items(), key=lambda kv: int(kv[0])))
+
+
 def read_summary(path: Path) -> dict:
     """A table's JSON summary; ReportError when it is unreadable or of another summary version."""
     try:
@@ -146,11 +150,10 @@ def read_summary(path: Path) -> dict:
     if table not in READABLE.get(version, ()):
         raise ReportError(f"{path}: summary version {version!r} of a {table} summary, this code reads version "
                           f"{SUMMARY_VERSION}; regenerate it with the command in its 'command' field")
-    by_k = lambda block: dict(sorted(block.items(), key=lambda kv: int(kv[0])))
     for block in ("table1", "mdd"):  # keyed by K: the file sorts keys as text ("100" < "50"), readers want K's order
         if block in summary:
-            summary[block] = by_k(summary[block])
+            summary[block] = _in_k_order(summary[block])
     for ab in summary.get("ablation", {}).values():
         if ab.get("popularity"):
-            ab["popularity"] = by_k(ab["popularity"])
+            ab["popularity"] = _in_k_order(ab["popularity"])
     return summary

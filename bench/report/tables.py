@@ -368,10 +368,12 @@ ABLATION_REFERENCE = {"table2": "the base's Sup@K (TB-Online: extending the base
 
 def ablation_metrics(table: str, ks: list[int]) -> tuple[list[str], list[str]]:
     """The metrics Table 2 or 3 shows, in its column order, and those it tests against the reference."""
+    base_inc = [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")]
+    inc = [f"Inc@{k}" for k in ks]
     if table == "table2":
-        return [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")], [f"Inc@{k}" for k in ks]
-    tested = [f"Inc@{k}" for k in ks] + [f"Exposure@{k}" for k in ks]
-    return [m for k in ks for m in (f"Base@{k}", f"Inc@{k}")] + [f"Exposure@{k}" for k in ks], tested
+        return base_inc, inc
+    exposure = [f"Exposure@{k}" for k in ks]  # Table 3 adds Exposure Hit@K after every K's Base and Inc
+    return base_inc + exposure, inc + exposure
 
 
 def ablation_of(runs: TableRuns, model: str) -> Ablation:
