@@ -124,8 +124,10 @@ def test_a_table_against_another_existing_system_gets_its_own_files(tmp_path: Pa
     assert (folder / "table1.md").read_text().startswith("# Table 1: every backbone, base vs IncRec-NA (handmade)\n")
     s = read_summary(folder / "table1_multi.json")
     assert s["stem"] == "table1_multi" and s["existing"]["channels"] == {"itemcf": 10, "popular": 6}
-    protocol_md = (folder / "protocol.md").read_text()
-    assert "## Setup 1: table1" in protocol_md and "existing system `multi`" in protocol_md  # two setups, one per system
+    # each table its own diagnostics page: reporting one never rewrites what the other's header links to
+    assert "existing system `multi`" in (folder / "table1_multi_protocol.md").read_text()
+    assert "existing system `itemcf`" in (folder / "table1_protocol.md").read_text()
+    assert not (folder / "protocol.md").exists()
     assert report_main(["--findings", str(tmp_path / "results")]) == 0
     text = (tmp_path / "results" / "FINDINGS.md").read_text()
     assert "### Table 1 (table1.md)" in text and "### Table 1 (table1_multi.md)" in text

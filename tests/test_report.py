@@ -175,7 +175,7 @@ def test_table1_header_protocol_premise_and_mdd(tmp_path: Path) -> None:
     assert ("- ITG share of targets (all requests | requests with a history): train 0.876 | 0.835, valid 0.813 | "
             "0.798, test 0.793 | 0.779.") in text
     assert ("- Premise: 3.0% of test ITG from other scenarios, 95% of training ITG exposed in their request, 12% of "
-            "evaluated requests without history, 1.40 ITG items per evaluated request; see [protocol.md](protocol.md).") in text
+            "evaluated requests without history, 1.40 ITG items per evaluated request; see [table1_protocol.md](table1_protocol.md).") in text
     assert "- Record warning: handmade warning: train and test ITG shares differ" in text
     assert text.count("handmade warning") == 1  # the same warning of every record, once
     # MDD: both backbones' seed-averaged per-request Inc − Sup is (1,2,3,4,4,4)/4: pooled sd = that sd
@@ -200,7 +200,7 @@ def test_leaking_protocol_is_flagged(tmp_path: Path) -> None:
 def test_protocol_md_from_the_records(tmp_path: Path) -> None:
     make_table1(tmp_path)
     text = render_protocol("handmade", collect([tmp_path]))
-    assert text.startswith("# Protocol and premise diagnostics (handmade)")
+    assert text.startswith("# Protocol and premise diagnostics (handmade: table1)")
     assert "| train | 100 | 60 | 80 | 0.876 | 0.835 | 50 |" in text and "| test | 12 | 8 | 10 | 0.793 | 0.779 | 6 |" in text
     assert "| test ITG targets from a scenario other than the primary one | 3.0% |" in text
     assert ("Only 3.0% of test ITG targets come from a scenario other than the primary one (under 10%): on this "
@@ -340,7 +340,8 @@ def test_report_cli_writes_tables_and_plots(tmp_path: Path) -> None:
     assert text.startswith("# Table 1: every backbone, base vs IncRec-NA (handmade)")
     assert "K = 10 | 20 (1.67% | 3.33% of the pool); the paper's K = 1k | 2k, so ours is 1/100 | 1/100 the paper's." in text
     assert "- Seeds: 0, 1;" in text and "| YouTube-DNN | 1.33 |" in text
-    assert (folder / "protocol.md").read_text().startswith("# Protocol and premise diagnostics (handmade)")
+    assert (folder / "table1_protocol.md").read_text().startswith("# Protocol and premise diagnostics (handmade: table1)")
+    assert "see [table1_protocol.md](table1_protocol.md)." in text  # the header links its own diagnostics page
     for png in ("table1_hit_vs_k.png", "table1_itg_hits_by_tab.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second report gives the same bytes: nothing but the data decides the output

@@ -1,5 +1,5 @@
 """`python -m bench.report DIR... [--out DIR]`: run records -> results/<dataset>/tableN.md with its numbers as
-tableN.json (bench.report.summary), plots and protocol.md; `--findings RESULTS`: RESULTS/FINDINGS.md from those
+tableN.json (bench.report.summary), plots and tableN_protocol.md; `--findings RESULTS`: RESULTS/FINDINGS.md from those
 summaries (bench.report.findings)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from bench.report.collect import TableRuns, collect
 from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
-from bench.report.protocol import render_protocol
+from bench.report.protocol import protocol_file, render_protocol
 from bench.record import write_atomic
 from bench.report.summary import table_summary, write_summary
 from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ablation_numbers, ordered, render, table1_numbers
@@ -81,19 +81,10 @@ def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
 
 
 def write_report(dirs: list[Path], out: Path) -> list[Path]:
-    """Write one markdown file (and its plots) per (dataset, table) found under `dirs`, and per dataset
-    its protocol.md (the premise diagnostics, bench.report.protocol)."""
+    """Write one markdown file (and its plots, JSON summary and <table>_protocol.md, the premise
+    diagnostics of bench.report.protocol) per (dataset, table) found under `dirs`."""
     written = []
     tables = collect(dirs)
-    by_dataset: dict[str, list[TableRuns]] = {}
-    for runs in tables:
-        by_dataset.setdefault(runs.dataset, []).append(runs)
-    for dataset, its_tables in by_dataset.items():
-        folder = out / dataset
-        folder.mkdir(parents=True, exist_ok=True)
-        text = render_protocol(dataset, its_tables)
-        write_atomic(folder / "protocol.md", lambda f: f.write(text))
-        written.append(folder / "protocol.md")
     for runs in tables:
         folder = out / runs.dataset
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,6 +97,9 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
         numbers = table1_numbers(runs) if runs.table == "table1" else ablation_numbers(runs)
         text = render(runs, command, [p for p in plots if p], numbers)
         write_atomic(path, lambda f: f.write(text))
+        diagnostics = render_protocol(runs.dataset, [runs])
+        write_atomic(folder / protocol_file(runs.stem), lambda f: f.write(diagnostics))
+        written.append(folder / protocol_file(runs.stem))
         write_summary(path.with_suffix(".json"), table_summary(runs, command, numbers))
         written += [path, path.with_suffix(".json")]
     return written

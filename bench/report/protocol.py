@@ -2,7 +2,7 @@
 
 Every table's header states the protocol a record ran under (version, existing.fit and its leak
 status, validation days, early stopping), the ITG share of each split, the premise in one line, the
-record warnings and the table's minimum detectable difference (MDD); `results/<dataset>/protocol.md`
+record warnings and the table's minimum detectable difference (MDD); `results/<dataset>/<table>_protocol.md`
 (render_protocol) spells the premise diagnostics out, with what they imply in words. Every number and
 every sentence's choice comes from the records; records written before the protocol fields existed
 (protocol v1) render with what they have.
@@ -21,7 +21,7 @@ from bench.report.collect import Job, TableRuns, existing_name, paired_arrays
 from bench.report.stats import minimum_detectable_difference
 
 SPLITS = ("train", "valid", "test")
-MDD_SDS = (0.1, 0.2, 0.3, 0.4, 0.5)  # per-request sd of a paired difference at which protocol.md tabulates the MDD
+MDD_SDS = (0.1, 0.2, 0.3, 0.4, 0.5)  # per-request sd of a paired difference at which <table>_protocol.md tabulates the MDD
 NON_PRIMARY_FEW = 0.10  # under this share of test ITG from other scenarios, ITG is mostly "missed in the main feed"
 NON_PRIMARY_MOST = 0.50
 EXPOSED_MOST = 0.50  # over this share of training ITG exposed in its own request, eq. 7's nearest exposed item is the item
@@ -146,7 +146,7 @@ def protocol_lines(runs: TableRuns) -> list[str]:
     if leaking and len(leaking) < len(jobs):
         lines.append(f"- **Warning: {len(leaking)} of {len(jobs)} records: {LEAK_WARNING}.**")
     lines.append(f"- {split_shares_text(rec)}.")
-    lines.append(f"- {capital(premise_summary(rec))}; see [protocol.md](protocol.md).")
+    lines.append(f"- {capital(premise_summary(rec))}; see [{protocol_file(runs.stem)}]({protocol_file(runs.stem)}).")
     for w in record_warnings(jobs):
         lines.append(f"- Record warning: {w}")
     return lines
@@ -220,7 +220,12 @@ def mdd_line(runs: TableRuns) -> str:
             + ".")
 
 
-# ---------------------------------------------------------------- protocol.md
+# ---------------------------------------------------------------- <table>_protocol.md
+def protocol_file(stem: str) -> str:
+    """The premise-diagnostics page of one table (table1 -> table1_protocol.md): one per table, so that
+    reporting one table never rewrites what another table's header links to."""
+    return f"{stem}_protocol.md"
+
 
 
 def _setup_key(record: dict) -> str:
@@ -356,17 +361,18 @@ def _mdd_section(record: dict, tables: list[TableRuns]) -> list[str]:
 
 
 def render_protocol(dataset: str, tables: list[TableRuns]) -> str:
-    """results/<dataset>/protocol.md: the premise diagnostics of PROTOCOL 5 from the records of every
-    table of the dataset, one section per distinct setup (protocol, splits, premise) among them."""
+    """results/<dataset>/<table>_protocol.md: the premise diagnostics of PROTOCOL 5 from the records of
+    the given tables, one section per distinct setup (protocol, splits, premise) among them."""
     setups: dict[str, list[tuple[TableRuns, Job]]] = {}
     for runs in tables:
         for key in sorted(runs.jobs):
             job = runs.jobs[key]
             setups.setdefault(_setup_key(job.record), []).append((runs, job))
-    parts = [f"# Protocol and premise diagnostics ({dataset})", "",
-             "What the claim Inc@K > Sup@K needs the data to hold (PROTOCOL sections 2 and 5), measured by the runs "
-             "whose records made the tables beside this file. Every figure and every sentence below is computed "
-             "from those records.", ""]
+    stems = sorted({runs.stem for runs in tables})
+    parts = [f"# Protocol and premise diagnostics ({dataset}: {', '.join(stems)})", "",
+             "What the claim Inc@K > Sup@K needs the data to hold (PROTOCOL sections 2 and 5), measured by the "
+             f"records that made {', '.join(f'[{s}.md]({s}.md)' for s in stems)}. Every figure and every sentence "
+             "below is computed from those records.", ""]
     for i, members in enumerate(setups.values()):
         record = members[0][1].record
         names = sorted({r.stem for r, _ in members})
