@@ -81,11 +81,17 @@ def test_findings_compares_protocols(tmp_path: Path) -> None:
     v1 = _report(tmp_path, "v1", protocol={"version": "v1", "existing_fit": "train_period", "leaks_test_period": False,
                                            "valid_days": 0, "early_stopping": False, "warnings": []})
     v2 = _report(tmp_path, "v2")
-    text = render_findings(v2, "CMD", (v1 / "handmade", v2 / "handmade"))
+    text = render_findings(v2, "CMD", [(v1 / "handmade", v2 / "handmade")])
     assert "## Protocol v1 against v2 (handmade)" in text
     assert "early_stopping: False → True" in text and "existing_fit: 'train_period' → 'rolling'" in text
     assert "- v1: existing.fit=train_period: R_u of every request comes from" in text
     assert "| v1 Base@10 | v1 Sup@10 |" in text
+    # one comparison per --protocols pair (one per dataset), each named in the page's command
+    pair = [str(v1 / "handmade"), str(v2 / "handmade")]
+    assert report_main(["--findings", str(v2), "--protocols", *pair, "--protocols", *pair]) == 0
+    text = (v2 / "FINDINGS.md").read_text()
+    assert text.count("## Protocol v1 against v2 (handmade)") == 2
+    assert f"--findings {v2} --protocols {' '.join(pair)} --protocols {' '.join(pair)}`" in text
 
 
 def test_findings_errors(tmp_path: Path) -> None:

@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results", help="results folder (default: results/)")
     parser.add_argument("--findings", type=Path, metavar="RESULTS",
                         help="instead: write RESULTS/FINDINGS.md from RESULTS/<dataset>/table*.json (bench.report.findings)")
-    parser.add_argument("--protocols", type=Path, nargs=2, metavar=("V1_DIR", "V2_DIR"),
-                        help="with --findings: compare the Table 1 summaries (table1.json) of these two folders")
+    parser.add_argument("--protocols", type=Path, nargs=2, metavar=("V1_DIR", "V2_DIR"), action="append",
+                        help="with --findings: compare the Table 1 summaries (table1.json) of these two folders; "
+                             "repeat it for one comparison per dataset")
     args = parser.parse_args(argv)
     if args.findings is None and (not args.dirs or args.protocols):
         parser.error("give record folders, or --findings RESULTS [--protocols V1_DIR V2_DIR]")
@@ -120,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--findings reads table summaries, not record folders: leave the folders out")
     try:
         if args.findings is not None:
+            pairs = [(v1, v2) for v1, v2 in args.protocols or []]
             command = " ".join(["python -m bench.report --findings", str(args.findings)]
-                               + (["--protocols", *map(str, args.protocols)] if args.protocols else []))
-            print(write_findings(args.findings, command, tuple(args.protocols) if args.protocols else None))
+                               + [f"--protocols {v1} {v2}" for v1, v2 in pairs])
+            print(write_findings(args.findings, command, pairs))
             return 0
         for path in write_report(args.dirs, args.out):
             print(path)
