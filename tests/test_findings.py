@@ -87,11 +87,17 @@ def test_findings_compares_protocols(tmp_path: Path) -> None:
     assert "- v1: existing.fit=train_period: R_u of every request comes from" in text
     assert "| v1 Base@10 | v1 Sup@10 |" in text
     # one comparison per --protocols pair (one per dataset), each named in the page's command
-    pair = [str(v1 / "handmade"), str(v2 / "handmade")]
-    assert report_main(["--findings", str(v2), "--protocols", *pair, "--protocols", *pair]) == 0
+    for name in ("v1", "v2"):  # the same summaries as a second dataset, "other"
+        (tmp_path / f"{name}_other").mkdir()
+        s = json.loads((tmp_path / name / "handmade" / "table1.json").read_text())
+        (tmp_path / f"{name}_other" / "table1.json").write_text(json.dumps(s | {"dataset": "other"}))
+    pairs = [[str(v1 / "handmade"), str(v2 / "handmade")], [str(tmp_path / "v1_other"), str(tmp_path / "v2_other")]]
+    assert report_main(["--findings", str(v2), "--protocols", *pairs[0], "--protocols", *pairs[1]]) == 0
     text = (v2 / "FINDINGS.md").read_text()
-    assert text.count("## Protocol v1 against v2 (handmade)") == 2
-    assert f"--findings {v2} --protocols {' '.join(pair)} --protocols {' '.join(pair)}`" in text
+    assert "## Protocol v1 against v2 (handmade)" in text and "## Protocol v1 against v2 (other)" in text
+    assert f"--findings {v2} --protocols {' '.join(pairs[0])} --protocols {' '.join(pairs[1])}`" in text
+    with pytest.raises(ReportError, match="different datasets"):  # a v1 folder of one dataset, v2 of another
+        render_findings(v2, "CMD", [(v1 / "handmade", tmp_path / "v2_other")])
 
 
 def test_findings_errors(tmp_path: Path) -> None:
@@ -105,6 +111,8 @@ def test_findings_errors(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:  # record folders beside --findings: a usage error
         report_main(["--findings", str(tmp_path), str(tmp_path)])
     assert exc.value.code == 2
+    with pytest.raises(SystemExit):  # --protocols without --findings: a usage error
+        report_main(["--protocols", str(tmp_path), str(tmp_path)])
 
 
 def test_a_table_against_another_existing_system_gets_its_own_files(tmp_path: Path) -> None:

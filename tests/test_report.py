@@ -344,6 +344,11 @@ def test_report_cli_writes_tables_and_plots(tmp_path: Path) -> None:
     assert "see [table1_protocol.md](table1_protocol.md)." in text  # the header links its own diagnostics page
     for png in ("table1_hit_vs_k.png", "table1_itg_hits_by_tab.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # reporting another table of the dataset leaves this table's diagnostics page alone
+    diagnostics = (folder / "table1_protocol.md").read_bytes()
+    make_ablations(tmp_path / "ablations")
+    assert report_main([str(tmp_path / "ablations"), "--out", str(tmp_path / "results")]) == 0
+    assert (folder / "table2_protocol.md").exists() and (folder / "table1_protocol.md").read_bytes() == diagnostics
     # a second report gives the same bytes: nothing but the data decides the output
     first = {p.name: p.read_bytes() for p in folder.iterdir()}
     report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")])

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                              "repeat it for one comparison per dataset")
     args = parser.parse_args(argv)
     if args.findings is None and (not args.dirs or args.protocols):
-        parser.error("give record folders, or --findings RESULTS [--protocols V1_DIR V2_DIR]")
+        parser.error("give record folders, or --findings RESULTS [--protocols V1_DIR V2_DIR]...")
     if args.findings is not None and args.dirs:
         parser.error("--findings reads table summaries, not record folders: leave the folders out")
     try:

@@ -2,10 +2,10 @@
 counts over backbone-K cells, then whether Inc@K > Sup@K holds per backbone with its interval, whether it
 survives the controls (Inc vs SupR, Inc vs Seed), the popularity floor, what Tables 2 and 3 find per variant
 against their reference, the premise diagnostics and what the data could detect (the minimum detectable
-difference); optionally protocol v1 against v2 on the same backbones. Every number and every
+difference); then, for each --protocols pair, protocol v1 against v2 on the backbones both hold. Every number and every
 choice of words comes from the summaries, which bench.report wrote from the run records.
 
-Run: python -m bench.report --findings RESULTS [--protocols V1_DIR V2_DIR]
+Run: python -m bench.report --findings RESULTS [--protocols V1_DIR V2_DIR]...
 """
 
 from __future__ import annotations
@@ -284,8 +284,11 @@ def render_findings(results: Path, command: str, protocols: list[tuple[Path, Pat
                           for stem in others) + ").", ""]
         first = next(iter(ones.values()), None) or next(iter(tables.values()))
         parts += premise_section(first)
-    for pair in protocols or []:
-        v1, v2 = (read_summary(Path(d) / "table1.json") for d in pair)
+    for v1_dir, v2_dir in protocols or []:
+        v1, v2 = (read_summary(Path(d) / "table1.json") for d in (v1_dir, v2_dir))
+        if v1["dataset"] != v2["dataset"]:
+            raise ReportError(f"--protocols {v1_dir} {v2_dir}: the two folders hold different datasets "
+                              f"({v1['dataset']} and {v2['dataset']}); compare one dataset's v1 and v2 tables")
         parts += protocols_section(v1, v2)
     return "\n".join(parts)
 
