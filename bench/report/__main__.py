@@ -97,11 +97,10 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
         numbers = table1_numbers(runs) if runs.table == "table1" else ablation_numbers(runs)
         text = render(runs, command, [p for p in plots if p], numbers)
         write_atomic(path, lambda f: f.write(text))
-        diagnostics = render_protocol(runs.dataset, [runs])
-        write_atomic(folder / protocol_file(runs.stem), lambda f: f.write(diagnostics))
-        written.append(folder / protocol_file(runs.stem))
+        diagnostics, diagnostics_path = render_protocol(runs.dataset, [runs]), folder / protocol_file(runs.stem)
+        write_atomic(diagnostics_path, lambda f: f.write(diagnostics))
         write_summary(path.with_suffix(".json"), table_summary(runs, command, numbers))
-        written += [path, path.with_suffix(".json")]
+        written += [path, diagnostics_path, path.with_suffix(".json")]
     return written
 
 
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--findings reads table summaries, not record folders: leave the folders out")
     try:
         if args.findings is not None:
-            pairs = [(v1, v2) for v1, v2 in args.protocols or []]
+            pairs = [tuple(pair) for pair in args.protocols or []]
             command = " ".join(["python -m bench.report --findings", str(args.findings)]
                                + [f"--protocols {v1} {v2}" for v1, v2 in pairs])
             print(write_findings(args.findings, command, pairs))

@@ -227,7 +227,6 @@ def protocol_file(stem: str) -> str:
     return f"{stem}_protocol.md"
 
 
-
 def _setup_key(record: dict) -> str:
     st = record.get("sample_stats", {})
     return json.dumps({"protocol": protocol_key(record), "existing": existing_name(record),
