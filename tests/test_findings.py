@@ -14,7 +14,7 @@ from bench.report.collect import ReportError, collect
 from bench.report.findings import render_findings, verdict
 from bench.report.summary import SUMMARY_VERSION, read_summary, table_summary
 from bench.report.tables import table1_numbers
-from tests.test_report import INC_HITS, KS, R, TB_ITG_INC_HITS, make_ablations, make_table1
+from tests.test_report import INC_HITS, KS, R, TB_ITG_INC_HITS, make_ablations, make_table1, rolling_fits
 
 
 def _report(tmp_path: Path, name: str = "results", **fields) -> Path:
@@ -75,6 +75,22 @@ def test_findings_page_from_the_summaries(tmp_path: Path) -> None:
     first = text
     assert report_main(["--findings", str(results)]) == 0
     assert (results / "FINDINGS.md").read_text() == first  # byte for byte from the same summaries
+
+
+def test_findings_states_the_rolling_fits_warm_up(tmp_path: Path) -> None:
+    results = _report(tmp_path, existing_fits=rolling_fits([10, 400, 600, 1000], [30, 20, 25, 25], 5))
+    s = read_summary(results / "handmade" / "table1.json")
+    assert s["warmup"] == {"fits": 4, "first_fit_positives": 10, "last_fit_positives": 1000, "requests_without_fit": 5,
+                           "train_requests": 100, "train_requests_warming": 55}
+    assert report_main(["--findings", str(results)]) == 0
+    text = (results / "FINDINGS.md").read_text()
+    assert "| training requests before any fit (empty R_u: every target ITG) | 5 (5.0% of 100) |" in text
+    assert "55% of training requests got R_u from an existing system fit on under 50% of the positives" in text
+    # records without the fit details (older ones) leave the rows out
+    plain = _report(tmp_path, name="plain")
+    assert read_summary(plain / "handmade" / "table1.json")["warmup"] is None
+    assert report_main(["--findings", str(plain)]) == 0
+    assert "daily fits" not in (plain / "FINDINGS.md").read_text()
 
 
 def test_findings_compares_protocols(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def training_log(best: int, run: int) -> dict:
 
 def write_record(root: Path, table: str, model: str, variant: str, seed: int, metrics: dict[str, float],
                  per_request: dict[str, np.ndarray], overrides: list[str] | None = None, legacy: bool = False,
-                 protocol: dict | None = None, premise: dict | None = None, splits: dict | None = None) -> Path:
+                 protocol: dict | None = None, premise: dict | None = None, splits: dict | None = None,
+                 existing_fits: dict | None = None) -> Path:
     """A run.json + per_request.npz pair as bench.run writes them, with the given values.
 
     The new record (default) holds every declared metric at every K (None where not given), the per-split and
@@ -75,6 +76,8 @@ def write_record(root: Path, table: str, model: str, variant: str, seed: int, me
     }
     if not legacy:
         record["protocol"] = protocol or PROTOCOL
+    if existing_fits is not None:
+        record["existing_fits"] = existing_fits
     (out / "run.json").write_text(json.dumps(record))
     return out / "run.json"
 
@@ -243,6 +246,37 @@ def test_protocol_md_words_follow_the_numbers(tmp_path: Path) -> None:
     assert "mostly means missed by the existing system" not in text
     assert "20% of training ITG items were exposed in their own request: most were not, as eq. 7 assumes." in text
     assert "holds 3.50 ITG items on average: per-request hit rates take several values" in text
+
+
+DAY = 86_400_000
+
+
+def rolling_fits(positives: list[int], requests: list[int], without: int) -> dict:
+    """existing_fits as bench.existing.fit records it under rolling: one fit per day from day 1 (cutoff = the
+    day's start); sample_stats' first_valid_ms is not set by write_record, so every fit counts as training's."""
+    return {"mode": "rolling", "n_fits": len(positives), "positives_per_fit": positives, "requests_per_fit": requests,
+            "cutoffs_ms": [DAY * (d + 1) for d in range(len(positives))], "requests_without_fit": without}
+
+
+def test_protocol_md_states_the_rolling_fits_warm_up(tmp_path: Path) -> None:
+    # 100 training requests: 5 before any fit, 30 + 20 on fits under half the last fit's 1,000 positives
+    make_table1(tmp_path / "warm", existing_fits=rolling_fits([10, 400, 600, 1000], [30, 20, 25, 25], 5))
+    text = render_protocol("handmade", collect([tmp_path / "warm"]))
+    assert "| positives in the first and the last of the 4 daily fits of the existing system | 10 → 1,000 |" in text
+    assert "| training requests before any fit (empty R_u: every target ITG) | 5 (5.0% of 100) |" in text
+    assert ("| training requests labelled by a fit with under 50% of the last fit's positives, or by none | "
+            "55 (55% of 100) |") in text
+    assert "55% of training requests got R_u from an existing system fit on under 50% of the positives" in text
+    assert "not only from the log changing between periods" in text
+    # a system that is nearly warm from the start: the words say the warm-up barely matters
+    make_table1(tmp_path / "cold", existing_fits=rolling_fits([900, 950, 1000], [40, 30, 30], 2))
+    text = render_protocol("handmade", collect([tmp_path / "cold"]))
+    assert "Only 2.0% of training requests got R_u from an existing system fit on under 50%" in text
+    # one fit on the training period: no warm-up to state
+    fits = {"mode": "train_period", "n_fits": 1, "positives_per_fit": [1000], "requests_per_fit": [122],
+            "cutoffs_ms": [DAY], "requests_without_fit": 0}
+    make_table1(tmp_path / "v1", existing_fits=fits)
+    assert "daily fits" not in render_protocol("handmade", collect([tmp_path / "v1"]))
 
 
 def test_legacy_records_still_render(tmp_path: Path) -> None:

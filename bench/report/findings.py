@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.record import write_atomic
 from bench.report.collect import ReportError
 from bench.report.paper import VARIANT_LABELS
-from bench.report.protocol import FIT_MEANING, md_table, premise_rows
+from bench.report.protocol import FIT_MEANING, md_table, premise_rows, warmup_implication, warmup_rows
 from bench.report.summary import pair_key, read_summary
 from bench.report.tables import COMPARISONS, MODEL_ORDER, Cell, Diff, ablation_metrics, diff_text, exposure_label, ordered
 
@@ -205,8 +205,10 @@ def premise_section(s: dict) -> list[str]:
     pr = s.get("premise")
     if not pr:
         return ["### Premise diagnostics", "", "Not recorded.", ""]
+    w = s.get("warmup")
     return ["### Premise diagnostics", "", "PROTOCOL 5's diagnostics, from the Table 1 records:", "",
-            md_table(["diagnostic", "value"], premise_rows(pr)), ""]
+            md_table(["diagnostic", "value"], premise_rows(pr) + (warmup_rows(w) if w else [])), "",
+            *([warmup_implication(w), ""] if w else [])]
 
 
 def _itg_share(s: dict, split: str) -> str:

@@ -26,6 +26,8 @@ NON_PRIMARY_FEW = 0.10  # under this share of test ITG from other scenarios, ITG
 NON_PRIMARY_MOST = 0.50
 EXPOSED_MOST = 0.50  # over this share of training ITG exposed in its own request, eq. 7's nearest exposed item is the item
 SHARE_GAP = ITG_SHARE_GAP  # train / test ITG shares further apart than this: the run warned (bench.protocol)
+WARM_FIT = 0.5  # a rolling fit holding under this share of the last fit's positives is still warming up
+WARMUP_MANY = 0.10  # over this share of training requests labelled while warming up, the warm-up bends the training labels
 COARSE_ITG = 2.0  # under this mean |ITG| per evaluated request, at least 2 - mean of them hold one ITG item (hit rate 0 or 1)
 FIT_MEANING = {
     "rolling": "R_u of a request on day d comes from the existing system fit on every positive before day d "
@@ -98,6 +100,56 @@ def split_shares_text(record: dict) -> str:
     cells = [f"{name} {share(sp[name].get('itg_share'))} | {share(sp[name].get('itg_share_with_history'))}"
              for name in SPLITS if name in sp]
     return "ITG share of targets (all requests | requests with a history): " + ", ".join(cells)
+
+
+def warmup(record: dict) -> dict | None:
+    """Under existing.fit=rolling, how far the existing system that labelled the training requests was from the
+    one that labels the test requests (PROTOCOL 2): the log's first days are fit on the few positives logged
+    before them (the system from before the log is unknown), so their R_u is weaker and more of their targets
+    count as ITG. None for another fit mode or a record without the fit details."""
+    fits = record.get("existing_fits") or {}
+    pos, reqs, cuts = (fits.get(k) or [] for k in ("positives_per_fit", "requests_per_fit", "cutoffs_ms"))
+    if fits.get("mode") != "rolling" or not pos or not (len(pos) == len(reqs) == len(cuts)):
+        return None
+    first_valid = record.get("sample_stats", {}).get("first_valid_ms")
+    without = int(fits.get("requests_without_fit") or 0)
+    warming = without + sum(int(r) for p, r, c in zip(pos, reqs, cuts)
+                            if p < WARM_FIT * pos[-1] and (first_valid is None or c < first_valid))
+    train = ((splits(record) or {}).get("train") or {}).get("requests")
+    return {"fits": len(pos), "first_fit_positives": int(pos[0]), "last_fit_positives": int(pos[-1]),
+            "requests_without_fit": without, "train_requests": None if train is None else int(train),
+            "train_requests_warming": warming}
+
+
+def _of_train(n: int, w: dict) -> str:
+    train = w.get("train_requests")
+    return f"{n:,}" + ("" if not train else f" ({pct(n / train)} of {train:,})")
+
+
+def warmup_rows(w: dict) -> list[list[str]]:
+    """The rolling existing system's warm-up (warmup) as (diagnostic, value) table rows."""
+    return [[f"positives in the first and the last of the {w['fits']} daily fits of the existing system",
+             f"{w['first_fit_positives']:,} → {w['last_fit_positives']:,}"],
+            ["training requests before any fit (empty R_u: every target ITG)", _of_train(w["requests_without_fit"], w)],
+            [f"training requests labelled by a fit with under {pct(WARM_FIT)} of the last fit's positives, or by none",
+             _of_train(w["train_requests_warming"], w)]]
+
+
+def warmup_implication(w: dict) -> str:
+    """What the rolling fits' growth implies for the training labels, in words chosen by the numbers."""
+    train = w.get("train_requests") or 0
+    share = w["train_requests_warming"] / train if train else 0.0
+    if share > WARMUP_MANY:
+        return (f"{pct(share)} of training requests got R_u from an existing system fit on under {pct(WARM_FIT)} of "
+                "the positives of the one that labels the test requests, or from none (the log holds no system "
+                f"from before its first day; the first fit holds {w['first_fit_positives']:,} positives, the last "
+                f"{w['last_fit_positives']:,}). Such an R_u is weaker, so more of those requests' targets count as "
+                "ITG: the incremental tower partly learns from targets a system fit on the whole history would "
+                "have retrieved, and a higher ITG share in training than in test comes at least partly from this "
+                "warm-up of the rolling fits, not only from the log changing between periods.")
+    return (f"Only {pct(share)} of training requests got R_u from an existing system fit on under {pct(WARM_FIT)} of "
+            "the last fit's positives, or from none: the warm-up of the rolling fits barely touches the training "
+            "labels.")
 
 
 def premise_summary(record: dict) -> str:
@@ -268,8 +320,10 @@ def implications(record: dict) -> list[str]:
                            "RTG / ITG labels from one population and is tested on another.")
             else:
                 out.append(f"The ITG share of training and test targets ({label}) differs by {gap:.3f} "
-                           f"({tr:.3f} against {te:.3f}), within {SHARE_GAP:.2f}: training and test are labelled "
-                           "by the same process.")
+                           f"({tr:.3f} against {te:.3f}), within {SHARE_GAP:.2f}: by this measure training and test "
+                           "targets hold alike RTG / ITG mixes.")
+    if (w := warmup(record)) is not None:
+        out.append(warmup_implication(w))
     if pr is None:
         out.append("The premise diagnostics are not recorded (records predate them): re-run the table with the "
                    "current harness to measure them.")
@@ -399,6 +453,8 @@ def render_protocol(dataset: str, tables: list[TableRuns]) -> str:
         if pr is not None:
             rows = premise_rows(pr) + [["evaluated requests (test requests with a non-empty ITG)",
                                         f"{int(pr.get('eval_requests', 0)):,}"]]
+            if (w := warmup(record)) is not None:
+                rows += warmup_rows(w)
             parts += ["Premise diagnostics:", "", md_table(["diagnostic", "value"], rows), ""]
         parts += ["What these imply:", ""] + [f"- {t}" for t in implications(record)] + [""]
         parts += _mdd_section(record, its_tables)

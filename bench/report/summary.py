@@ -17,7 +17,7 @@ from typing import cast
 
 from bench.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
-from bench.report.protocol import inc_sup_spread, premise, protocol, splits
+from bench.report.protocol import inc_sup_spread, premise, protocol, splits, warmup
 from bench.report.tables import ABLATION_REFERENCE, COMPARISONS, Ablation, Cell, Diff, Table1K, ablation_numbers, table1_numbers
 
 SUMMARY_VERSION = 2  # 2: Tables 2 and 3 hold their cells and differences ("ablation")
@@ -115,6 +115,7 @@ def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | list[A
         "protocol": None if prot is None else {k: v for k, v in prot.items() if k != "warnings"},
         "splits": splits(rec),
         "premise": premise(rec),
+        "warmup": warmup(rec),
         "models": runs.models(),
         "variants": runs.variants(),
         "tuning": _tuning(runs),
