@@ -14,7 +14,8 @@ from bench.report.collect import ReportError, collect
 from bench.report.findings import render_findings, verdict
 from bench.report.summary import SUMMARY_VERSION, read_summary, table_summary
 from bench.report.tables import table1_numbers
-from tests.test_report import INC_HITS, KS, R, TB_ITG_INC_HITS, make_ablations, make_table1, rolling_fits
+from tests.test_report import (INC_HITS, KS, R, TB_ITG_INC_HITS, make_ablations, make_table1, make_under_floor,
+                               rolling_fits)
 
 
 def _report(tmp_path: Path, name: str = "results", **fields) -> Path:
@@ -91,6 +92,17 @@ def test_findings_states_the_rolling_fits_warm_up(tmp_path: Path) -> None:
     assert read_summary(plain / "handmade" / "table1.json")["warmup"] is None
     assert report_main(["--findings", str(plain)]) == 0
     assert "daily fits" not in (plain / "FINDINGS.md").read_text()
+
+
+def test_findings_gives_the_popularity_agreement_under_the_floor(tmp_path: Path) -> None:
+    make_under_floor(tmp_path / "runs")
+    assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    s = read_summary(tmp_path / "results" / "handmade" / "table1.json")
+    assert s["table1"]["20"]["popularity_agreement"] == {"dssm": 1.0, "sasrec": 0.0}
+    assert report_main(["--findings", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "results" / "FINDINGS.md").read_text()
+    assert ("Base@20 beats the popularity floor (25.00 ± 0.00) for 1 of 2 backbones; not for dssm (of the test requests "
+            "its Base@20 hits, popularity's top 20 hits too 100% for dssm; for the backbones above it 0.0%).") in text
 
 
 def test_findings_compares_protocols(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from bench.report.collect import ReportError, collect
 from bench.metrics import METRIC_NAMES
 from bench.report.protocol import render_protocol
 from bench.report.stats import mean_std, minimum_detectable_difference, paired_p, two_level_bootstrap
-from bench.report.tables import header, render, table1, table2, table3
+from bench.report.tables import header, render, table1, table1_numbers, table2, table3
 
 KS = [10, 20]
 R = 6  # test requests per record
@@ -277,6 +277,29 @@ def test_protocol_md_states_the_rolling_fits_warm_up(tmp_path: Path) -> None:
             "cutoffs_ms": [DAY], "requests_without_fit": 0}
     make_table1(tmp_path / "v1", existing_fits=fits)
     assert "daily fits" not in render_protocol("handmade", collect([tmp_path / "v1"]))
+
+
+def make_under_floor(root: Path) -> None:
+    """Base-only records, two seeds: dssm hits requests 0, 1 and 4 at K = 20, all of which popularity's top 20
+    hits too; sasrec hits 2 and 3, which popularity misses; only dssm (Base@20 10%) is under the floor (25%)."""
+    pop20 = np.array([1, 1, 0, 0, 1, 1])
+    for seed in (0, 1):
+        for model, hits20, base20 in (("dssm", np.array([1, 1, 0, 0, 1, 0]), 0.10), ("sasrec", np.array([0, 0, 1, 1, 0, 0]), 0.50)):
+            metrics = POP | {"Base@10": 0.10, "Sup@10": 0.05, "Base@20": base20, "Sup@20": 0.05, "SupR@10": 0.1, "SupR@20": 0.1}
+            per = {"Base@10": hits20, "Base@20": hits20, "Pop_Base@10": pop20, "Pop_Base@20": pop20,
+                   **{f"{c}@{k}": np.zeros(R, dtype=int) for c in ("Sup", "SupR") for k in KS}}
+            write_record(root, "table1", model, "off", seed, metrics, per)
+
+
+def test_a_backbone_under_the_floor_gets_its_popularity_agreement(tmp_path: Path) -> None:
+    make_under_floor(tmp_path)
+    (runs,) = collect([tmp_path])
+    at20 = table1_numbers(runs)[1]
+    assert at20.agreements() == {"dssm": 1.0, "sasrec": 0.0}
+    _, verdicts = table1(runs)
+    assert ("Base@20 beats the popularity floor (25.00) for 1 of 2 backbones; not for dssm (of the test requests its "
+            "Base@20 hits, popularity's top 20 hits too 100% for dssm; for the backbones above it 0.0%): a trained "
+            "backbone that does not beat popularity is a bug to find, not a result.") in verdicts
 
 
 def test_legacy_records_still_render(tmp_path: Path) -> None:

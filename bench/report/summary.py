@@ -83,6 +83,7 @@ def _table1_block(numbers: list[Table1K]) -> dict[str, dict]:
             "popularity": {c: _cell(v) for c, v in at_k.popularity.items()},
             "inc_above_sup": at_k.held(),
             "below_popularity": at_k.below_popularity(),
+            "popularity_agreement": at_k.agreements(),
         }
     return out
 

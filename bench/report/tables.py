@@ -27,7 +27,7 @@ import numpy as np
 from bench.metrics import METRIC_NAMES, METRICS, metric as declared
 from bench.report import paper
 from bench.report.collect import Job, ReportError, TableRuns, paired_arrays
-from bench.report.protocol import md_table, mdd_line, protocol_lines
+from bench.report.protocol import md_table, mdd_line, pct, protocol_lines
 from bench.report.stats import TEST_NAME, format_p, mean_std, paired_p, two_level_bootstrap
 
 MODEL_ORDER = ("youtube_dnn", "dssm", "sasrec", "comirec_dr", "comirec_sa", "kuaiformer")
@@ -197,6 +197,20 @@ def _held(which: list[str], what: str, n: int) -> str:
     return f"{what} for {len(which)} of {n} backbones" + (f" ({', '.join(which)})" if which and len(which) < n else "")
 
 
+def popularity_agreement(jobs: list[Job], k: int) -> float | None:
+    """Of the test requests a base hits (Base@K hits an ITG item), the share that popularity's top K hits too,
+    pooled over the jobs (seeds): near 1 when the base ranks nearly as popularity does. None when a job
+    lacks the per-request values (records before the floor) or the base hits nothing."""
+    if not jobs or not all(f"{m}@{k}/hits" in j.arrays for j in jobs for m in ("Base", "Pop_Base")):
+        return None
+    both = hit = 0
+    for j in jobs:
+        base = j.arrays[f"Base@{k}/hits"] > 0  # [R]
+        pop = j.arrays[f"Pop_Base@{k}/hits"] > 0  # [R]
+        both, hit = both + int((base & pop).sum()), hit + int(base.sum())
+    return both / hit if hit else None
+
+
 @dataclass
 class Table1Row:
     """One backbone's Table 1 numbers at one K: its cells (column -> mean ± std over seeds) and its tested
@@ -206,6 +220,7 @@ class Table1Row:
     cells: dict[str, Cell]
     diffs: dict[tuple[str, str], Diff | None]
     inc_measured: bool  # IncRec-NA's runs recorded Inc@K
+    pop_agreement: float | None = None  # popularity_agreement of the base's runs
 
 
 @dataclass
@@ -228,6 +243,24 @@ class Table1K:
             return []
         return [r.model for r in self.rows if "Base" in r.cells and not r.cells["Base"].mean > pop.mean]
 
+    def agreements(self) -> dict[str, float | None]:
+        """Per backbone, popularity_agreement of its base runs."""
+        return {r.model: r.pop_agreement for r in self.rows}
+
+
+def agreement_text(k: int, below: list[str], agreements: dict[str, float | None]) -> str:
+    """The popularity agreement of the backbones under the floor at K, against the range of those above it
+    ("" when none of them has one): a backbone under the floor that mostly hits where popularity hits has
+    learnt little beyond popularity."""
+    known = [m for m in below if agreements.get(m) is not None]
+    if not known:
+        return ""
+    above = sorted(v for m, v in agreements.items() if m not in below and v is not None)
+    others = "" if not above else "; for the backbones above it " + (
+        pct(above[0]) if len(above) == 1 else f"{pct(above[0])}–{pct(above[-1])}")
+    return (f" (of the test requests its Base@{k} hits, popularity's top {k} hits too "
+            + ", ".join(f"{pct(agreements[m])} for {m}" for m in known) + others + ")")
+
 
 def table1_numbers(runs: TableRuns) -> list[Table1K]:
     """Every number Table 1 shows, per K: the cells and differences of each backbone and the floor's cells.
@@ -244,7 +277,8 @@ def table1_numbers(runs: TableRuns) -> list[Table1K]:
             bold_max([v for c, v in cells.items() if c != "Base"])  # the second-K channels: what a budget of 2K buys
             diffs = {(a, b): difference(inc_jobs, f"{a}@{k}", inc_jobs, f"{b}@{k}") if inc_jobs else None
                      for a, b in COMPARISONS}
-            rows.append(Table1Row(model, cells, diffs, measured(inc_jobs, f"Inc@{k}")))
+            rows.append(Table1Row(model, cells, diffs, measured(inc_jobs, f"Inc@{k}"),
+                                  popularity_agreement(_source(f"Base@{k}", base_jobs, inc_jobs), k)))
         popularity = {c: cell(all_jobs, f"{name}@{k}") for c, name in POP_COLUMNS.items()}
         out.append(Table1K(k, rows, popularity))
     return out
@@ -293,8 +327,9 @@ def table1(runs: TableRuns, numbers: list[Table1K] | None = None) -> tuple[str, 
         if pop_base is not None and not math.isnan(pop_base.mean):
             below_pop = at_k.below_popularity()
             verdicts.append(f"Base@{k} beats the popularity floor ({100 * pop_base.mean:.2f}) for {n - len(below_pop)} "
-                            f"of {n} backbones" + (f"; not for {', '.join(below_pop)}: a trained backbone that does "
-                                                   "not beat popularity is a bug to find, not a result." if below_pop else "."))
+                            f"of {n} backbones" + (f"; not for {', '.join(below_pop)}{agreement_text(k, below_pop, at_k.agreements())}: "
+                                                   "a trained backbone that does not beat popularity is a bug to find, "
+                                                   "not a result." if below_pop else "."))
     return "\n\n".join(blocks), verdicts
 
 
