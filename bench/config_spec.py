@@ -54,7 +54,7 @@ def choice(*options: str) -> Check:
 SPEC: dict[str, dict[str, Check]] = {
     "": {"seed": INT, "seeds": INT, "resume": BOOL, "experiment_name": OPT_STR, "tuned": AUTO_BOOL,
          "tuning_applied": (lambda v: v is None or isinstance(v, DictConfig), "set by the harness (bench.tuning.tuned)")},
-    "tune": {"dir": STR, "report_dir": STR,
+    "tune": {"dir": STR, "report_dir": STR, "reject_collapsed": BOOL,
              "space": (lambda v: isinstance(v, DictConfig) and len(v) > 0, "a mapping of config keys to sweep expressions")},
     "requests": {"primary_tabs": INT_LIST, "session_gap_min": NUMBER, "horizon_h": NUMBER, "max_len": INT,
                  "test_days": INT, "valid_days": INT, "target_tabs": choice("all", "non_primary")},

@@ -3,6 +3,7 @@
 - `standalone_base`: the basic tower trained alone with L_b (Base@K, Sup@K, SupR@K come from it; the
   Seed@K control trains a second one at seed + 1000). Cached per dataset, backbone config, training
   config and seed, and shared by every variant of a sweep.
+  Its training log keeps how far its validation top K₀ still differs between requests (bench.collapse).
 - `trained_variant`: the variant's towers (IncRec-NA, IncRec, TB-ITG, ...), selected on validation
   requests by its own metric (PROTOCOL 3: Inc@K₀ against the selected base's validation ranking for
   an IncRec variant, the serving tower's Base@K₀ otherwise).
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.batches import TrainingSet
 from bench.cache import StageCache, from_json_array, json_array
+from bench.collapse import collapse_message, ranking_spread
 from bench.data.schema import Dataset
 from bench.errors import ConfigError
 from bench.evaluate import EvalSet, Ranker, selection_metric
@@ -29,6 +32,8 @@ from bench.train import TrainConfig, train
 from bench.train_levers import Levers, resolve_precision
 from models.increc import IncRec, Variant
 from models.item_tower import ItemTower
+
+log = logging.getLogger("bench")
 
 SPARSE_AUTO_ITEMS = 1_000_000  # train.sparse_item_grads=auto: sparse gradients from this pool size on
 BASE_STAGE = "base"
@@ -121,6 +126,10 @@ def _fit(model: IncRec, ts: TrainingSet, train_cfg: TrainConfig, seed: int, ev: 
     training = train(model, ts, train_cfg, seed, ev.ranker.device, desc=desc, evaluate=evaluate)
     training["selection_metric"] = name
     valid_ranked = ev.ranker(model, ev.valid.rows, ev.k0) if rank_valid and ev.valid is not None else None
+    if valid_ranked is not None:  # a base: does its selected tower still tell requests apart?
+        training["ranking"] = ranking_spread(valid_ranked)
+        if training["ranking"]["collapsed"]:
+            log.warning("%s: %s", desc, collapse_message(training["ranking"]))
     # the model is dropped unless asked for: on million-item pools each one holds a full item table
     return TrainedModel(ev.ranker(model, ev.test.rows, ev.depth), valid_ranked, training, model if keep_model else None)
 

@@ -157,8 +157,10 @@ def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space
               "| " + " | ".join(["---"] * (len(names) + 6)) + " |"]
     for r in rows:
         obj = (r.record or {}).get("objective", {})
-        cells = [str(r.number), r.state, *(_fmt(r.params.get(n, "")) for n in names),
-                 "" if r.value is None else f"{r.value:.4f}", _fmt(obj.get("best_epoch", "")),
+        rejected = (r.record or {}).get("rejected")  # a failed trial that ran to the end: why it cannot be picked
+        shown = r.value if r.value is not None else (obj.get("value") if rejected else None)
+        cells = [str(r.number), r.state + (f" ({rejected})" if rejected else ""), *(_fmt(r.params.get(n, "")) for n in names),
+                 "" if shown is None else f"{shown:.4f}", _fmt(obj.get("best_epoch", "")),
                  _fmt(obj.get("epochs_run", "")), _fmt((r.record or {}).get("seconds", ""))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "How to read it: each trial trained the base once, with the values in its row, and stopped early "

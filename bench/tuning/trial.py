@@ -6,7 +6,9 @@ requests' targets and exposures are dropped from the requests before anything el
 (`without_test_truth`), no test `EvalSet` is built, and the only ranker the trial holds refuses any
 request outside the validation set (`ValidationOnlyRanker`). The trial's record,
 `trial.json` in its job directory, holds the config, the seed, the data fingerprint, the code
-version, the machine, the training log and the objective.
+version, the machine, the training log and the objective. A trial whose selected tower has collapsed
+(the same top K₀ for most validation requests, bench.collapse) fails: its record says why, and the
+search cannot pick it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from omegaconf import DictConfig
 
 from bench.batches import TrainingSet
 from bench.cache import StageCache
+from bench.collapse import collapse_message, ranking_spread
 from bench.config import resolve_ks, validate
 from bench.errors import ConfigError, DataError
 from bench.evaluate import EvalSet, Ranker, selection_metric
@@ -35,6 +38,10 @@ from models.increc import Variant
 log = logging.getLogger("bench")
 
 TRIAL_RECORD = "trial.json"
+
+
+class CollapsedTrial(DataError):
+    """The trial's selected tower ranks the same top K₀ for most validation requests (bench.collapse)."""
 
 
 class TestRowsRefused(RuntimeError):
@@ -97,6 +104,7 @@ def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None
     value = training["best_value"]
     if value is None or not np.isfinite(value):
         raise DataError(f"the trial's validation {name} is not finite at any epoch")
+    training["ranking"] = spread = ranking_spread(ranker(model, valid.rows, min(ks)))  # the selected epoch's tower
     record = {
         **provenance(cfg, seed, overrides, prep.fingerprint, version, device),
         "objective": {"metric": name, "split": "valid", "value": float(value), "best_epoch": training["best_epoch"],
@@ -106,6 +114,11 @@ def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None
         "seconds": round(time.perf_counter() - start, 3),
         "training": {"base": training},
     }
+    rejected = spread["collapsed"] and bool(cfg.tune.get("reject_collapsed", True))
+    if rejected:  # a global ranking is no personalised tower: the trial fails, its record says why
+        record["rejected"] = collapse_message(spread)
     write_json_atomic(record, out_dir / TRIAL_RECORD)
+    if rejected:
+        raise CollapsedTrial(f"trial rejected: {record['rejected']} (validation {name} {value:.4f})")
     log.info("trial: validation %s = %.4f at epoch %s", name, value, training["best_epoch"])
     return float(value)
