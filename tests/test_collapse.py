@@ -3,8 +3,11 @@ training log and fails a tuning trial."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -35,16 +38,55 @@ def test_a_run_records_its_base_ranking_spread(tmp_path: Path, synthetic_cache: 
     assert 0 < ranking["modal_top_share"] <= 1 and ranking["collapsed"] == (ranking["modal_top_share"] >= 0.5)
 
 
-def test_a_collapsed_trial_fails_and_says_why(tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
+def test_a_collapsed_trial_is_rejected_and_says_why(tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
     from bench.tuning import trial
 
     monkeypatch.setattr(collapse, "COLLAPSED_SHARE", 0.0)  # any tower counts as collapsed
     cfg = compose_config("experiment=tune", "model=dssm", *SHORT, f"dataset.cache_dir={synthetic_cache}",
                          "tune.reject_collapsed=true")
-    with pytest.raises(trial.CollapsedTrial, match="the user tower collapsed"):
-        trial.run_trial(cfg, tmp_path)
+    assert trial.run_trial(cfg, tmp_path) == trial.REJECTED_OBJECTIVE  # the worst objective: the sampler steers away
     record = json.loads((tmp_path / "trial.json").read_text())
     assert record["rejected"].startswith("the user tower collapsed: ")
     assert record["training"]["base"]["ranking"]["collapsed"] is True
+    assert record["objective"]["value"] > trial.REJECTED_OBJECTIVE  # the record keeps what it reached on validation
     monkeypatch.setattr(collapse, "COLLAPSED_SHARE", 2.0)  # no tower collapses: the trial returns its objective
     assert trial.run_trial(cfg, tmp_path / "kept") == json.loads((tmp_path / "kept" / "trial.json").read_text())["objective"]["value"]
+    assert "rejected" not in json.loads((tmp_path / "kept" / "trial.json").read_text())
+
+
+@dataclass
+class FakeTrial:
+    number: int
+    value: float
+    params: dict
+    state: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="COMPLETE"))
+    datetime_start: dt.datetime = dt.datetime(2026, 1, 1)
+    datetime_complete: dt.datetime = dt.datetime(2026, 1, 1, 0, 1)
+
+
+def test_the_search_never_picks_a_rejected_trial(tmp_path: Path) -> None:
+    from bench.tuning.outputs import write_search_outputs
+
+    # trial 1 reached the best validation value but collapsed; trial 2 is the best personalised one
+    values = {0: 0.05, 1: 0.09, 2: 0.07}
+    for n, v in values.items():
+        record = {"objective": {"metric": "Base@20", "value": v, "best_epoch": 1, "epochs_run": 2}, "seconds": 10.0,
+                  "code_version": {"git_commit": "abc", "dirty": False, "code_digest": "d"}, "data_fingerprint": "f" * 64}
+        if n == 1:
+            record["rejected"] = "the user tower collapsed: 99% of the 100 validation requests get the same top 20"
+        (tmp_path / "sweep" / f"trial_{n}").mkdir(parents=True)
+        (tmp_path / "sweep" / f"trial_{n}" / "trial.json").write_text(json.dumps(record))
+    study = SimpleNamespace(trials=[FakeTrial(n, 0.0 if n == 1 else v, {"train.lr": 0.01 * (n + 1)}) for n, v in values.items()])
+    tuned = write_search_outputs(study, tmp_path / "sweep", tmp_path / "tuned.yaml", tmp_path / "report" / "m.md",
+                                 dataset="d", model="m", command="CMD", space={"train.lr": "interval(0.001, 0.1)"},
+                                 sampler="TPE")
+    assert tuned["provenance"]["best_trial"] == 2 and tuned["values"] == {"train.lr": 0.03}
+    assert tuned["provenance"]["n_trials"] == 3 and tuned["provenance"]["rejected_trials"] == 1
+    assert tuned["provenance"]["trial_seconds_summed"] == 30.0
+    report = (tmp_path / "report" / "m.md").read_text()
+    assert "3 completed trials, 1 of them rejected: their tower collapsed" in report
+    assert "| 1 | REJECTED: the user tower collapsed: 99% of the 100 validation requests get the same top 20 | 0.02 | 0.0900 |" in report
+    study.trials[0].state = study.trials[2].state = SimpleNamespace(name="FAIL")  # only the rejected one finished
+    with pytest.raises(RuntimeError, match="1 rejected as collapsed"):
+        write_search_outputs(study, tmp_path / "sweep", tmp_path / "tuned.yaml", tmp_path / "report" / "m.md",
+                             dataset="d", model="m", command="CMD", space={}, sampler="TPE")

@@ -75,23 +75,27 @@ def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: 
                          command: str, space: dict, sampler: str) -> dict:
     """Write the tuned file, the report and its plot; returns the tuned file's mapping."""
     rows = collect_trials(study, sweep_dir)
-    done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
+    finished = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
+    done = [r for r in finished if not (r.record or {}).get("rejected")]  # a collapsed tower is never picked
     if not done:
-        raise RuntimeError(f"no trial of the search in {sweep_dir} completed: nothing to write")
+        raise RuntimeError(f"no trial of the search in {sweep_dir} completed" + (
+            f" with a personalised tower ({len(finished)} rejected as collapsed; see their trial.json)" if finished else "")
+            + ": nothing to write")
     best = max(done, key=lambda r: (r.value, -r.number))  # the earliest of equal values
     metric = (best.record or {}).get("objective", {}).get("metric", "selection metric")
-    seconds = [r.record["seconds"] for r in done if r.record]
+    seconds = [r.record["seconds"] for r in finished if r.record]  # a rejected trial spent its time too
     starts = [t.datetime_start for t in study.trials if t.datetime_start]
     ends = [t.datetime_complete for t in study.trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
-    versions = [r.record["code_version"] for r in done if r.record]
+    versions = [r.record["code_version"] for r in finished if r.record]
     commit = (best.record or {}).get("code_version", {})  # the code the best trial ran
     provenance = {
         "command": command,
         "commit": commit.get("git_commit"),
         "dirty": commit.get("dirty"),
         "code_digests": len({v.get("code_digest") for v in versions}),  # > 1: the trials ran different code
-        "n_trials": len(done),
+        "n_trials": len(finished),  # the budget spent: every trial that ran to its end, a rejected one too
+        "rejected_trials": len(finished) - len(done),
         "best_trial": best.number,
         "best_value": float(best.value),
         "metric": f"{metric} (validation)",
@@ -101,7 +105,8 @@ def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: 
         "data_fingerprint": (best.record or {}).get("data_fingerprint"),
     }
     tuned = {"provenance": provenance, "values": {k: _value(v) for k, v in best.params.items()}}
-    header = (f"# Tuned values of {model} on {dataset}: the best of {len(done)} trials by validation {metric}.\n"
+    header = (f"# Tuned values of {model} on {dataset}: the best of {len(done)} trials by validation {metric}"
+              + (f" ({len(finished) - len(done)} more rejected as collapsed)" if len(finished) > len(done) else "") + ".\n"
               f"# Written by `{command}`; read by tuned=true (and by experiment=table1..3 under tuned=auto).\n")
     write_atomic(tuned_file, lambda f: f.write(header + yaml.safe_dump(tuned, sort_keys=False)))
 
@@ -139,6 +144,8 @@ def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space
              + "; data fingerprint "
              f"`{str(prov['data_fingerprint'])[:16]}`; date {prov['date']}",
              f"- Sampler: {sampler}; {prov['n_trials']} completed trials"
+             + (f", {prov['rejected_trials']} of them rejected: their tower collapsed to one ranking for most validation "
+                "requests (bench/collapse.py), so the search cannot pick them" if prov.get("rejected_trials") else "")
              + (f" ({len(rows) - prov['n_trials']} failed or killed)" if len(rows) > prov["n_trials"] else ""),
              f"- Objective: validation {metric} of the standalone base at its best epoch (early stopping); "
              "no trial ranks a test request",
@@ -157,9 +164,9 @@ def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space
               "| " + " | ".join(["---"] * (len(names) + 6)) + " |"]
     for r in rows:
         obj = (r.record or {}).get("objective", {})
-        rejected = (r.record or {}).get("rejected")  # a failed trial that ran to the end: why it cannot be picked
-        shown = r.value if r.value is not None else (obj.get("value") if rejected else None)
-        cells = [str(r.number), r.state + (f" ({rejected})" if rejected else ""), *(_fmt(r.params.get(n, "")) for n in names),
+        rejected = (r.record or {}).get("rejected")  # why the search cannot pick it; its value is the record's
+        shown = obj.get("value") if rejected else r.value
+        cells = [str(r.number), f"REJECTED: {rejected}" if rejected else r.state, *(_fmt(r.params.get(n, "")) for n in names),
                  "" if shown is None else f"{shown:.4f}", _fmt(obj.get("best_epoch", "")),
                  _fmt(obj.get("epochs_run", "")), _fmt((r.record or {}).get("seconds", ""))]
         lines.append("| " + " | ".join(cells) + " |")

@@ -7,8 +7,9 @@ requests' targets and exposures are dropped from the requests before anything el
 request outside the validation set (`ValidationOnlyRanker`). The trial's record,
 `trial.json` in its job directory, holds the config, the seed, the data fingerprint, the code
 version, the machine, the training log and the objective. A trial whose selected tower has collapsed
-(the same top K₀ for most validation requests, bench.collapse) fails: its record says why, and the
-search cannot pick it.
+(the same top K₀ for half the validation requests or more, bench.collapse) is rejected: its record
+says why, it returns the worst objective (so it counts in the budget and steers the sampler away)
+and the search never picks it (bench.tuning.outputs).
 """
 
 from __future__ import annotations
@@ -38,10 +39,7 @@ from models.increc import Variant
 log = logging.getLogger("bench")
 
 TRIAL_RECORD = "trial.json"
-
-
-class CollapsedTrial(DataError):
-    """The trial's selected tower ranks the same top K₀ for most validation requests (bench.collapse)."""
+REJECTED_OBJECTIVE = 0.0  # what a rejected trial returns: the worst hit rate, so the sampler steers away from its region
 
 
 class TestRowsRefused(RuntimeError):
@@ -115,10 +113,12 @@ def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None
         "training": {"base": training},
     }
     rejected = spread["collapsed"] and bool(cfg.tune.get("reject_collapsed", True))
-    if rejected:  # a global ranking is no personalised tower: the trial fails, its record says why
+    if rejected:  # a global ranking is no personalised tower: its record says why, and the search cannot pick it
         record["rejected"] = collapse_message(spread)
     write_json_atomic(record, out_dir / TRIAL_RECORD)
     if rejected:
-        raise CollapsedTrial(f"trial rejected: {record['rejected']} (validation {name} {value:.4f})")
+        log.warning("trial rejected: %s (validation %s %.4f); the sampler is told %s", record["rejected"], name,
+                    value, REJECTED_OBJECTIVE)
+        return REJECTED_OBJECTIVE
     log.info("trial: validation %s = %.4f at epoch %s", name, value, training["best_epoch"])
     return float(value)
