@@ -302,6 +302,23 @@ def test_a_backbone_under_the_floor_gets_its_popularity_agreement(tmp_path: Path
             "backbone that does not beat popularity is a bug to find, not a result.") in verdicts
 
 
+def test_a_collapsed_base_is_named_under_the_training_table(tmp_path: Path) -> None:
+    make_table1(tmp_path)
+    for path in tmp_path.glob("dssm_*_seed0/run.json"):  # dssm's seed-0 base collapsed; every other base did not
+        record = json.loads(path.read_text())
+        for role, log in record["training"].items():
+            if role in ("base", "seed_base"):
+                log["ranking"] = {"requests": 6, "k": 10, "modal_top_share": 1.0 if role == "base" else 0.2,
+                                  "collapsed": role == "base"}
+        path.write_text(json.dumps(record))
+    (runs,) = collect([tmp_path])
+    text = render(runs, "CMD", [])
+    assert ("**Collapsed towers**: the same top K₀ for half the validation requests or more (bench/collapse.py), a global "
+            "ranking rather than a personalised one, in dssm base in 1 of 1 seeds (top-K₀ share up to 100%).") in text
+    make_table1(tmp_path / "plain")
+    assert "Collapsed towers" not in render(collect([tmp_path / "plain"])[0], "CMD", [])
+
+
 def test_legacy_records_still_render(tmp_path: Path) -> None:
     # records written before the protocol, splits, premise, controls and early stopping existed (protocol v1)
     make_table1(tmp_path / "runs", legacy=True)

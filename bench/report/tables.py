@@ -131,7 +131,7 @@ def tuning_line(runs: TableRuns) -> str:
         applied = job.record["config"].get("tuning_applied")
         if applied:
             prov = applied.get("provenance", {})
-            tuned[job.model] = f"{job.model} ({prov.get('n_trials', '?')} trials, validation {prov.get('metric', '?')} " \
+            tuned[job.model] = f"{job.model} ({prov.get('n_trials', '?')} trials, {prov.get('metric', '?')} " \
                                f"{prov.get('best_value', float('nan')):.4f})"
             values.setdefault(job.model, set()).add(str(sorted(applied.get("values", {}).items())))
         else:
@@ -353,6 +353,25 @@ def training_table(rows: list[tuple[str, dict[str, list[Job]]]]) -> str | None:
     return md_table(["row"] + [f"{label}: best epoch / epochs run" for _, label in TRAINING_ROLES], grid)
 
 
+def collapsed_text(rows: list[tuple[str, dict[str, list[Job]]]]) -> str:
+    """A warning naming the rows whose base (or seed base) tower collapsed (bench.collapse) in some seeds, from the
+    records that hold the check; "" when none did."""
+    found = []
+    for label, by_role in rows:
+        for role, name in (("base", "base"), ("seed_base", "seed base")):
+            checks = [j.record["training"][role].get("ranking") for j in by_role.get(role, [])
+                      if isinstance(j.record.get("training", {}).get(role), dict)]
+            checks = [c for c in checks if c]
+            if bad := [c for c in checks if c.get("collapsed")]:
+                found.append(f"{label} {name} in {len(bad)} of {len(checks)} seeds (top-K₀ share up to "
+                             f"{pct(max(c['modal_top_share'] for c in bad))})")
+    if not found:
+        return ""
+    return ("**Collapsed towers**: the same top K₀ for half the validation requests or more (bench/collapse.py), "
+            "a global ranking rather than a personalised one, in " + "; ".join(found)
+            + ". Rows built on them measure that ranking, not the backbone.")
+
+
 def _role_jobs(*candidates: list[Job]) -> dict[str, list[Job]]:
     """Per trained model, the first of `candidates` whose records hold it."""
     out = {}
@@ -541,10 +560,13 @@ def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1
         else:
             parts += [f"p: {TEST_NAME}; each variant against IncRec-NA on the same metric. {INTERVAL_NOTE} "
                       f"Bold: the best Inc@K and Exposure Hit@K of each column. {POP_ROW_NOTE}", ""]
-    training = training_table(training_rows(runs))
+    training_by_row = training_rows(runs)
+    training = training_table(training_by_row)
     if training is not None:
         parts += ["Training (early stopping on the validation requests): mean over seeds of the best epoch and of "
                   "the epochs run, per trained model.", "", training, ""]
+        if collapsed := collapsed_text(training_by_row):
+            parts += [collapsed, ""]
     else:
         parts += ["Training: no record holds a best epoch (the records predate early stopping).", ""]
     parts += [paper_block(runs.table), ""]
