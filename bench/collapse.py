@@ -28,11 +28,11 @@ def modal_top_share(top: np.ndarray) -> float:
 def ranking_spread(top: np.ndarray) -> dict[str, float | int | bool]:
     """What the run record keeps of a base's validation top K₀ ([R_valid, K₀])."""
     share = modal_top_share(top)
-    return {"requests": int(top.shape[0]), "k": int(top.shape[1]) if top.ndim == 2 else 0,
+    return {"requests": int(top.shape[0]), "k": int(top.shape[1]),
             "modal_top_share": round(share, 4), "collapsed": share >= COLLAPSED_SHARE}
 
 
 def collapse_message(spread: dict) -> str:
-    """One line for the console, the record's warnings and a failed tuning trial."""
+    """One line for the console, the record's warnings and a rejected tuning trial's reason."""
     return (f"the user tower collapsed: {100 * spread['modal_top_share']:.0f}% of the {spread['requests']} validation "
             f"requests get the same top {spread['k']} (a global ranking, not a personalised one)")

@@ -41,7 +41,8 @@ def code_digest() -> str:
 
 
 def code_version() -> dict[str, str | bool | None]:
-    """The git commit of the project, whether its tracked files differ from it, and the code digest."""
+    """The git commit of the project, whether its tracked files outside results/ differ from it (a sweep
+    rewrites committed records there, which says nothing of the code that ran), and the code digest."""
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
@@ -50,7 +51,7 @@ def code_version() -> dict[str, str | bool | None]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"git_commit": commit, "dirty": bool(status) if status is not None else None, "code_digest": code_digest()}
 
 

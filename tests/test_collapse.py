@@ -26,6 +26,8 @@ def test_modal_top_share_counts_sets_not_orders() -> None:
     assert ranking_spread(same) == {"requests": 4, "k": 3, "modal_top_share": 0.75, "collapsed": True}
     assert ranking_spread(np.arange(12).reshape(4, 3))["collapsed"] is False
     assert ranking_spread(np.array([[1, 2], [1, 2], [3, 4], [5, 6]]))["collapsed"] is True  # half: collapsed
+    assert ranking_spread(np.empty((0, 5), dtype=np.int64)) == {"requests": 0, "k": 5, "modal_top_share": 0.0,
+                                                                "collapsed": False}
 
 
 def test_a_run_records_its_base_ranking_spread(tmp_path: Path, synthetic_cache: Path) -> None:

@@ -105,6 +105,16 @@ def test_findings_gives_the_popularity_agreement_under_the_floor(tmp_path: Path)
             "its Base@20 hits, popularity's top 20 hits too 100% for dssm; for the backbones above it 0.0%).") in text
 
 
+def test_findings_names_a_seed_under_the_floor(tmp_path: Path) -> None:
+    make_under_floor(tmp_path / "runs", sasrec_base20=(0.60, 0.20))
+    assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    s = read_summary(tmp_path / "results" / "handmade" / "table1.json")
+    assert s["table1"]["20"]["under_popularity_in_seeds"] == {"sasrec": [1, 2]}
+    assert report_main(["--findings", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "results" / "FINDINGS.md").read_text()
+    assert "Seed by seed, Base@20 is not above the floor for sasrec in 1 of 2 seeds." in text
+
+
 def test_findings_compares_protocols(tmp_path: Path) -> None:
     v1 = _report(tmp_path, "v1", protocol={"version": "v1", "existing_fit": "train_period", "leaks_test_period": False,
                                            "valid_days": 0, "early_stopping": False, "warnings": []})

@@ -279,12 +279,14 @@ def test_protocol_md_states_the_rolling_fits_warm_up(tmp_path: Path) -> None:
     assert "daily fits" not in render_protocol("handmade", collect([tmp_path / "v1"]))
 
 
-def make_under_floor(root: Path) -> None:
+def make_under_floor(root: Path, sasrec_base20: tuple[float, float] = (0.50, 0.50)) -> None:
     """Base-only records, two seeds: dssm hits requests 0, 1 and 4 at K = 20, all of which popularity's top 20
-    hits too; sasrec hits 2 and 3, which popularity misses; only dssm (Base@20 10%) is under the floor (25%)."""
+    hits too; sasrec hits 2 and 3, which popularity misses; only dssm (Base@20 10%) is under the floor (25%).
+    sasrec_base20: sasrec's Base@20 in seeds 0 and 1."""
     pop20 = np.array([1, 1, 0, 0, 1, 1])
     for seed in (0, 1):
-        for model, hits20, base20 in (("dssm", np.array([1, 1, 0, 0, 1, 0]), 0.10), ("sasrec", np.array([0, 0, 1, 1, 0, 0]), 0.50)):
+        for model, hits20, base20 in (("dssm", np.array([1, 1, 0, 0, 1, 0]), 0.10),
+                                      ("sasrec", np.array([0, 0, 1, 1, 0, 0]), sasrec_base20[seed])):
             metrics = POP | {"Base@10": 0.10, "Sup@10": 0.05, "Base@20": base20, "Sup@20": 0.05, "SupR@10": 0.1, "SupR@20": 0.1}
             per = {"Base@10": hits20, "Base@20": hits20, "Pop_Base@10": pop20, "Pop_Base@20": pop20,
                    **{f"{c}@{k}": np.zeros(R, dtype=int) for c in ("Sup", "SupR") for k in KS}}
@@ -300,6 +302,22 @@ def test_a_backbone_under_the_floor_gets_its_popularity_agreement(tmp_path: Path
     assert ("Base@20 beats the popularity floor (25.00) for 1 of 2 backbones; not for dssm (of the test requests its "
             "Base@20 hits, popularity's top 20 hits too 100% for dssm; for the backbones above it 0.0%): a trained "
             "backbone that does not beat popularity is a bug to find, not a result.") in verdicts
+
+
+def test_a_seed_under_the_floor_is_named_when_the_mean_is_above_it(tmp_path: Path) -> None:
+    make_under_floor(tmp_path / "one", sasrec_base20=(0.60, 0.20))  # mean 40% above the floor (25%), seed 1 under it
+    (runs,) = collect([tmp_path / "one"])
+    at20 = table1_numbers(runs)[1]
+    assert at20.below_popularity() == ["dssm"]
+    assert at20.under_floor_in_seeds() == {"sasrec": [1, 2]}  # dssm is under on the mean: named there, not here
+    _, verdicts = table1(runs)
+    assert any(v.startswith("Base@20 beats the popularity floor (25.00) for 1 of 2 backbones;")
+               and v.endswith("not a result. Seed by seed, Base@20 is not above the floor for sasrec in 1 of 2 seeds.")
+               for v in verdicts)
+    make_under_floor(tmp_path / "none")  # both of sasrec's seeds above: no sentence
+    (runs,) = collect([tmp_path / "none"])
+    assert table1_numbers(runs)[1].under_floor_in_seeds() == {}
+    assert not any("Seed by seed" in v for v in table1(runs)[1])
 
 
 def test_a_collapsed_base_is_named_under_the_training_table(tmp_path: Path) -> None:

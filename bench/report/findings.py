@@ -19,7 +19,7 @@ from bench.report.paper import VARIANT_LABELS
 from bench.report.protocol import FIT_MEANING, md_table, premise_rows, warmup_implication, warmup_rows
 from bench.report.summary import pair_key, read_summary
 from bench.report.tables import (COMPARISONS, MODEL_ORDER, Cell, Diff, ablation_metrics, agreement_text, diff_text,
-                                 exposure_label, ordered)
+                                 exposure_label, ordered, under_floor_text)
 
 CONTROLS = (("Inc", "SupR"), ("Inc", "Seed"))  # PROTOCOL 5: the base side given a second budget without R_u / a second seed
 assert all(c in COMPARISONS for c in CONTROLS), "a control findings reads is not a difference Table 1 tests"
@@ -119,7 +119,8 @@ def table1_section(s: dict, title: str) -> list[str]:
                 f"{n - len(block['below_popularity'])} of {n} backbones"
                 + (f"; not for {_names(block['below_popularity'])}"
                    + agreement_text(int(k), block["below_popularity"], block.get("popularity_agreement") or {}) + "."
-                   if block["below_popularity"] else "."), ""]
+                   if block["below_popularity"] else ".")
+                + under_floor_text(int(k), block.get("under_popularity_in_seeds") or {}), ""]
     return out
 
 

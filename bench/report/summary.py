@@ -84,6 +84,7 @@ def _table1_block(numbers: list[Table1K]) -> dict[str, dict]:
             "inc_above_sup": at_k.held(),
             "below_popularity": at_k.below_popularity(),
             "popularity_agreement": at_k.agreements(),
+            "under_popularity_in_seeds": at_k.under_floor_in_seeds(),
         }
     return out
 

@@ -211,6 +211,16 @@ def popularity_agreement(jobs: list[Job], k: int) -> float | None:
     return both / hit if hit else None
 
 
+def seeds_under_floor(jobs: list[Job], k: int) -> tuple[int, int] | None:
+    """(seeds whose Base@K is not above their own run's Pop_Base@K, seeds that recorded both): a mean over
+    seeds above the floor can hide a seed under it. None when no job recorded both."""
+    pairs = [(j.record["metrics"].get(f"Base@{k}"), j.record["metrics"].get(f"Pop_Base@{k}")) for j in jobs]
+    pairs = [(base, pop) for base, pop in pairs if base is not None and pop is not None]
+    if not pairs:
+        return None
+    return sum(not base > pop for base, pop in pairs), len(pairs)
+
+
 @dataclass
 class Table1Row:
     """One backbone's Table 1 numbers at one K: its cells (column -> mean ± std over seeds) and its tested
@@ -221,6 +231,7 @@ class Table1Row:
     diffs: dict[tuple[str, str], Diff | None]
     inc_measured: bool  # IncRec-NA's runs recorded Inc@K
     pop_agreement: float | None = None  # popularity_agreement of the base's runs
+    under_floor: tuple[int, int] | None = None  # seeds_under_floor of the base's runs
 
 
 @dataclass
@@ -246,6 +257,20 @@ class Table1K:
     def agreements(self) -> dict[str, float | None]:
         """Per backbone, popularity_agreement of its base runs."""
         return {r.model: r.pop_agreement for r in self.rows}
+
+    def under_floor_in_seeds(self) -> dict[str, list[int]]:
+        """The backbones above the floor on the mean with some seed under it: model -> [seeds under, seeds]."""
+        below = self.below_popularity()
+        return {r.model: list(r.under_floor) for r in self.rows
+                if r.under_floor is not None and r.under_floor[0] > 0 and r.model not in below}
+
+
+def under_floor_text(k: int, seeds: dict[str, list[int]]) -> str:
+    """The sentence naming backbones above the floor on the mean with single seeds under it ("" when none)."""
+    if not seeds:
+        return ""
+    return (f" Seed by seed, Base@{k} is not above the floor for "
+            + ", ".join(f"{m} in {under} of {n} seeds" for m, (under, n) in seeds.items()) + ".")
 
 
 def agreement_text(k: int, below: list[str], agreements: dict[str, float | None]) -> str:
@@ -277,8 +302,9 @@ def table1_numbers(runs: TableRuns) -> list[Table1K]:
             bold_max([v for c, v in cells.items() if c != "Base"])  # the second-K channels: what a budget of 2K buys
             diffs = {(a, b): difference(inc_jobs, f"{a}@{k}", inc_jobs, f"{b}@{k}") if inc_jobs else None
                      for a, b in COMPARISONS}
+            base_source = _source(f"Base@{k}", base_jobs, inc_jobs)
             rows.append(Table1Row(model, cells, diffs, measured(inc_jobs, f"Inc@{k}"),
-                                  popularity_agreement(_source(f"Base@{k}", base_jobs, inc_jobs), k)))
+                                  popularity_agreement(base_source, k), seeds_under_floor(base_source, k)))
         popularity = {c: cell(all_jobs, f"{name}@{k}") for c, name in POP_COLUMNS.items()}
         out.append(Table1K(k, rows, popularity))
     return out
@@ -329,7 +355,8 @@ def table1(runs: TableRuns, numbers: list[Table1K] | None = None) -> tuple[str, 
             verdicts.append(f"Base@{k} beats the popularity floor ({100 * pop_base.mean:.2f}) for {n - len(below_pop)} "
                             f"of {n} backbones" + (f"; not for {', '.join(below_pop)}{agreement_text(k, below_pop, at_k.agreements())}: "
                                                    "a trained backbone that does not beat popularity is a bug to find, "
-                                                   "not a result." if below_pop else "."))
+                                                   "not a result." if below_pop else ".")
+                            + under_floor_text(k, at_k.under_floor_in_seeds()))
     return "\n\n".join(blocks), verdicts
 
 
@@ -359,9 +386,8 @@ def collapsed_text(rows: list[tuple[str, dict[str, list[Job]]]]) -> str:
     found = []
     for label, by_role in rows:
         for role, name in (("base", "base"), ("seed_base", "seed base")):
-            checks = [j.record["training"][role].get("ranking") for j in by_role.get(role, [])
-                      if isinstance(j.record.get("training", {}).get(role), dict)]
-            checks = [c for c in checks if c]
+            logs = [j.record.get("training", {}).get(role) for j in by_role.get(role, [])]
+            checks = [log["ranking"] for log in logs if isinstance(log, dict) and log.get("ranking")]
             if bad := [c for c in checks if c.get("collapsed")]:
                 found.append(f"{label} {name} in {len(bad)} of {len(checks)} seeds (top-K₀ share up to "
                              f"{pct(max(c['modal_top_share'] for c in bad))})")
