@@ -102,7 +102,9 @@ def test_findings_gives_the_popularity_agreement_under_the_floor(tmp_path: Path)
     assert report_main(["--findings", str(tmp_path / "results")]) == 0
     text = (tmp_path / "results" / "FINDINGS.md").read_text()
     assert ("Base@20 beats the popularity floor (25.00 ± 0.00) for 1 of 2 backbones; not for dssm (of the test requests "
-            "its Base@20 hits, popularity's top 20 hits too 100% for dssm; for the backbones above it 0.0%).") in text
+            "its Base@20 hits, popularity's top 20 hits too 100% for dssm; for the backbones above it 0.0%)") in text
+    # the handmade records hold no tuning, so the backbone under the floor ran untuned
+    assert "; 1 of these 1 ran untuned (dssm), on their YAML's values." in text
 
 
 def test_findings_names_a_seed_under_the_floor(tmp_path: Path) -> None:

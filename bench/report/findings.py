@@ -118,10 +118,19 @@ def table1_section(s: dict, title: str) -> list[str]:
                 f"- K = {k}: Base@{k} beats the popularity floor ({_cell(pop.get('Base'))}) for "
                 f"{n - len(block['below_popularity'])} of {n} backbones"
                 + (f"; not for {_names(block['below_popularity'])}"
-                   + agreement_text(int(k), block["below_popularity"], block.get("popularity_agreement") or {}) + "."
+                   + agreement_text(int(k), block["below_popularity"], block.get("popularity_agreement") or {})
+                   + _untuned_text(block["below_popularity"], untuned) + "."
                    if block["below_popularity"] else ".")
                 + under_floor_text(int(k), block.get("under_popularity_in_seeds") or {}), ""]
     return out
+
+
+def _untuned_text(below: list[str], untuned: list[str]) -> str:
+    """Which of the backbones under the floor ran on their YAML's values rather than a search's ("" when none)."""
+    found = [m for m in below if m in untuned]
+    if not found:
+        return ""
+    return f"; {len(found)} of these {len(below)} ran untuned ({_names(found)}), on their YAML's values"
 
 
 def _sides(rows: list[dict], a: str, b: str) -> dict[int, list[str]]:
