@@ -71,7 +71,8 @@ def test_findings_page_from_the_summaries(tmp_path: Path) -> None:
     assert "holds against Sup and SupR; Seed not measured" in text  # sasrec: no Seed control
     assert "- K = 10: Inc − Sup's 95% interval lies above 0 for 2 of 2 backbones (dssm, sasrec)" in text
     assert "- K = 10: above 0 against both controls (SupR and Seed) as well: 0 of 2 (none)." in text
-    assert "Base@20 beats the popularity floor (25.00 ± 0.00) for 0 of 2 backbones; not for dssm, sasrec." in text
+    assert ("Base@20 beats the popularity floor (25.00 ± 0.00) for 0 of 2 backbones; not for dssm, sasrec; "
+            "2 of these 2 ran untuned (dssm, sasrec), on their YAML's values.") in text
     assert "training ITG items exposed in their own request | 95%" in text
     first = text
     assert report_main(["--findings", str(results)]) == 0
