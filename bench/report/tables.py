@@ -214,7 +214,7 @@ def popularity_agreement(jobs: list[Job], k: int) -> float | None:
 def seeds_under_floor(jobs: list[Job], k: int) -> tuple[int, int] | None:
     """(seeds whose Base@K is not above their own run's Pop_Base@K, seeds that recorded both): a mean over
     seeds above the floor can hide a seed under it. None when no job recorded both."""
-    pairs = [(j.record["metrics"].get(f"Base@{k}"), j.record["metrics"].get(f"Pop_Base@{k}")) for j in jobs]
+    pairs = [(j.metric(f"Base@{k}"), j.metric(f"Pop_Base@{k}")) for j in jobs]
     pairs = [(base, pop) for base, pop in pairs if base is not None and pop is not None]
     if not pairs:
         return None
