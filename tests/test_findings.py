@@ -118,6 +118,28 @@ def test_findings_names_a_seed_under_the_floor(tmp_path: Path) -> None:
     assert "Seed by seed, Base@20 is not above the floor for sasrec in 1 of 2 seeds." in text
 
 
+def test_findings_names_collapsed_bases(tmp_path: Path) -> None:
+    make_under_floor(tmp_path / "runs")  # dssm under the floor at K = 20, sasrec above it
+    assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "plain")]) == 0
+    assert report_main(["--findings", str(tmp_path / "plain")]) == 0
+    assert ("one ranking for every request): not recorded (the records predate the check)."
+            in (tmp_path / "plain" / "FINDINGS.md").read_text())  # no record holds the check
+    for path in (tmp_path / "runs").glob("*/run.json"):  # dssm's seed-0 base collapsed; every other base did not
+        record = json.loads(path.read_text())
+        bad = record["config"]["model"]["name"] == "dssm" and record["seed"] == 0
+        record.setdefault("training", {})["base"] = {"ranking": {"requests": 6, "k": 20, "collapsed": bad,
+                                                                  "modal_top_share": 1.0 if bad else 0.2}}
+        path.write_text(json.dumps(record))
+    assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    s = read_summary(tmp_path / "results" / "handmade" / "table1.json")
+    assert s["table1"]["20"]["collapsed_in_seeds"] == {"dssm": [1, 2], "sasrec": [0, 2]}
+    assert report_main(["--findings", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "results" / "FINDINGS.md").read_text()
+    assert ("one ranking for every request): dssm collapsed in 1 of 2 seeds; no checked seed collapsed for 1 "
+            "backbone(s) (sasrec).") in text
+    assert "ran untuned (dssm), on their YAML's values; the base collapsed (one ranking for every request) in 1 of 2 seeds for dssm." in text
+
+
 def test_findings_compares_protocols(tmp_path: Path) -> None:
     v1 = _report(tmp_path, "v1", protocol={"version": "v1", "existing_fit": "train_period", "leaks_test_period": False,
                                            "valid_days": 0, "early_stopping": False, "warnings": []})

@@ -87,6 +87,7 @@ def table1_section(s: dict, title: str) -> list[str]:
               f"{'early stopping' if prot.get('early_stopping') else 'fixed epochs'}" if prot else "") + ".",
            f"- Tuning: {len(tuned)} of {len(s['tuning'])} backbones tuned ({_names(tuned)})"
            + (f"; untuned: {_names(untuned)}" if untuned else "") + ".",
+           *_collapse_lines(s),
            f"- Regenerate the table: `{s['command']}`.", ""]
     for k, block in s["table1"].items():
         mdd = s["mdd"].get(k, {}).get("mdd")
@@ -119,7 +120,8 @@ def table1_section(s: dict, title: str) -> list[str]:
                 f"{n - len(block['below_popularity'])} of {n} backbones"
                 + (f"; not for {_names(block['below_popularity'])}"
                    + agreement_text(int(k), block["below_popularity"], block.get("popularity_agreement") or {})
-                   + _untuned_text(block["below_popularity"], untuned) + "."
+                   + _untuned_text(block["below_popularity"], untuned)
+                   + _collapsed_text(block["below_popularity"], block.get("collapsed_in_seeds") or {}) + "."
                    if block["below_popularity"] else ".")
                 + under_floor_text(int(k), block.get("under_popularity_in_seeds") or {}), ""]
     return out
@@ -131,6 +133,37 @@ def _untuned_text(below: list[str], untuned: list[str]) -> str:
     if not found:
         return ""
     return f"; {len(found)} of these {len(below)} ran untuned ({_names(found)}), on their YAML's values"
+
+
+def _collapse_lines(s: dict) -> list[str]:
+    """The collapse check's outcome over the table's standalone bases (bench/collapse.py), from the first K's
+    block (the check is per base, not per K); no line for summaries that predate it."""
+    blocks = list(s["table1"].values())
+    if not blocks or "collapsed_in_seeds" not in blocks[0]:
+        return []
+    checked = blocks[0]["collapsed_in_seeds"]
+    models = [r["model"] for r in blocks[0]["rows"]]
+    bad = [m for m in models if checked.get(m, [0])[0] > 0]
+    clean = [m for m in models if m in checked and m not in bad]
+    unchecked = [m for m in models if m not in checked]
+    head = ("- Collapse check on the bases (bench/collapse.py: the same top K₀ for half the validation requests or "
+            "more, one ranking for every request): ")
+    if not checked:
+        return [head + "not recorded (the records predate the check)."]
+    return [head + (", ".join(f"{m} collapsed in {checked[m][0]} of {checked[m][1]} seeds" for m in bad) if bad
+                    else f"no base collapsed in {len(clean)} checked backbone(s)")
+            + (f"; no checked seed collapsed for {len(clean)} backbone(s) ({_names(clean)})" if bad and clean else "")
+            + (f"; not checked for {len(unchecked)} ({_names(unchecked)}): their records predate the check"
+               if unchecked else "") + "."]
+
+
+def _collapsed_text(below: list[str], collapsed: dict[str, list[int]]) -> str:
+    """Which of the backbones under the floor had collapsed bases, in how many seeds ("" when none did)."""
+    found = [m for m in below if collapsed.get(m, [0])[0] > 0]
+    if not found:
+        return ""
+    return "; the base collapsed (one ranking for every request) in " + ", ".join(
+        f"{collapsed[m][0]} of {collapsed[m][1]} seeds for {m}" for m in found)
 
 
 def _sides(rows: list[dict], a: str, b: str) -> dict[int, list[str]]:

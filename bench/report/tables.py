@@ -221,6 +221,16 @@ def seeds_under_floor(jobs: list[Job], k: int) -> tuple[int, int] | None:
     return sum(not base > pop for base, pop in pairs), len(pairs)
 
 
+def seeds_collapsed(jobs: list[Job]) -> tuple[int, int] | None:
+    """(seeds whose base tower collapsed, seeds whose record holds the check) over the jobs' standalone bases
+    (bench/collapse.py); None when no record holds it (records that predate the check)."""
+    logs = [j.record.get("training", {}).get("base") for j in jobs]
+    checks = [log["ranking"] for log in logs if isinstance(log, dict) and log.get("ranking")]
+    if not checks:
+        return None
+    return sum(bool(c.get("collapsed")) for c in checks), len(checks)
+
+
 @dataclass
 class Table1Row:
     """One backbone's Table 1 numbers at one K: its cells (column -> mean ± std over seeds) and its tested
@@ -232,6 +242,7 @@ class Table1Row:
     inc_measured: bool  # IncRec-NA's runs recorded Inc@K
     pop_agreement: float | None = None  # popularity_agreement of the base's runs
     under_floor: tuple[int, int] | None = None  # seeds_under_floor of the base's runs
+    collapsed: tuple[int, int] | None = None  # seeds_collapsed of the base's runs
 
 
 @dataclass
@@ -263,6 +274,10 @@ class Table1K:
         below = self.below_popularity()
         return {r.model: list(r.under_floor) for r in self.rows
                 if r.under_floor is not None and r.under_floor[0] > 0 and r.model not in below}
+
+    def collapsed_in_seeds(self) -> dict[str, list[int]]:
+        """Per backbone whose records hold the collapse check: [seeds whose base collapsed, seeds checked]."""
+        return {r.model: list(r.collapsed) for r in self.rows if r.collapsed is not None}
 
 
 def under_floor_text(k: int, seeds: dict[str, list[int]]) -> str:
@@ -304,7 +319,8 @@ def table1_numbers(runs: TableRuns) -> list[Table1K]:
                      for a, b in COMPARISONS}
             base_source = _source(f"Base@{k}", base_jobs, inc_jobs)
             rows.append(Table1Row(model, cells, diffs, measured(inc_jobs, f"Inc@{k}"),
-                                  popularity_agreement(base_source, k), seeds_under_floor(base_source, k)))
+                                  popularity_agreement(base_source, k), seeds_under_floor(base_source, k),
+                                  seeds_collapsed(base_source)))
         popularity = {c: cell(all_jobs, f"{name}@{k}") for c, name in POP_COLUMNS.items()}
         out.append(Table1K(k, rows, popularity))
     return out
