@@ -221,11 +221,17 @@ def seeds_under_floor(jobs: list[Job], k: int) -> tuple[int, int] | None:
     return sum(not base > pop for base, pop in pairs), len(pairs)
 
 
+def ranking_checks(jobs: list[Job], role: str = "base") -> list[dict]:
+    """The collapse checks (bench/collapse.py) the jobs' records hold for one trained tower (base, seed_base);
+    records that predate the check hold none."""
+    logs = [j.record.get("training", {}).get(role) for j in jobs]
+    return [log["ranking"] for log in logs if isinstance(log, dict) and log.get("ranking")]
+
+
 def seeds_collapsed(jobs: list[Job]) -> tuple[int, int] | None:
     """(seeds whose base tower collapsed, seeds whose record holds the check) over the jobs' standalone bases
     (bench/collapse.py); None when no record holds it (records that predate the check)."""
-    logs = [j.record.get("training", {}).get("base") for j in jobs]
-    checks = [log["ranking"] for log in logs if isinstance(log, dict) and log.get("ranking")]
+    checks = ranking_checks(jobs)
     if not checks:
         return None
     return sum(bool(c.get("collapsed")) for c in checks), len(checks)
@@ -402,8 +408,7 @@ def collapsed_text(rows: list[tuple[str, dict[str, list[Job]]]]) -> str:
     found = []
     for label, by_role in rows:
         for role, name in (("base", "base"), ("seed_base", "seed base")):
-            logs = [j.record.get("training", {}).get(role) for j in by_role.get(role, [])]
-            checks = [log["ranking"] for log in logs if isinstance(log, dict) and log.get("ranking")]
+            checks = ranking_checks(by_role.get(role, []), role)
             if bad := [c for c in checks if c.get("collapsed")]:
                 found.append(f"{label} {name} in {len(bad)} of {len(checks)} seeds (top-K₀ share up to "
                              f"{pct(max(c['modal_top_share'] for c in bad))})")
