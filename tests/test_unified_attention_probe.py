@@ -46,7 +46,7 @@ def test_recomputed_weights_give_the_modules_own_output() -> None:
     x, mask, scen = _inputs()
     w = probe.attention_weights(att, x, x, mask, scen, scen)  # [B, H, L, L]
     assert torch.allclose(w.sum(-1), torch.ones(B, H, L))
-    assert float(w.masked_select(~mask[:, None, None, :].expand_as(w)).abs().max()) == 0.0  # padding gets none
+    assert float(w.detach().masked_select(~mask[:, None, None, :].expand_as(w)).abs().max()) == 0.0  # padding gets none
     _, v = att.kv(x).view(B, L, 2, H, D // H).permute(2, 0, 3, 1, 4)  # [B, H, L, Dh]
     expected = att.out((w @ v).transpose(1, 2).reshape(B, L, D))  # [B, L, D]
     assert torch.allclose(att(x, x, mask, scen, scen), expected, atol=1e-6)
