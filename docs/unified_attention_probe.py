@@ -25,6 +25,8 @@ import models.backbones.unified as unified
 CALLS: list[dict] = []
 _forward = unified.ScenarioBiasedAttention.forward
 _tower_forward = unified.UnifiedTower.forward
+_mixing_forward = unified.MixingLayer.forward
+_STREAM: list[torch.Tensor] = []  # the residual stream [B, L, D] of the mixing layer running now
 
 
 def attention_weights(module: unified.ScenarioBiasedAttention, x: torch.Tensor, memory: torch.Tensor,
@@ -56,6 +58,9 @@ def recording_forward(self, x, memory, key_mask, q_scen=None, k_scen=None):
             history = key_mask[:, 1:].float()  # [B, L]
             rec["start_on_start"] = float(w[:, :, 0, 0].mean())
             rec["on_start"] = float((w[:, :, 1:, 0].mean(1) * history).sum() / history.sum().clamp(min=1))
+            if _STREAM:  # how large the attention branch is against the stream it is added to (mean norms)
+                rec["branch_over_stream"] = float(out.norm(dim=-1)[key_mask].mean()
+                                                  / _STREAM[-1].norm(dim=-1)[key_mask].mean())
         if self.bias is not None:  # [H, S + 1, S + 1]; the last column is the start token's
             bias = self.bias.detach().float()
             rec["bias_to_start"] = float(bias[:, :-1, -1].mean())
@@ -65,16 +70,14 @@ def recording_forward(self, x, memory, key_mask, q_scen=None, k_scen=None):
 
 
 def recording_mixing_forward(self, x, mask, scen):
-    """MixingLayer.forward, unchanged, also recording how large its attention branch is against the residual
-    stream it is added to (mean vector norms over real tokens)."""
-    y = self.ln_attn(x)
-    branch = self.dropout(self.attn(y, y, mask, scen, scen))  # [B, L, D]
+    """MixingLayer.forward itself, with its input (the residual stream) kept for the attention call inside it."""
     if not self.training:
-        with torch.no_grad():
-            CALLS.append({"kind": "residual", "branch_over_stream": float(branch.norm(dim=-1)[mask].mean()
-                                                                           / x.norm(dim=-1)[mask].mean())})
-    x = x + branch
-    return x + self.dropout(self.ff_out(F.gelu(self.ff_in(self.ln_ff(x)))))
+        _STREAM.append(x)
+    try:
+        return _mixing_forward(self, x, mask, scen)
+    finally:
+        if not self.training:
+            _STREAM.pop()
 
 
 def recording_tower_forward(self, user):
@@ -106,13 +109,12 @@ def summary(path: str) -> str:
     lines = [f"{path}: {len(passes) - 2} epochs validated, then the selected model's validation and test passes"]
     for name, records in (("epoch 1", passes[0]), ("selected", passes[-2])):
         attention = [c for c in records if c["kind"] == "attention"]
-        residual = [c for c in records if c["kind"] == "residual"]
         for j, c in enumerate(attention):
             what = "read-out" if c["read_out"] else f"mixing layer {j}"
             text = f"  {name}, {what}: on the start token {c['on_start']:.3f} (uniform {c['uniform']:.3f})"
             if "start_on_start" in c:
                 text += (f", the start token on itself {c['start_on_start']:.3f}"
-                         f", branch / stream {residual[j]['branch_over_stream']:.2f}")
+                         f", branch / stream {c['branch_over_stream']:.2f}")
             if "max_weight" in c:
                 text += f", mean largest weight {c['max_weight']:.3f}"
             if "bias_to_start" in c:

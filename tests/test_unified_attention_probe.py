@@ -74,8 +74,8 @@ def test_a_bias_toward_the_start_column_shows_as_a_sink(bias_to_start: float, si
 
 def test_summary_reads_epoch_one_and_the_selected_pass(tmp_path: Path) -> None:
     def one_pass(on_start: float) -> list[dict]:
-        return [{"kind": "attention", "read_out": False, "uniform": 0.1, "on_start": on_start, "start_on_start": 0.5},
-                {"kind": "residual", "branch_over_stream": 2.0},
+        return [{"kind": "attention", "read_out": False, "uniform": 0.1, "on_start": on_start, "start_on_start": 0.5,
+                 "branch_over_stream": 2.0},
                 {"kind": "attention", "read_out": True, "uniform": 0.1, "on_start": 0.1, "max_weight": 0.2},
                 {"kind": "output", "rows": 4, "spread": 0.3, "interest_cosine": 0.9}]
     calls = one_pass(0.25) + one_pass(0.5) + one_pass(0.75) + one_pass(0.95)  # 2 epochs, selected valid, test
