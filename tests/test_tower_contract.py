@@ -76,3 +76,22 @@ def test_unified_tokens_of_other_scenarios_inform_each_other_and_an_unseen_scena
         assert torch.isfinite(tower(only)).all()
     with pytest.raises(ValueError, match="serving_scenario=7 is not a scenario"):
         build("unified", "model.user_tower.serving_scenario=7")
+
+
+@pytest.mark.parametrize("input_norm", [True, False])
+def test_unified_input_norm_hands_the_mixing_unit_scale_tokens(input_norm: bool) -> None:
+    """With input_norm (the default) the first mixing layer reads LayerNorm(tokens), each real token at std 1
+    (SASRec eq. 2), so tokens enter as large as any branch; without it they enter at the embeddings' std 0.02,
+    which let one attention branch swamp them on synthetic (docs/unified_collapse_synthetic.md)."""
+    tower = build("unified", f"model.user_tower.input_norm={str(input_norm).lower()}").eval()
+    seen: list[torch.Tensor] = []
+    tower.layers[0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    user = user_input([3, 7, 1, 12], width=12)
+    with torch.no_grad():
+        tower(user)
+    real = torch.cat([torch.ones(4, 1, dtype=torch.bool), user.mask], dim=1)  # the start token, then the history
+    token_std = seen[0][real].std(dim=-1, unbiased=False)  # [real tokens]
+    if input_norm:
+        torch.testing.assert_close(token_std, torch.ones_like(token_std), atol=0.05, rtol=0.0)  # LayerNorm eps
+    else:
+        assert token_std.max() < 0.2

@@ -10,7 +10,8 @@ three sentences is this harness's choice:
 1. Tokens: a first token (a learnt start vector plus the profile P_u, so an empty history is defined),
    then each history item's shared item-tower vector plus an embedding of the scenario it happened in
    and of its recency (0 = newest). Histories are left-aligned with padding after them; recency is
-   counted from each row's newest item, so padding changes nothing.
+   counted from each row's newest item, so padding changes nothing. With `input_norm` the tokens enter
+   the mixing as Dropout(LayerNorm(tokens)), as SASRec's eq. 2 does for item + position.
 2. Mixing (the choice for (b)): `n_layers` pre-LayerNorm Transformer layers with full (not causal)
    attention over the tokens, so tokens of different scenarios inform each other, and a learnt
    scenario-pair bias b[h, s_query, s_key] added to every head's attention logits, so how much a token
@@ -111,6 +112,7 @@ class UnifiedTower(nn.Module):
         query_scenario: str = "serving",
         scenario_bias: bool = True,
         use_profile: bool = True,
+        input_norm: bool = True,
         initializer_range: float = 0.02,
     ) -> None:
         super().__init__()
@@ -129,6 +131,8 @@ class UnifiedTower(nn.Module):
         self.recency = nn.Embedding(max_len, dim)  # 0 = the newest history item
         self.start = nn.Parameter(torch.randn(dim) * initializer_range)  # [D]
         self.start_scenario = n_scenarios  # the start token's own row in the scenario-pair bias
+        self.ln_in = nn.LayerNorm(dim) if input_norm else None  # SASRec eq. 2's LayerNorm on the input tokens
+        self.drop_in = Dropout(dropout)
         self.layers = nn.ModuleList(MixingLayer(dim, n_heads, inner_size, n_scenarios + 1, dropout, scenario_bias)
                                     for _ in range(n_layers))
         self.ln_mixed = nn.LayerNorm(dim)
@@ -168,6 +172,8 @@ class UnifiedTower(nn.Module):
         x = torch.cat([start[:, None], tokens], dim=1)  # [B, 1 + L, D]
         mask = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=mask.device), mask], dim=1)  # [B, 1 + L]
         scen = torch.cat([torch.full((b, 1), self.start_scenario, dtype=torch.long, device=scen.device), scen], dim=1)
+        if self.ln_in is not None:
+            x = self.drop_in(self.ln_in(x))  # [B, 1 + L, D]
         for layer in self.layers:
             x = layer(x, mask, scen)
         mixed = self.ln_mixed(x)  # [B, 1 + L, D]
