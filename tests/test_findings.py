@@ -140,6 +140,24 @@ def test_findings_names_collapsed_bases(tmp_path: Path) -> None:
     assert "ran untuned (dssm), on their YAML's values; the base collapsed (one ranking for every request) in 1 of 2 seeds for dssm." in text
 
 
+def test_findings_names_a_collapsed_seed_control(tmp_path: Path) -> None:
+    make_table1(tmp_path / "runs")
+    for path in (tmp_path / "runs").glob("*_na_seed*/run.json"):  # dssm's seed-1 second base collapsed
+        record = json.loads(path.read_text())
+        bad = record["config"]["model"]["name"] == "dssm" and record["seed"] == 1
+        record["training"]["seed_base"]["ranking"] = {"requests": 6, "k": 20, "collapsed": bad,
+                                                      "modal_top_share": 1.0 if bad else 0.2}
+        path.write_text(json.dumps(record))
+    assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    s = read_summary(tmp_path / "results" / "handmade" / "table1.json")
+    assert s["table1"]["10"]["seed_base_collapsed_in_seeds"] == {"dssm": [1, 2], "sasrec": [0, 2]}
+    assert report_main(["--findings", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "results" / "FINDINGS.md").read_text()
+    assert ("- The Seed control's second base (seed + 1000) collapsed for dssm in 1 of 2 seeds: there Inc − Seed "
+            "compares the channel with one ranking for every request") in text
+    assert "for sasrec in" not in text  # checked, none collapsed: not named
+
+
 def test_findings_compares_protocols(tmp_path: Path) -> None:
     v1 = _report(tmp_path, "v1", protocol={"version": "v1", "existing_fit": "train_period", "leaks_test_period": False,
                                            "valid_days": 0, "early_stopping": False, "warnings": []})

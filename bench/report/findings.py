@@ -148,13 +148,26 @@ def _collapse_lines(s: dict) -> list[str]:
     unchecked = [m for m in models if m not in checked]
     head = ("- Collapse check on the bases (bench/collapse.py: the same top K₀ for half the validation requests or "
             "more, one ranking for every request): ")
+    seed_control = _seed_base_lines(blocks[0].get("seed_base_collapsed_in_seeds") or {})
     if not checked:
-        return [head + "not recorded (the records predate the check)."]
+        return [head + "not recorded (the records predate the check)."] + seed_control
     return [head + (", ".join(f"{m} collapsed in {checked[m][0]} of {checked[m][1]} seeds" for m in bad) if bad
                     else f"no base collapsed in {len(clean)} checked backbone(s)")
             + (f"; no checked seed collapsed for {len(clean)} backbone(s) ({_names(clean)})" if bad and clean else "")
             + (f"; not checked for {len(unchecked)} ({_names(unchecked)}): their records predate the check"
-               if unchecked else "") + "."]
+               if unchecked else "") + "."] + seed_control
+
+
+def _seed_base_lines(checked: dict[str, list[int]]) -> list[str]:
+    """A line naming the backbones whose Seed control's second base (seed + 1000) collapsed in some seeds: their
+    Inc − Seed then compares the channel with a global ranking ([] when none did, or no record holds the check)."""
+    bad = {m: v for m, v in checked.items() if v[0] > 0}
+    if not bad:
+        return []
+    return ["- The Seed control's second base (seed + 1000) collapsed for "
+            + ", ".join(f"{m} in {n_bad} of {n} seeds" for m, (n_bad, n) in bad.items())
+            + ": there Inc − Seed compares the channel with one ranking for every request, not with a second "
+            "draw of the backbone."]
 
 
 def _collapsed_text(below: list[str], collapsed: dict[str, list[int]]) -> str:

@@ -86,6 +86,7 @@ def _table1_block(numbers: list[Table1K]) -> dict[str, dict]:
             "popularity_agreement": at_k.agreements(),
             "under_popularity_in_seeds": at_k.under_floor_in_seeds(),
             "collapsed_in_seeds": at_k.collapsed_in_seeds(),
+            "seed_base_collapsed_in_seeds": at_k.seed_base_collapsed_in_seeds(),
         }
     return out
 

@@ -228,10 +228,10 @@ def ranking_checks(jobs: list[Job], role: str = "base") -> list[dict]:
     return [log["ranking"] for log in logs if isinstance(log, dict) and log.get("ranking")]
 
 
-def seeds_collapsed(jobs: list[Job]) -> tuple[int, int] | None:
-    """(seeds whose base tower collapsed, seeds whose record holds the check) over the jobs' standalone bases
-    (bench/collapse.py); None when no record holds it (records that predate the check)."""
-    checks = ranking_checks(jobs)
+def seeds_collapsed(jobs: list[Job], role: str = "base") -> tuple[int, int] | None:
+    """(seeds whose `role` tower collapsed, seeds whose record holds the check) over the jobs' records
+    (bench/collapse.py; role "base" or "seed_base"); None when no record holds it (records that predate the check)."""
+    checks = ranking_checks(jobs, role)
     if not checks:
         return None
     return sum(bool(c.get("collapsed")) for c in checks), len(checks)
@@ -249,6 +249,7 @@ class Table1Row:
     pop_agreement: float | None = None  # popularity_agreement of the base's runs
     under_floor: tuple[int, int] | None = None  # seeds_under_floor of the base's runs
     collapsed: tuple[int, int] | None = None  # seeds_collapsed of the base's runs
+    seed_collapsed: tuple[int, int] | None = None  # seeds_collapsed of the Seed control's second bases (IncRec-NA's runs)
 
 
 @dataclass
@@ -284,6 +285,12 @@ class Table1K:
     def collapsed_in_seeds(self) -> dict[str, list[int]]:
         """Per backbone whose records hold the collapse check: [seeds whose base collapsed, seeds checked]."""
         return {r.model: list(r.collapsed) for r in self.rows if r.collapsed is not None}
+
+    def seed_base_collapsed_in_seeds(self) -> dict[str, list[int]]:
+        """Per backbone whose IncRec-NA records hold the check on the Seed control's second base (seed + 1000):
+        [seeds whose second base collapsed, seeds checked]. A collapsed second base makes Inc − Seed read a
+        global ranking, not a second draw of the backbone."""
+        return {r.model: list(r.seed_collapsed) for r in self.rows if r.seed_collapsed is not None}
 
 
 def under_floor_text(k: int, seeds: dict[str, list[int]]) -> str:
@@ -326,7 +333,7 @@ def table1_numbers(runs: TableRuns) -> list[Table1K]:
             base_source = _source(f"Base@{k}", base_jobs, inc_jobs)
             rows.append(Table1Row(model, cells, diffs, measured(inc_jobs, f"Inc@{k}"),
                                   popularity_agreement(base_source, k), seeds_under_floor(base_source, k),
-                                  seeds_collapsed(base_source)))
+                                  seeds_collapsed(base_source), seeds_collapsed(inc_jobs, "seed_base")))
         popularity = {c: cell(all_jobs, f"{name}@{k}") for c, name in POP_COLUMNS.items()}
         out.append(Table1K(k, rows, popularity))
     return out
