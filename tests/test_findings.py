@@ -118,18 +118,24 @@ def test_findings_names_a_seed_under_the_floor(tmp_path: Path) -> None:
     assert "Seed by seed, Base@20 is not above the floor for sasrec in 1 of 2 seeds." in text
 
 
+def mark_collapsed(runs: Path, pattern: str, role: str, model: str, seed: int) -> None:
+    """Give the `role` tower of every record matching `pattern` a collapse check: collapsed for `model` at `seed`
+    only, not for any other record."""
+    for path in runs.glob(pattern):
+        record = json.loads(path.read_text())
+        bad = record["config"]["model"]["name"] == model and record["seed"] == seed
+        record.setdefault("training", {}).setdefault(role, {})["ranking"] = {
+            "requests": 6, "k": 20, "collapsed": bad, "modal_top_share": 1.0 if bad else 0.2}
+        path.write_text(json.dumps(record))
+
+
 def test_findings_names_collapsed_bases(tmp_path: Path) -> None:
     make_under_floor(tmp_path / "runs")  # dssm under the floor at K = 20, sasrec above it
     assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "plain")]) == 0
     assert report_main(["--findings", str(tmp_path / "plain")]) == 0
     assert ("one ranking for every request): not recorded (the records predate the check)."
             in (tmp_path / "plain" / "FINDINGS.md").read_text())  # no record holds the check
-    for path in (tmp_path / "runs").glob("*/run.json"):  # dssm's seed-0 base collapsed; every other base did not
-        record = json.loads(path.read_text())
-        bad = record["config"]["model"]["name"] == "dssm" and record["seed"] == 0
-        record.setdefault("training", {})["base"] = {"ranking": {"requests": 6, "k": 20, "collapsed": bad,
-                                                                  "modal_top_share": 1.0 if bad else 0.2}}
-        path.write_text(json.dumps(record))
+    mark_collapsed(tmp_path / "runs", "*/run.json", "base", "dssm", 0)  # every other base did not collapse
     assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
     s = read_summary(tmp_path / "results" / "handmade" / "table1.json")
     assert s["table1"]["20"]["collapsed_in_seeds"] == {"dssm": [1, 2], "sasrec": [0, 2]}
@@ -142,12 +148,7 @@ def test_findings_names_collapsed_bases(tmp_path: Path) -> None:
 
 def test_findings_names_a_collapsed_seed_control(tmp_path: Path) -> None:
     make_table1(tmp_path / "runs")
-    for path in (tmp_path / "runs").glob("*_na_seed*/run.json"):  # dssm's seed-1 second base collapsed
-        record = json.loads(path.read_text())
-        bad = record["config"]["model"]["name"] == "dssm" and record["seed"] == 1
-        record["training"]["seed_base"]["ranking"] = {"requests": 6, "k": 20, "collapsed": bad,
-                                                      "modal_top_share": 1.0 if bad else 0.2}
-        path.write_text(json.dumps(record))
+    mark_collapsed(tmp_path / "runs", "*_na_seed*/run.json", "seed_base", "dssm", 1)
     assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
     s = read_summary(tmp_path / "results" / "handmade" / "table1.json")
     assert s["table1"]["10"]["seed_base_collapsed_in_seeds"] == {"dssm": [1, 2], "sasrec": [0, 2]}
