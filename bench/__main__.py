@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from bench.config import CONF_DIR, register_resolvers
+from bench.config import CONF_DIR, beyond_seeds, register_resolvers
 from bench.errors import BenchError
 
 register_resolvers()
@@ -21,16 +21,18 @@ def main(cfg: DictConfig) -> float | None:
     from bench.run import format_table, run  # imported here so --help stays fast
     from bench.tuning.trial import run_trial
     from bench.tuning.tuned import apply_tuned
+    from hydra.types import RunMode
 
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
     if cfg.get("experiment_name") == "tune":  # an error fails this trial (Optuna records it), it does not exit
-        from hydra.types import RunMode
-
         if hc.mode != RunMode.MULTIRUN:
             print("error: experiment=tune is a search: run it as python -m bench -m experiment=tune ...", file=sys.stderr)
             sys.exit(2)
         return run_trial(cfg, Path(hc.runtime.output_dir), overrides=overrides)
+    if hc.mode == RunMode.MULTIRUN and (why := beyond_seeds(cfg)) is not None:
+        print(why)
+        return None
     try:
         result = run(apply_tuned(cfg, overrides), Path(hc.runtime.output_dir), overrides=overrides)
     except BenchError as exc:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from bench.ragged import Ragged, segment_ranges
+from bench.requests import DAY_MS, DAY_TZ_HOURS
 from bench.samples import Samples
 from models.increc import TrainBatch
 from models.inputs import UserInput
@@ -26,7 +27,7 @@ class TrainingSet:
     exposures: Ragged  # training ETG (impressions of later splits removed)
     rows: np.ndarray  # request ids to train on
     with_exposures: bool  # exposures are positives too (L_align)
-    labels_changed: float | None = None  # with shuffled labels: the share of training targets whose RTG / ITG flag changed
+    labels_changed: dict | None = None  # with permuted labels: the share of training flags changed, and its expectation
 
     def log_q(self) -> np.ndarray:
         """[n_items] log frequency of each item among the training positives (targets, and exposures
@@ -40,17 +41,22 @@ class TrainingSet:
 
     @classmethod
     def build(cls, samples: Samples, profiles: np.ndarray, n_items: int, max_len: int, *, with_exposures: bool,
-              shuffle_labels_seed: int | None = None) -> "TrainingSet":
-        """The training requests' arrays; `shuffle_labels_seed` set: RTG / ITG flags shuffled within each
-        request (the na_shuffled control of PROTOCOL 5: same counts per request, no incremental signal)."""
+              shuffle_labels_seed: int | None = None, shuffle_within: str = "request") -> "TrainingSet":
+        """The training requests' arrays; `shuffle_labels_seed` set: RTG / ITG flags permuted at random among
+        the training targets of each request (`shuffle_within="request"`, v2's na_shuffled) or of each calendar
+        day of T1 (`"day"`, v3's na_permuted: the day's ITG share kept, the link to R_u broken; PROTOCOL 5)."""
         req = samples.requests
         usable = samples.train_target_mask()
         targets = req.targets.mask(usable)
         is_itg = samples.is_itg[usable]
         changed = None
         if shuffle_labels_seed is not None:
-            shuffled = shuffle_within_rows(targets.row_ids(), is_itg, np.random.default_rng(shuffle_labels_seed))
-            changed = float((shuffled != is_itg).mean()) if len(is_itg) else 0.0  # only mixed requests can change
+            rows = targets.row_ids()  # [T] the request of each training target, ascending
+            groups = rows if shuffle_within == "request" else request_day(req.t1)[rows]
+            shuffled = permute_within_groups(groups, is_itg, np.random.default_rng(shuffle_labels_seed))
+            changed = {"share": float((shuffled != is_itg).mean()) if len(is_itg) else 0.0,
+                       "expected": expected_changed_share(groups, is_itg), "within": shuffle_within,
+                       "itg_share": float(is_itg.mean()) if len(is_itg) else 0.0}
             is_itg = shuffled
         exposures = req.exposures.mask(samples.train_exposure_mask())
         has = targets.lengths() > 0
@@ -60,10 +66,35 @@ class TrainingSet:
         return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows, with_exposures, changed)
 
 
+def request_day(t1: np.ndarray, tz_hours: int = DAY_TZ_HOURS) -> np.ndarray:
+    """[R] the calendar day (UTC+tz_hours, PROTOCOL 1's split days) of each request's T1."""
+    return (t1 + tz_hours * 3_600_000) // DAY_MS
+
+
+def permute_within_groups(groups: np.ndarray, flags: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[N] `flags` permuted at random within each group (groups [N], any order): each group keeps its count of
+    True. For sorted groups (one per request) this is v2's within-request shuffle, draw for draw."""
+    order = np.lexsort((rng.random(len(groups)), groups))  # each group's positions, in a random order
+    slots = np.argsort(groups, kind="stable")  # each group's positions, in their own order
+    out = np.empty_like(flags)
+    out[slots] = flags[order]
+    return out
+
+
 def shuffle_within_rows(rows: np.ndarray, flags: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """[N] `flags` permuted at random within each row (rows [N] sorted): each row keeps its count of True."""
-    order = np.lexsort((rng.random(len(rows)), rows))  # a random order inside each row, rows kept in place
-    return flags[order]
+    return permute_within_groups(rows, flags, rng)
+
+
+def expected_changed_share(groups: np.ndarray, flags: np.ndarray) -> float:
+    """The share of flags a uniform permutation within each group changes in expectation: Σ_g 2·k_g(n_g − k_g)/n_g
+    over all N flags (2·p·(1 − p) for one group with ITG share p; PROTOCOL 5)."""
+    if len(flags) == 0:
+        return 0.0
+    _, inverse = np.unique(groups, return_inverse=True)
+    n = np.bincount(inverse).astype(np.float64)
+    k = np.bincount(inverse, weights=flags.astype(np.float64))
+    return float(np.sum(2.0 * k * (n - k) / n) / len(flags))
 
 
 def user_input(samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int) -> UserInput:

@@ -21,6 +21,31 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("dataset_label"):
         OmegaConf.register_new_resolver("dataset_label", lambda *, _root_: dataset_label(_root_))
+    if not OmegaConf.has_resolver("sweep_seeds"):
+        OmegaConf.register_new_resolver("sweep_seeds", lambda *, _root_: sweep_seeds(_root_))
+
+
+def seeds_for(cfg: DictConfig, model: str) -> int:
+    """How many seeds an experiment gives `model`: `headline_seeds` for the `headline_models`, else `seeds`."""
+    headline = cfg.get("headline_seeds")
+    if headline is not None and model in list(cfg.get("headline_models") or []):
+        return int(headline)
+    return int(cfg.seeds)
+
+
+def sweep_seeds(cfg: DictConfig) -> int:
+    """The seed range a sweep enumerates: the largest of `seeds` and `headline_seeds` (jobs past a backbone's
+    own count are skipped, `beyond_seeds`)."""
+    return max(int(cfg.seeds), int(cfg.get("headline_seeds") or 0))
+
+
+def beyond_seeds(cfg: DictConfig) -> str | None:
+    """Why a sweep job runs nothing (its seed is past its backbone's seed count), or None."""
+    wanted = seeds_for(cfg, str(cfg.model.name))
+    if int(cfg.seed) >= wanted:
+        return (f"skipped: seed {int(cfg.seed)} is past the {wanted} seeds {cfg.model.name} gets "
+                f"(seeds={int(cfg.seeds)}, headline_seeds={cfg.get('headline_seeds')} for {list(cfg.get('headline_models') or [])})")
+    return None
 
 
 def dataset_label(cfg: DictConfig) -> str:

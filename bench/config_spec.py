@@ -52,7 +52,9 @@ def choice(*options: str) -> Check:
 
 
 SPEC: dict[str, dict[str, Check]] = {
-    "": {"seed": INT, "seeds": INT, "resume": BOOL, "experiment_name": OPT_STR, "tuned": AUTO_BOOL,
+    "": {"seed": INT, "seeds": INT, "headline_models": (lambda v: isinstance(v, ListConfig) and all(isinstance(x, str) for x in v),
+                                                        "a list of backbone names"),
+         "headline_seeds": OPT_INT, "resume": BOOL, "experiment_name": OPT_STR, "tuned": AUTO_BOOL,
          "tuning_applied": (lambda v: v is None or isinstance(v, DictConfig), "set by the harness (bench.tuning.tuned)")},
     "tune": {"dir": STR, "report_dir": STR, "reject_collapsed": BOOL,
              "space": (lambda v: isinstance(v, DictConfig) and len(v) > 0, "a mapping of config keys to sweep expressions")},
@@ -64,14 +66,14 @@ SPEC: dict[str, dict[str, Check]] = {
               "precision": choice("auto", "fp32", "bf16"), "dropout_sampler": choice("bits", "torch"),
               "item_vectors_once": BOOL, "compile": BOOL},
     "eval": {"ks": AUTO_INT_LIST, "batch_size": INT, "curve_points": INT, "valid_max_requests": OPT_INT,
-             "seed_control": BOOL},
+             "seed_control": BOOL, "aa_control": BOOL},
     "cache": {"enabled": BOOL, "dir": STR},
     "existing": {"name": STR, "fit": choice("rolling", "train_period", "all"), "budget": AUTO_INT,
                  "channels": (lambda v: isinstance(v, ListConfig), "a list of channel mappings")},
     "increc": {"name": STR, "incremental": BOOL, "alignment": BOOL, "alpha": choice("one", "item", "nearest_exposed"),
                "alpha_transform": choice("raw", "sigmoid", "softplus"), "alpha_normalise": BOOL,
                "basic_targets": choice("all", "itg"), "itg_weight": NUMBER, "alpha_exclude_self": BOOL,
-               "shuffle_labels": BOOL},
+               "shuffle_labels": BOOL, "shuffle_within": choice("request", "day")},
     "dataset": {"name": STR, "kind": choice("synthetic", "kuairand", "atomic"), "preset": STR, "data_seed": INT,
                 "cache_dir": STR, "root": STR, "release": OPT_STR, "label": STR, "include_random": BOOL,
                 "atomic_name": STR, "min_rating": (lambda v: v is None or _number(v), "a number or null"),

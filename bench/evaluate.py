@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bench.batches import user_input
-from bench.metrics import METRICS, HitCounts, Rankings, hit_counts, hits_by_tab, metric_counts, summarise
+from bench.metrics import COMPARISONS, METRICS, HitCounts, Rankings, hit_counts, hits_by_tab, metric_counts, summarise
 from bench.ragged import Ragged
 from bench.retrieve import remove_and_fill, top_k
 from bench.samples import Samples
@@ -160,9 +160,12 @@ def test_metrics(rankings: Rankings, test: EvalSet, ks: list[int], grid: list[in
     return TestMetrics(counts, metrics, curve, by_tab)
 
 
-def per_request_arrays(rows: np.ndarray, counts: dict[str, HitCounts]) -> dict[str, np.ndarray]:
-    """The per_request.npz arrays: evaluated request ids and each metric's hits and truth sizes."""
-    return {"rows": rows.astype(np.int64), **{f"{name}/hits": c.hits for name, c in counts.items()},
+def per_request_arrays(rows: np.ndarray, counts: dict[str, HitCounts], users: np.ndarray | None = None
+                       ) -> dict[str, np.ndarray]:
+    """The per_request.npz arrays: evaluated request ids, their users (protocol v3 clusters requests by user)
+    and each metric's hits and truth sizes."""
+    extra = {} if users is None else {"users": np.asarray(users, dtype=np.int64)}
+    return {"rows": rows.astype(np.int64), **extra, **{f"{name}/hits": c.hits for name, c in counts.items()},
             **{f"{name}/size": c.size for name, c in counts.items()}}
 
 
@@ -187,6 +190,13 @@ def format_table(record: dict) -> str:
             lines.append(f"{k:>6} {label:>5}" + "".join(f"{'—' if v is None else f'{v:.4f}':>{width}}" for v in cells))
     if any(c.control for c in cols):
         lines.append("* controls (PROTOCOL 5): " + "; ".join(f"{c.name} = {c.description}" for c in cols if c.control))
+    compared = [c for c in COMPARISONS if c.b_from == "self"
+                and all(m.get(f"{x}@{k}") is not None for x in (c.a, c.b) for k in record["ks"])]
+    if compared:  # protocol v3's comparisons this record holds both arms of (PROTOCOL 5)
+        lines.append("comparisons (mean difference in points; one seed gives no interval: bench.report tests them over seeds)")
+        for c in compared:
+            diffs = "  ".join(f"@{k}: {100 * (m[f'{c.a}@{k}'] - m[f'{c.b}@{k}']):+.2f}" for k in record["ks"])
+            lines.append(f"  {c.name:<16} {c.role:<8} {diffs}")
     for warning in protocol.get("warnings", []):
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

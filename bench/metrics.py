@@ -8,12 +8,16 @@ of a truth set (ITG, or ETG for Exposure) that one ranked channel of K items ret
     Inc@K      = |top_K(variant after removing top_K(base)) ∩ ITG| / |ITG|
     IncR@K     = |variant's first K after removing top_K(base) and R_u ∩ ITG| / |ITG|   (control)
     Seed@K     = |top_K(base of seed + 1000, after removing top_K(base)) ∩ ITG| / |ITG|  (control)
+    SeedR@K    = the same after removing top_K(base) and R_u                             (diversity control)
+    Seed2R@K   = SeedR of a third base (seed + 2000): the end-to-end A/A arm            (control)
     Exposure@K = |Inc channel ∩ ETG| / |ETG|
     Pop_Base@K, Pop_Sup@K = Base and Sup of the training-popularity ranking (the floor)
+    PopR_Base@K = popularity's top K after removing R_u (the floor treated as SupR and IncR are)
 reported as the mean over requests (eq. 9 normalised) and, with a micro_ prefix, as all hits over
 all truth items. The per-request values (HitCounts) are kept for paired tests and bootstraps.
 The record, the console table, the report and the plots all read METRICS; a new metric is one
-entry there.
+entry there. COMPARISONS declares protocol v3's paired comparisons of two arms (PROTOCOL 5,
+Comparisons) the same way: the report reads them, never a list of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Rankings:
     retrieved: np.ndarray  # [R, budget] R_u of the existing system, padded with -1
     variant: np.ndarray | None = None  # [R, n] the variant's serving tower
     seed_base: np.ndarray | None = None  # [R, n] a second standalone base (seed + SEED_OFFSET)
+    seed2_base: np.ndarray | None = None  # [R, n] a third standalone base (seed + SEED2_OFFSET): the A/A arm
     pool_size: int | None = None  # rankings as deep as the pool are complete: skipping may leave fewer than K
 
 
@@ -57,6 +62,7 @@ class Metric:
 
 
 SEED_OFFSET = 1000  # Seed@K's second base uses seed + SEED_OFFSET (PROTOCOL 5)
+SEED2_OFFSET = 2000  # the A/A control's third base uses seed + SEED2_OFFSET (PROTOCOL 5, Calibration)
 
 
 def _skip(r: Rankings, ranked: np.ndarray | None, exclude: list[np.ndarray], k: int) -> np.ndarray | None:
@@ -76,13 +82,68 @@ METRICS: tuple[Metric, ...] = (
            description="variant's top K after the base's top K and R_u"),
     Metric("Seed", lambda r, k: _skip(r, r.seed_base, [r.base[:, :k]], k), control=True,
            description="second base (seed + 1000) after the first base's top K"),
+    Metric("SeedR", lambda r, k: _skip(r, r.seed_base, [r.base[:, :k], r.retrieved], k), control=True,
+           description="second base (seed + 1000) after the first base's top K and R_u"),
+    Metric("Seed2R", lambda r, k: _skip(r, r.seed2_base, [r.base[:, :k], r.retrieved], k), control=True,
+           description="third base (seed + 2000) after the first base's top K and R_u (A/A)"),
     Metric("Exposure", lambda r, k: _skip(r, r.variant, [r.base[:, :k]], k), truth="etg",
            description="Inc channel against the exposed items (paper Table 3)"),
     Metric("Pop_Base", lambda r, k: r.popularity[:, :k], description="popularity's top K"),
     Metric("Pop_Sup", lambda r, k: r.popularity[:, k : 2 * k], description="popularity's ranks K+1..2K"),
+    Metric("PopR_Base", lambda r, k: _skip(r, r.popularity, [r.retrieved], k),
+           description="popularity's top K after removing R_u"),
 )
 METRIC_NAMES = tuple(m.name for m in METRICS)
 CONTROLS = tuple(m.name for m in METRICS if m.control)
+
+
+ROLES = ("primary", "paper", "control", "aa")  # PROTOCOL 5's roles of a comparison
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One paired comparison of protocol v3 (PROTOCOL 5, Comparisons): arm `a` minus arm `b`, per request.
+
+    Arm b is metric `b` of the same record, or, with `b_from="twin"`, metric `b` of the permuted-label twin's
+    record (same backbone and seed, `increc=TWIN_VARIANT`). δ is 10% of arm b's mean (its reference)."""
+
+    a: str  # metric of the channel arm, e.g. "IncR"
+    b: str  # metric of the reference arm, read from `b_from`
+    role: str  # primary | paper | control | aa
+    b_label: str = ""  # how the reference arm is called in tables when it is not `b` itself (ShufR)
+    b_from: str = "self"  # self | twin
+    question: str = ""  # one line: what the comparison asks
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"comparison role {self.role!r}; choose one of {list(ROLES)}")
+
+    @property
+    def reference(self) -> str:
+        return self.b_label or self.b
+
+    @property
+    def name(self) -> str:
+        return f"{self.a} − {self.reference}"
+
+
+TWIN_VARIANT = "na_permuted"  # the mechanism control's variant: IncRec-NA with the flags permuted within each day
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("IncR", "SupR", "primary", question="does the IncRec channel beat extending the base, both skipping R_u?"),
+    Comparison("Inc", "Sup", "paper", question="the paper's Table 1 comparison (neither skips R_u)"),
+    Comparison("IncR", "IncR", "control", b_label="ShufR", b_from="twin",
+               question="does the gain need the incremental labels (flags permuted within each day)?"),
+    Comparison("IncR", "SeedR", "control", question="is the gain any second model's diversity (base at seed + 1000)?"),
+    Comparison("SeedR", "Seed2R", "aa", question="end-to-end A/A: two exchangeable bases (seed + 1000, seed + 2000)"),
+)
+
+
+def comparison(name: str) -> Comparison:
+    """The declared comparison called `name` (e.g. 'IncR − SupR')."""
+    for c in COMPARISONS:
+        if c.name == name:
+            return c
+    raise KeyError(f"no comparison {name!r}; declared: {[c.name for c in COMPARISONS]}")
 
 
 def metric(name: str) -> Metric:

@@ -169,10 +169,12 @@ def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
         model = build_model(cfg, prep.ds, variant, seed)
         ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len,
                                with_exposures=variant.alignment,
-                               shuffle_labels_seed=seed if variant.shuffle_labels else None)
+                               shuffle_labels_seed=seed if variant.shuffle_labels else None,
+                               shuffle_within=variant.shuffle_within)
         trained = _fit(model, ts, train_cfg, seed, ev, f"increc={variant.name}",
                        base_valid_top=base.valid_ranked if variant.incremental else None, rank_valid=False,
                        keep_model=keep_model)
-    if ts.labels_changed is not None:  # the na_shuffled control: how much of the labelling it actually changed
-        trained.training["labels_changed_share"] = ts.labels_changed
+    if ts.labels_changed is not None:  # a label control: how much of the labelling it actually changed (PROTOCOL 5)
+        trained.training["labels_changed_share"] = ts.labels_changed["share"]
+        trained.training["labels_changed"] = ts.labels_changed
     return trained

@@ -74,7 +74,7 @@ def segment_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np
 def isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
     """values[i] in pool, by sorting the pool once and binary search (np.isin is far slower for a
     small `values` against a large `pool`)."""
-    if len(pool) == 0:
+    if np.size(pool) == 0:  # an empty pool of any shape (e.g. [R, 0]: no R_u item to skip)
         return np.zeros(values.shape, dtype=bool)
     sorted_pool = np.sort(pool, axis=None)
     pos = np.searchsorted(sorted_pool, values)

@@ -40,19 +40,26 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def code_version() -> dict[str, str | bool | None]:
-    """The git commit of the project, whether its tracked files outside results/ differ from it (a sweep
-    rewrites committed records there, which says nothing of the code that ran), and the code digest."""
+CODE_PACKAGES = ("bench", "models")  # the code a result depends on; docs, README and results/ edits do not count
+
+
+def code_version() -> dict[str, str | bool | list[str] | None]:
+    """The git commit of the project, whether the code packages (bench/, models/) differ from it, and which
+    of their files do (modified or new: a record made with uncommitted code says so, PROTOCOL 5), and the code
+    digest. Edits elsewhere (README, docs, a sweep rewriting records under results/) leave it clean."""
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None
-        return out.stdout.strip() if out.returncode == 0 else None
+        return out.stdout.rstrip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
-    return {"git_commit": commit, "dirty": bool(status) if status is not None else None, "code_digest": code_digest()}
+    status = git("status", "--porcelain", "--untracked-files=all", "--", *CODE_PACKAGES)
+    paths = None if status is None else sorted({line[3:] for line in status.splitlines()
+                                                if line[3:].endswith(".py")})
+    return {"git_commit": commit, "dirty": bool(paths) if paths is not None else None,
+            "dirty_paths": paths, "code_digest": code_digest()}
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ from bench.errors import DataError
 from bench.ragged import Ragged, segment_ranges
 
 DAY_MS = 86_400_000
+DAY_TZ_HOURS = 8  # KuaiRand's `date` column is Beijing time (UTC+8): split days start at its midnight
 TARGET_TABS = ("all", "non_primary")
 
 
@@ -85,7 +86,7 @@ class Requests:
         return Ragged.from_rows(rows, self.positives.tab[idx], self.n)
 
 
-def first_test_millisecond(time_ms: np.ndarray, test_days: int, tz_hours: int = 8) -> int:
+def first_test_millisecond(time_ms: np.ndarray, test_days: int, tz_hours: int = DAY_TZ_HOURS) -> int:
     """Midnight (UTC+tz_hours) that starts the last `test_days` calendar days of the log."""
     offset = tz_hours * 3_600_000
     last_day = (int(time_ms.max()) + offset) // DAY_MS
@@ -108,7 +109,7 @@ def build_requests(
     test_days: int = 1,
     valid_days: int = 0,
     target_tabs: str = "all",
-    tz_hours: int = 8,
+    tz_hours: int = DAY_TZ_HOURS,
 ) -> Requests:
     """Sessionise the primary-scenario impressions into requests and attach B_u, X_u and ETG.
 

@@ -3,7 +3,7 @@
 A short orchestration: each stage's work lives in its module (bench.prepare, bench.samples,
 bench.model_stages, bench.evaluate, bench.protocol). Base@K, Sup@K and SupR@K come from the
 standalone base model, Inc@K, IncR@K and Exposure@K from the variant's serving tower, Seed@K from a
-second base (PROTOCOL 5); every model is selected on validation requests and scores the test
+second base and SeedR@K / Seed2R@K (the A/A) from a second and a third (PROTOCOL 5); every model is selected on validation requests and scores the test
 requests once.
 """
 
@@ -25,7 +25,7 @@ from bench.config import int_list, resolve_ks, validate
 from bench.errors import ConfigError, DataError
 from bench.evaluate import EvalSet, Ranker, format_table, per_request_arrays, ranking_depth, test_metrics
 from bench.machine import cpu_vendor, machine
-from bench.metrics import SEED_OFFSET, Rankings, curve_ks, popularity_ranking
+from bench.metrics import SEED2_OFFSET, SEED_OFFSET, Rankings, curve_ks, popularity_ranking
 from bench.model_stages import (SPARSE_AUTO_ITEMS, Evaluation, build_model, sparse_item_grads, standalone_base,
                                 train_config, trained_variant, variant_from_config)
 from bench.prepare import prepare
@@ -164,18 +164,24 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     training["base"] = base.training
     rankings = {"base": base.test_ranked}
     if not variant.is_base:
-        if bool(cfg.eval.get("seed_control", True)):
+        if bool(cfg.eval.get("seed_control", True)):  # the diversity control, and its A/A twin (PROTOCOL 5)
             second = standalone_base(cfg, prep, samples, ev, seed + SEED_OFFSET, train_cfg, cache, timer, role="seed_base")
             training["seed_base"], rankings["seed_base"] = second.training, second.test_ranked
+            if bool(cfg.eval.get("aa_control", True)):
+                third = standalone_base(cfg, prep, samples, ev, seed + SEED2_OFFSET, train_cfg, cache, timer,
+                                        role="seed2_base")
+                training["seed2_base"], rankings["seed2_base"] = third.training, third.test_ranked
         trained = trained_variant(cfg, prep, samples, ev, variant, seed, train_cfg, base, timer)
         training["variant"], rankings["variant"] = trained.training, trained.test_ranked
 
     pos = req.positives
-    pop = popularity_ranking(pos.item[pos.time_ms < req.first_valid_ms], ds.n_items, 2 * max(ks))  # training period
+    pop = popularity_ranking(pos.item[pos.time_ms < req.first_valid_ms], ds.n_items,  # training period; PopR skips R_u
+                             min(2 * max(ks) + prep.budget, ds.n_items))
     scored = test_metrics(Rankings(popularity=np.broadcast_to(pop, (len(test), len(pop))), retrieved=test.retrieved,
                                    pool_size=ds.n_items, **rankings),
                           test, ks, grid, n_tabs=int(ds.log["tab"].max()) + 1)
-    write_npz_atomic(out_dir / PER_REQUEST, per_request_arrays(test.rows, scored.counts), compressed=True)
+    write_npz_atomic(out_dir / PER_REQUEST, per_request_arrays(test.rows, scored.counts, users=req.user[test.rows]),
+                     compressed=True)
     record = {
         **provenance(cfg, seed, overrides, prep.fingerprint, version, device),
         "protocol": protocol,

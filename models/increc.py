@@ -25,6 +25,7 @@ from models.losses import nearest_exposed_alpha, sampled_softmax, score, transfo
 
 ALPHA_SOURCES = ("one", "item", "nearest_exposed")
 ALPHA_TRANSFORMS = ("raw", "sigmoid", "softplus")
+SHUFFLE_SCOPES = ("request", "day")  # where shuffle_labels permutes the RTG / ITG flags (PROTOCOL 5)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Variant:
     basic_targets: str = "all"  # all (RTG ∪ ITG) or itg (TB-ITG)
     itg_weight: float = 1.0  # weight of ITG positives in L_b (TB-boost > 1)
     alpha_exclude_self: bool = False  # eq. 7 over the other exposed items only (PROTOCOL 4); none left: α = 1
-    shuffle_labels: bool = False  # RTG / ITG flags shuffled within each training request (a control, PROTOCOL 5)
+    shuffle_labels: bool = False  # RTG / ITG flags permuted among the training targets (a control, PROTOCOL 5)
+    shuffle_within: str = "request"  # request (v2's na_shuffled) | day (v3's na_permuted: across each day's targets)
 
     def __post_init__(self) -> None:
         if self.alpha not in ALPHA_SOURCES:
@@ -54,6 +56,8 @@ class Variant:
             raise ValueError(f"increc.alpha_transform={self.alpha_transform!r}; choose one of {list(ALPHA_TRANSFORMS)}")
         if self.itg_weight <= 0:
             raise ValueError(f"increc.itg_weight={self.itg_weight}: must be positive")
+        if self.shuffle_within not in SHUFFLE_SCOPES:
+            raise ValueError(f"increc.shuffle_within={self.shuffle_within!r}; choose one of {list(SHUFFLE_SCOPES)}")
         if self.basic_targets not in ("all", "itg"):
             raise ValueError(f"increc.basic_targets={self.basic_targets!r}; choose all or itg")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from bench.batches import TrainingSet, _hit_mask, train_batch, user_input
@@ -105,3 +106,25 @@ def test_shuffled_labels_keep_each_requests_itg_count() -> None:
     assert (out != flags).any()  # and they moved
     again = shuffle_within_rows(rows, flags, np.random.default_rng(0))
     assert np.array_equal(out, again)  # seeded
+
+
+def test_permuted_labels_keep_each_days_itg_count_and_change_about_2p_1_minus_p() -> None:
+    """The na_permuted control (PROTOCOL 5): flags permuted across the training targets of each day, so
+    single-target requests change too; each day keeps its ITG count, and the share changed is near its
+    expectation Σ 2·k(n − k)/n / N (2·p·(1 − p) for one day)."""
+    from bench.batches import expected_changed_share, permute_within_groups, shuffle_within_rows
+
+    rng = np.random.default_rng(1)
+    days = rng.integers(0, 3, size=6000)  # unsorted: targets are ordered by request, not by day
+    flags = rng.random(6000) < np.array([0.9, 0.5, 0.2])[days]  # a different ITG share per day
+    out = permute_within_groups(days, flags, np.random.default_rng(0))
+    assert [int(out[days == d].sum()) for d in range(3)] == [int(flags[days == d].sum()) for d in range(3)]
+    want = sum(2 * flags[days == d].sum() * (~flags[days == d]).sum() / (days == d).sum() for d in range(3)) / 6000
+    assert expected_changed_share(days, flags) == pytest.approx(want)
+    assert abs(float((out != flags).mean()) - want) < 0.02  # ~0.34 here; a within-request shuffle of singletons: 0
+    one_day = np.zeros(6000, dtype=np.int64)
+    p = flags.mean()
+    assert expected_changed_share(one_day, flags) == pytest.approx(2 * p * (1 - p))
+    singletons = np.arange(6000)  # one target per request: v2's within-request shuffle changes nothing
+    assert np.array_equal(shuffle_within_rows(singletons, flags, np.random.default_rng(0)), flags)
+    assert expected_changed_share(singletons, flags) == 0.0

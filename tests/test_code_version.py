@@ -1,4 +1,4 @@
-"""bench.record.code_version: a sweep rewriting committed records under results/ does not mark the code dirty."""
+"""bench.record.code_version: only bench/ and models/ make a record dirty; a sweep rewriting results/ or a README edit does not."""
 
 from __future__ import annotations
 
@@ -29,7 +29,13 @@ def test_results_edits_do_not_make_the_tree_dirty(tmp_path: Path, monkeypatch: p
         assert record.code_version()["dirty"] is False
         (tmp_path / "results" / "run.json").write_text('{"metrics": {}}\n')  # a sweep rewrote a record
         assert record.code_version()["dirty"] is False
+        (tmp_path / "README.md").write_text("# docs\n")  # a docs edit is not a code change
+        assert record.code_version()["dirty"] is False
+        (tmp_path / "bench" / "new.py").write_text("y = 1\n")  # a new module counts, though untracked
+        assert record.code_version() | {"code_digest": None} == {
+            "git_commit": record.code_version()["git_commit"], "dirty": True, "dirty_paths": ["bench/new.py"],
+            "code_digest": None}
         (tmp_path / "bench" / "a.py").write_text("x = 2\n")  # the code itself changed
-        assert record.code_version()["dirty"] is True
+        assert record.code_version()["dirty_paths"] == ["bench/a.py", "bench/new.py"]
     finally:
         record.code_digest.cache_clear()

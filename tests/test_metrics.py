@@ -49,7 +49,8 @@ def test_base_sup_by_hand():
     assert out["Base@1"] == 0.0 and out["micro_Base@1"] == 0.0
     assert out["Sup@1"] == pytest.approx((1 / 3 + 1 + 0) / 3)
     assert out["micro_Sup@1"] == pytest.approx(2 / 6)
-    assert {n.split("@")[0].removeprefix("micro_") for n in out} == {"Base", "Sup", "SupR", "Pop_Base", "Pop_Sup"}
+    assert {n.split("@")[0].removeprefix("micro_") for n in out} == {"Base", "Sup", "SupR", "Pop_Base", "Pop_Sup",
+                                                                     "PopR_Base"}
 
 
 def test_incremental_by_hand():
@@ -153,9 +154,15 @@ def test_controls_by_hand():
         [7, 0, 9, 8, 1, 2],  # C: without {0, 9} -> 7, 8
     ])
     pop = np.broadcast_to(np.array([9, 8, 7, 6]), (3, 4))
-    r = Rankings(base=deep_base, popularity=pop, retrieved=retrieved, variant=variant, seed_base=seed_base)
+    r = Rankings(base=deep_base, popularity=pop, retrieved=retrieved, variant=variant, seed_base=seed_base,
+                 seed2_base=deep_base)
     out = summarise(metric_counts(r, ITG, ETG, [2]))
-    assert set(CONTROLS) == {"SupR", "IncR", "Seed"}
+    assert set(CONTROLS) == {"SupR", "IncR", "Seed", "SeedR", "Seed2R"}
+    # SeedR: A without {5, 1} and {7} -> 3, 9: 2/3; B without {2, 4} and {6, 8} -> 1, 0: 0; C without {0, 9} -> 7, 1: 1/2
+    assert out["SeedR@2"] == pytest.approx((2 / 3 + 0 + 1 / 2) / 3)
+    assert out["Seed2R@2"] == out["SupR@2"]  # the third base is the first one here: its R-channel is SupR's
+    # popularity after R_u: A without {7} -> 9, 8: 1/3; B without {6, 8} -> 9, 7: 0; C -> 9, 8: 1/2
+    assert out["PopR_Base@2"] == pytest.approx((1 / 3 + 0 + 1 / 2) / 3)
     # SupR: A {3, 9} of {1, 3, 9} -> 2/3; B {1, 0} of {4} -> 0; C {8, 7} of {7, 8} -> 1
     assert out["SupR@2"] == pytest.approx((2 / 3 + 0 + 1) / 3)
     # Sup (ranks 3-4) for contrast: A {7, 3} -> 1/3; B {6, 8} -> 0; C {8, 7} -> 1
@@ -173,7 +180,7 @@ def test_a_run_without_a_variant_or_seed_base_has_no_such_metric():
 
     r = Rankings(base=BASE, popularity=np.broadcast_to(np.arange(4), (3, 4)), retrieved=np.full((3, 1), -1))
     names = {n.split("@")[0] for n in metric_counts(r, ITG, ETG, [1])}
-    assert names == {"Base", "Sup", "SupR", "Pop_Base", "Pop_Sup"}
+    assert names == {"Base", "Sup", "SupR", "Pop_Base", "Pop_Sup", "PopR_Base"}
 
 
 def test_remove_and_fill_on_a_whole_pool_ranking_leaves_fewer_than_k():
@@ -182,3 +189,16 @@ def test_remove_and_fill_on_a_whole_pool_ranking_leaves_fewer_than_k():
     assert out.tolist() == [[2, -1]]
     with pytest.raises(ValueError):
         remove_and_fill(ranked, np.array([[0, 1]]), 2)
+
+
+def test_comparisons_are_declared_once_with_their_roles():
+    """Protocol v3's comparisons (PROTOCOL 5): one primary, the paper's, the controls and the A/A, each arm a
+    declared metric; Inc − SupR is not among them."""
+    from bench.metrics import COMPARISONS, METRIC_NAMES, comparison
+
+    assert [c.name for c in COMPARISONS] == ["IncR − SupR", "Inc − Sup", "IncR − ShufR", "IncR − SeedR", "SeedR − Seed2R"]
+    assert [c.role for c in COMPARISONS].count("primary") == 1 and comparison("IncR − SupR").role == "primary"
+    assert comparison("SeedR − Seed2R").role == "aa" and comparison("IncR − ShufR").b_from == "twin"
+    assert all(c.a in METRIC_NAMES and c.b in METRIC_NAMES for c in COMPARISONS)
+    with pytest.raises(KeyError):
+        comparison("Inc − SupR")

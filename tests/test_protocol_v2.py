@@ -45,9 +45,10 @@ def _check_stopping(log: dict, max_epochs: int = 6, patience: int = 2) -> None:
 
 def test_every_model_stops_early_on_its_own_selection_metric(na_record: dict) -> None:
     training = na_record["training"]
-    assert set(training) == {"base", "seed_base", "variant"}
+    assert set(training) == {"base", "seed_base", "seed2_base", "variant"}  # seed2_base: the A/A arm (PROTOCOL 5)
     k0 = min(na_record["ks"])
-    assert training["base"]["selection_metric"] == training["seed_base"]["selection_metric"] == f"Base@{k0}"
+    assert (training["base"]["selection_metric"] == training["seed_base"]["selection_metric"]
+            == training["seed2_base"]["selection_metric"] == f"Base@{k0}")
     assert training["variant"]["selection_metric"] == f"Inc@{k0}"
     for log in training.values():
         _check_stopping(log)
@@ -109,3 +110,17 @@ def test_early_stopping_without_validation_requests_is_a_clear_error(tmp_path: P
 
     with pytest.raises(ConfigError, match="valid_days=0"):
         run(_cfg(synthetic_cache, "requests.valid_days=0"), tmp_path)
+
+
+def test_permuted_labels_control_records_the_share_it_changed(tmp_path: Path, synthetic_cache: Path) -> None:
+    """increc=na_permuted (PROTOCOL 5's mechanism control) permutes the flags within each day and records the
+    share it changed beside its expectation 2·p·(1 − p) per day."""
+    rec = run(_cfg(synthetic_cache, "increc=na_permuted", "eval.seed_control=false", "train.max_epochs=2"),
+              tmp_path).record
+    changed = rec["training"]["variant"]["labels_changed"]
+    assert changed["within"] == "day" and rec["config"]["increc"]["shuffle_within"] == "day"
+    p = changed["itg_share"]
+    assert 0.0 < p < 1.0
+    assert abs(changed["share"] - changed["expected"]) < 0.05  # a random permutation lands near its expectation
+    assert changed["expected"] <= 2 * p * (1 - p) + 1e-9  # per-day shares: at most the pooled 2·p·(1 − p)
+    assert changed["share"] > 0.05  # far more than a within-request shuffle changes

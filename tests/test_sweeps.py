@@ -37,6 +37,7 @@ def test_experiment_files_hold_only_what_differs() -> None:
         cfg = compose_config(f"experiment={table}")
         changed = {k for k, v in _leaves(OmegaConf.to_container(cfg, resolve=True)).items() if default.get(k, "?") != v}
         assert {"experiment_name", "train.progress"} <= changed
+        changed -= {"headline_models"} if table == "table1" else set()  # Table 1's paper backbones can get more seeds
         # beyond its name and quiet logs, an experiment changes the backbone (Tables 2-3; its search space follows it)
         # and nothing else
         assert all(k in ("experiment_name", "train.progress") or k.startswith(("model.", "tune.space."))
