@@ -4,6 +4,7 @@ summaries) on the hand-made records of test_report."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,20 @@ import pytest
 
 from bench.report.__main__ import main as report_main
 from bench.report.collect import ReportError, collect
-from bench.report.findings import render_findings, verdict
+from bench.report.findings import pooled_line, render_findings
+from bench.report.stats import crossed_stats, format_interval, pooled, seeds_needed
 from bench.report.summary import SUMMARY_VERSION, read_summary, table_summary
-from bench.report.tables import table1_numbers
-from tests.test_report import (INC_HITS, KS, R, TB_ITG_INC_HITS, make_ablations, make_table1, make_under_floor,
-                               rolling_fits)
+from bench.report.table1 import table1_numbers
+from tests.test_report import (BOTH, COMPARED, KS, R, TB_ITG_INC_HITS, USERS, compared, make_ablations, make_table1,
+                               make_under_floor, rolling_fits)
+
+
+@pytest.fixture(autouse=True)
+def _no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reports these tests write skip their plots (most of a hand-made report's time; test_report's CLI test
+    checks them): the summaries and FINDINGS.md do not read them."""
+    monkeypatch.setattr("bench.report.__main__.hit_vs_k", lambda *args, **kwargs: None)
+    monkeypatch.setattr("bench.report.__main__.itg_hits_by_tab", lambda *args, **kwargs: None)
 
 
 def _report(tmp_path: Path, name: str = "results", **fields) -> Path:
@@ -30,35 +40,81 @@ def test_summary_holds_the_numbers_of_the_markdown(tmp_path: Path) -> None:
     assert s["summary_version"] == SUMMARY_VERSION and s["table"] == "table1" and s["ks"] == KS
     assert s["seeds"] == [0, 1] and s["eval_requests"] == R and s["existing"] == {"name": "itemcf", "budget": 16}
     assert s["protocol"]["existing_fit"] == "rolling" and "warnings" not in s["protocol"]
+    assert "mdd" not in s  # Table 1 states protocol v3's sensitivity per comparison, not v2's MDD
+    assert s["variants"] == ["na", "na_permuted", "off"]
     dssm = next(r for r in s["table1"]["10"]["rows"] if r["model"] == "dssm")
     assert dssm["cells"]["Base"]["mean"] == pytest.approx(0.11)  # (0.10 + 0.12) / 2, as the markdown shows
-    assert dssm["diffs"]["Inc-Sup"]["mean"] == pytest.approx((INC_HITS / 4).mean())
-    assert dssm["diffs"]["Inc-Seed"] == {"mean": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
-    sasrec = next(r for r in s["table1"]["10"]["rows"] if r["model"] == "sasrec")
-    assert sasrec["diffs"]["Inc-Seed"] is None  # no Seed control in sasrec's records
+    assert dssm["cells"]["ShufR"]["mean"] == pytest.approx(0.17)  # the twin's IncR@10
+    inc_sup = dssm["comparisons"]["Inc − Sup"]["stats"]
+    assert inc_sup["estimate"] == pytest.approx(0.75)  # Inc's hits (18 + 18 of 48), Sup's 0
     md = (results / "handmade" / "table1.md").read_text()
-    assert f"{100 * dssm['diffs']['Inc-Sup']['mean']:+.2f} [{100 * dssm['diffs']['Inc-Sup']['low']:+.2f}" in md
+    assert "| dssm | +54.17 [" in md
+    assert (f"| +75.00 {format_interval(inc_sup['low'], inc_sup['high'])} "
+            f"{dssm['comparisons']['Inc − Sup']['verdict']} |") in md
     assert s["table1"]["20"]["below_popularity"] == ["dssm", "sasrec"] and s["table1"]["10"]["below_popularity"] == []
-    assert s["table1"]["10"]["inc_above_sup"] == ["dssm"]  # means over seeds: sasrec's Sup@10 beats its Inc@10
-    assert set(s["mdd"]) == {"10", "20"} and s["mdd"]["10"]["n"] == R
-    # the same records give the same summary (table_summary recomputes it, bootstrap seeded)
+    assert "inc_above_sup" not in s["table1"]["10"]  # v2's count of means is gone
+    # the same records give the same summary (table_summary recomputes it)
     (runs,) = collect([tmp_path / "runs_results"])
     again = json.loads(json.dumps(table_summary(runs, s["command"], table1_numbers(runs))))
     assert again == s
 
 
-def test_verdict_reads_the_interval_and_controls() -> None:
-    def row(inc_sup, supr, seed):
-        mk = lambda t: None if t is None else {"mean": (t[0] + t[1]) / 2, "low": t[0], "high": t[1], "p": 0.5}
-        return {"diffs": {"Inc-Sup": mk(inc_sup), "Inc-SupR": mk(supr), "Inc-Seed": mk(seed)}}
+STAT_FIELDS = ("estimate", "sigma_seed", "sigma_request", "sigma_interaction", "df", "se", "low", "high", "low90",
+               "high90", "p", "mdd")
 
-    assert verdict(row((0.01, 0.03), (0.01, 0.02), (0.005, 0.02)), 0.01) == "holds, and above both controls"
-    assert verdict(row((0.01, 0.03), (-0.01, 0.02), (0.005, 0.02)), 0.01) == "holds against Sup, not against SupR"
-    assert verdict(row((0.01, 0.03), (0.01, 0.02), None), 0.01) == "holds against Sup and SupR; Seed not measured"
-    assert verdict(row((-0.03, -0.01), None, None), 0.01) == "reversed: Inc below Sup"
-    assert verdict(row((-0.004, 0.006), None, None), 0.01) == "cannot tell (|difference| below the MDD)"
-    assert verdict(row((-0.01, 0.05), None, None), 0.01) == "cannot tell (interval holds 0)"
-    assert verdict(row(None, None, None), 0.01) == "not measured"
+
+def test_summary_holds_every_v3_field(tmp_path: Path) -> None:
+    """Per row and comparison: crossed_stats' fields, δ, the verdict and whether requests were clustered by user;
+    per K and comparison: the pooled answer, its δ, verdict and the seeds it needs; the roles; PopR_Base."""
+    results = _report(tmp_path)
+    s = read_summary(results / "handmade" / "table1.json")
+    for k, block in s["table1"].items():
+        assert block["roles"] == {"IncR − SupR": "primary", "Inc − Sup": "paper", "IncR − ShufR": "control",
+                                  "IncR − SeedR": "control", "SeedR − Seed2R": "aa"}
+        assert block["popularity"]["PopR_Base"]["mean"] == pytest.approx({"10": 0.07, "20": 0.21}[k])
+        assert [r["model"] for r in block["rows"]] == list(BOTH)
+        for row in block["rows"]:
+            assert row["seeds"] == 2 and set(row["comparisons"]) == set(COMPARED)
+            for name, c in row["comparisons"].items():
+                a, b = compared(row["model"], name)
+                st = crossed_stats(a - b, USERS)
+                for field in STAT_FIELDS:
+                    assert c["stats"][field] == pytest.approx(getattr(st, field), rel=1e-9, abs=1e-12), (name, field)
+                assert c["stats"]["n_clusters"] == 3
+                assert c["delta"] == pytest.approx(0.1 * b.mean())
+                assert c["verdict"] == st.verdict(0.1 * b.mean()) and c["verdict"] in ("holds", "cannot tell")
+                assert c["clustered_by_user"] is True and c["missing"] is None
+        for name, answer in block["pooled"].items():
+            rows = [crossed_stats(np.subtract(*compared(m, name)), USERS) for m in BOTH]
+            delta = float(np.mean([0.1 * compared(m, name)[1].mean() for m in BOTH]))
+            pool = pooled(rows)
+            for field in ("estimate", "low", "high", "tau", "k", "mdd"):
+                expected = pytest.approx(getattr(pool, field), rel=1e-9, abs=1e-12)
+                assert answer["pooled"][field] == expected, (name, field)
+            assert answer["pooled"]["k"] == 2 and answer["backbones"] == list(BOTH)
+            assert answer["delta"] == pytest.approx(delta)
+            assert answer["verdict"] == pool.verdict(delta)
+            assert answer["seeds_needed"] == seeds_needed(rows, delta)
+    # a row that lacks an arm says which, with no statistics
+    make_table1(tmp_path / "partial", twin=("dssm",))
+    (runs,) = collect([tmp_path / "partial"])
+    sasrec = table_summary(runs, "CMD")["table1"]["10"]["rows"][1]
+    assert sasrec["comparisons"]["IncR − ShufR"] == {
+        "stats": None, "reference_mean": None, "delta": None, "verdict": "not measured",
+        "missing": "no na_permuted records (the permuted-label twin)", "clustered_by_user": True}
+
+
+def test_pooled_line_by_hand() -> None:
+    answer = {"pooled": {"estimate": 0.015, "low": 0.005, "high": 0.025, "tau": 0.003, "k": 6, "mdd": 0.012},
+              "verdict": "holds", "delta": 0.01, "seeds_needed": 7}
+    assert pooled_line("IncR − SupR", "primary", answer, "50") == (
+        "IncR − SupR@50 (primary): +1.50 points [+0.50, +2.50] over 6 backbones, **holds** (δ = ±1.00, τ = 0.30, "
+        "sensitivity 1.20; δ is within reach at 7 seeds per backbone).")
+    assert pooled_line("Inc − Sup", "paper", answer | {"seeds_needed": None}, "100").endswith(
+        "sensitivity 1.20; seeds alone cannot reach δ).")
+    assert pooled_line("IncR − ShufR", "control", {"pooled": None, "verdict": "not pooled (fewer than two backbones "
+                                                   "with an interval)"}, "50") == (
+        "IncR − ShufR@50 (control): not pooled (fewer than two backbones with an interval).")
 
 
 def test_findings_page_from_the_summaries(tmp_path: Path) -> None:
@@ -67,12 +123,18 @@ def test_findings_page_from_the_summaries(tmp_path: Path) -> None:
     text = (results / "FINDINGS.md").read_text()
     assert text.startswith("# Findings") and f"python -m bench.report --findings {results}" in text
     assert "## handmade" in text and "### Table 1 (table1.md)" in text
-    assert "| dssm |" in text and "holds against Sup, not against Seed" in text  # Inc − Seed is 0 request by request
-    assert "holds against Sup and SupR; Seed not measured" in text  # sasrec: no Seed control
-    assert "- K = 10: Inc − Sup's 95% interval lies above 0 for 2 of 2 backbones (dssm, sasrec)" in text
-    assert "- K = 10: above 0 against both controls (SupR and Seed) as well: 0 of 2 (none)." in text
-    assert ("Base@20 beats the popularity floor (25.00 ± 0.00) for 0 of 2 backbones; not for dssm, sasrec; "
-            "2 of these 2 ran untuned (dssm, sasrec), on their YAML's values.") in text
+    # per backbone: Base, SupR, IncR and every comparison as 'estimate [95%] verdict' from crossed_stats
+    cells = []
+    for name in COMPARED:
+        st = crossed_stats(np.subtract(*compared("dssm", name)), USERS)
+        cells.append(f"{100 * st.estimate:+.2f} {format_interval(st.low, st.high)} "
+                     f"{st.verdict(0.1 * compared('dssm', name)[1].mean())}")
+    assert "| dssm | 2 | 11.00 ± 1.41 | 15.00 ± 0.00 | 23.00 ± 1.41 | " + " | ".join(cells) + " |" in text
+    assert ("| backbone | seeds | Base@10 | SupR@10 | IncR@10 | IncR − SupR@10 | Inc − Sup@10 | IncR − ShufR@10 | "
+            "IncR − SeedR@10 | SeedR − Seed2R@10 |") in text
+    assert ("- K = 20: Base@20 beats the popularity floor (25.00 ± 0.00; after removing R_u, PopR_Base@20 "
+            "21.00 ± 0.00) for 0 of 2 backbones; not for dssm, sasrec; 2 of these 2 ran untuned (dssm, sasrec), on their YAML's "
+            "values.") in text
     assert "training ITG items exposed in their own request | 95%" in text
     first = text
     assert report_main(["--findings", str(results)]) == 0
@@ -272,28 +334,57 @@ def test_ablation_summaries_and_their_findings(tmp_path: Path) -> None:
     assert "| TB-Online | 5.00 ± 0.00 | — | — |" in text
 
 
-def test_findings_answer_and_control_counts(tmp_path: Path) -> None:
+def test_findings_opens_with_the_pooled_answers(tmp_path: Path) -> None:
+    """Before any dataset's section: per dataset, Table 1 and K, one line with the primary comparison's pooled
+    estimate, interval and verdict, then the controls, the A/A and the paper's comparison; no vote counts."""
     results = _report(tmp_path)
+    (results / "other").mkdir()  # the same summary as a second dataset
+    s = json.loads((results / "handmade" / "table1.json").read_text())
+    (results / "other" / "table1.json").write_text(json.dumps(s | {"dataset": "other"}))
     assert report_main(["--findings", str(results)]) == 0
     text = (results / "FINDINGS.md").read_text()
-    s = read_summary(results / "handmade" / "table1.json")
-    sides = [(r["diffs"]["Inc-Sup"]["low"] > 0) - (r["diffs"]["Inc-Sup"]["high"] < 0)
-             for block in s["table1"].values() for r in block["rows"]]
-    assert (f"- handmade/table1.md (2 backbones × K = 10, 20; existing system itemcf): Inc@K > Sup@K holds (interval above 0) "
-            f"in {sides.count(1)} of 4 backbone-K cells, is reversed (below 0) in {sides.count(-1)}") in text
-    assert "0 cell(s) also clear both controls (2 cell(s) lack a control). Controls: " in text  # dssm: Inc − Seed is 0; sasrec: no Seed
-    assert "Inc − Seed lies above 0 in 0 and below 0 in 0 of 2. Base@K beats the popularity floor in 2 of 4." in text
-    assert "- K = 10: Inc − Seed's 95% interval lies above 0 for 0 of 1 (none), below 0 for 0 (none) and holds 0 for 1 (dssm)." in text
-
+    opening = text.split("\n## ")[0]
+    assert "## handmade" in text and "## other" in text and "### Table 1" not in opening
+    answers = [line for line in opening.splitlines() if line.startswith("- ")]
+    assert [line.split(": ")[0] for line in answers] == [f"- {d}/table1.md, K = {k}" for d in ("handmade", "other")
+                                                         for k in KS]
+    rows = [crossed_stats(np.subtract(*compared(m, "IncR − SupR")), USERS) for m in BOTH]
+    delta = float(np.mean([0.1 * compared(m, "IncR − SupR")[1].mean() for m in BOTH]))
+    pool, seeds = pooled(rows), seeds_needed(rows, delta)
+    assert answers[0] == (
+        f"- handmade/table1.md, K = 10: IncR − SupR@10 (primary): {100 * pool.estimate:+.2f} points "
+        f"{format_interval(pool.low, pool.high)} over 2 backbones, **{pool.verdict(delta)}** (δ = ±3.33, τ = "
+        f"{100 * pool.tau:.2f}, sensitivity {100 * pool.mdd:.2f}; "
+        + ("seeds alone cannot reach δ" if seeds is None else f"δ is within reach at {seeds} seeds per backbone")
+        + ").")
+    assert answers[0].startswith("- handmade/table1.md, K = 10: IncR − SupR@10 (primary): +41.67 points [")
+    lines = opening.splitlines()
+    first = lines.index(answers[0])
+    assert [line.split(": ")[0] for line in lines[first + 1 : first + 5]] == [
+        "  - IncR − ShufR@10 (control)", "  - IncR − SeedR@10 (control)", "  - SeedR − Seed2R@10 (A/A)",
+        "  - Inc − Sup@10 (the paper's)"]
+    assert lines[first + 5] == answers[1]  # then K = 20
+    shuf = pooled([crossed_stats(np.subtract(*compared(m, "IncR − ShufR")), USERS) for m in BOTH])
+    assert lines[first + 1].startswith(f"  - IncR − ShufR@10 (control): {100 * shuf.estimate:+.2f} points "
+                                       f"{format_interval(shuf.low, shuf.high)} over 2 backbones, **")
+    # no sentence counts backbones or cells as votes for a comparison (v2's "holds 0 for 11 of 11 backbones")
+    for page in (text, (results / "handmade" / "table1.md").read_text()):
+        assert "holds 0 for" not in page and "backbone-K cells" not in page and "interval lies above 0 for" not in page
+        assert not [line for line in page.splitlines() if " − " in line and re.search(r"\b\d+ of \d+\b", line)]
 
 
 def test_readme_results_quote_the_findings_answer() -> None:
-    """The README's Results paragraph states the committed findings page's answer, line for line ("In short")."""
+    """The README's Results paragraph quotes the committed findings page's answer for the sample's Table 1 at K = 50:
+    the primary comparison's pooled estimate, interval and verdict, verbatim."""
     from bench.config import PROJECT_ROOT
 
+    prefix = "- kuairand_sample/table1.md, K = 50: IncR − SupR@50 (primary): "
     findings = (PROJECT_ROOT / "results" / "FINDINGS.md").read_text().splitlines()
-    answer = [line for line in findings if line.startswith("- ") and "backbone-K cells" in line]
-    assert answer, "results/FINDINGS.md holds no 'In short' line: regenerate it with python -m bench.report --findings results"
+    answer = [line for line in findings if line.startswith(prefix)]
+    assert len(answer) == 1, ("results/FINDINGS.md holds no protocol v3 answer line for kuairand_sample's Table 1 at "
+                              "K = 50: regenerate it with python -m bench.report --findings results")
+    quoted = re.match(r"[+-]\d+\.\d\d points \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] over \d+ backbones, \*\*[a-z ]+\*\*",
+                      answer[0].removeprefix(prefix))
+    assert quoted, f"unexpected answer line: {answer[0]}"
     readme = " ".join((PROJECT_ROOT / "README.md").read_text().split())
-    for line in answer:
-        assert " ".join(line.removeprefix("- ").split()) in readme, f"README does not state: {line}"
+    assert quoted.group(0) in readme, f"README does not quote the findings' answer: {quoted.group(0)}"

@@ -111,16 +111,3 @@ def test_early_stopping_without_validation_requests_is_a_clear_error(tmp_path: P
     with pytest.raises(ConfigError, match="valid_days=0"):
         run(_cfg(synthetic_cache, "requests.valid_days=0"), tmp_path)
 
-
-def test_permuted_labels_control_records_the_share_it_changed(tmp_path: Path, synthetic_cache: Path) -> None:
-    """increc=na_permuted (PROTOCOL 5's mechanism control) permutes the flags within each day and records the
-    share it changed beside its expectation 2·p·(1 − p) per day."""
-    rec = run(_cfg(synthetic_cache, "increc=na_permuted", "eval.seed_control=false", "train.max_epochs=2"),
-              tmp_path).record
-    changed = rec["training"]["variant"]["labels_changed"]
-    assert changed["within"] == "day" and rec["config"]["increc"]["shuffle_within"] == "day"
-    p = changed["itg_share"]
-    assert 0.0 < p < 1.0
-    assert abs(changed["share"] - changed["expected"]) < 0.05  # a random permutation lands near its expectation
-    assert changed["expected"] <= 2 * p * (1 - p) + 1e-9  # per-day shares: at most the pooled 2·p·(1 − p)
-    assert changed["share"] > 0.05  # far more than a within-request shuffle changes

@@ -1,4 +1,5 @@
-"""bench.report on hand-made run records: means, stds, p-values, bold placement, errors, files written."""
+"""bench.report on hand-made run records: means, stds, bold placement, protocol v3's comparisons (crossed seed ×
+request statistics, requests clustered by user, pooled over backbones), errors, files written."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from bench.report.__main__ import main as report_main, regenerate_command
 from bench.report.collect import ReportError, collect
 from bench.metrics import METRIC_NAMES
 from bench.report.protocol import render_protocol
-from bench.report.stats import mean_std, minimum_detectable_difference, paired_p, two_level_bootstrap
-from bench.report.tables import header, render, table1, table1_numbers, table2, table3
+from bench.report.summary import table_summary
+from bench.report.stats import (crossed_stats, format_interval, mean_std, minimum_detectable_difference, paired_p,
+                                pooled, seeds_needed, two_level_bootstrap)
+from bench.report.page import render
+from bench.report.table1 import table1, table1_numbers
+from bench.report.tables import header, table2, table3
 
 KS = [10, 20]
 R = 6  # test requests per record
@@ -43,11 +48,13 @@ def write_record(root: Path, table: str, model: str, variant: str, seed: int, me
     """A run.json + per_request.npz pair as bench.run writes them, with the given values.
 
     The new record (default) holds every declared metric at every K (None where not given), the per-split and
-    premise statistics, the protocol block and per-model training logs; `legacy=True` writes a record as it was
-    before those fields existed (protocol v1): only the given metrics, no splits, premise, protocol or best epoch."""
+    premise statistics, the protocol block, per-model training logs and each evaluated request's user (USERS) in
+    per_request.npz; `legacy=True` writes a record as it was before those fields existed (protocol v1): only the
+    given metrics, no splits, premise, protocol, best epoch or users. The dataset and requests config are there as in
+    real records: request_users reads them to rebuild a legacy record's users, and finds no data at that root."""
     out = root / f"{model}_{variant}_seed{seed}"
     out.mkdir(parents=True)
-    arrays = {"rows": ROWS}
+    arrays = {"rows": ROWS} | ({} if legacy else {"users": USERS})
     for name, hits in per_request.items():
         arrays[f"{name}/hits"] = np.asarray(hits, dtype=np.int64)
         arrays[f"{name}/size"] = np.full(R, 4, dtype=np.int64)
@@ -61,10 +68,13 @@ def write_record(root: Path, table: str, model: str, variant: str, seed: int, me
         sample_stats = {"requests": 122, "splits": splits or SPLITS, "premise": premise or PREMISE}
         training = {"base": training_log(3, 7)}
         if variant != "off":
-            training |= {"variant": training_log(2, 6), "seed_base": training_log(4, 8)}
+            training |= {"variant": training_log(2, 6), "seed_base": training_log(4, 8),
+                         "seed2_base": training_log(5, 9)}
     record = {
         "config": {"experiment_name": table, "model": {"name": model}, "increc": {"name": variant},
-                   "dataset": {"name": "handmade"}, "train": {"epochs": 4}},
+                   "dataset": {"name": "handmade", "kind": "kuairand", "root": "/nonexistent/handmade",
+                               "include_random": False},
+                   "requests": {"max_len": 50}, "train": {"epochs": 4}},
         "seed": seed, "overrides": overrides or [f"experiment={table}", f"model={model}", f"increc={variant}", f"seed={seed}"],
         "data_fingerprint": "f" * 64, "code_version": {"git_commit": "abc1234def", "dirty": False},
         "machine": {"cpu": "Handmade CPU", "cores": 2},
@@ -90,80 +100,181 @@ def test_mean_std_and_paired_p_by_hand() -> None:
     assert paired_p(np.ones(4), np.ones(4)) == 1.0  # no difference at all: no evidence
 
 
-INC_HITS = np.array([1, 2, 3, 4, 4, 4])  # per-request Inc@K hits (size 4 each)
-SUPR_HITS = np.ones(R, dtype=int)  # SupR@K: one hit per request
+USERS = np.array([40, 41, 40, 42, 41, 42])  # the user of each evaluated request: three users, two requests each
+# Per-request hits (|ITG| = 4 each) of the arms Table 1 compares, one row per seed (0, 1, 2), the same at both K.
+# Inc's hits are IncR's, Seed's are SeedR's, Base's and Sup's are 0 (so Inc − Sup is IncR's hits / 4); ShufR is the
+# permuted-label twin's IncR; sasrec's SupR has one more hit per request (at most 4) than dssm's.
+ARM_HITS = {
+    "IncR": [[1, 2, 3, 4, 4, 4], [2, 2, 3, 3, 4, 4], [1, 3, 3, 4, 3, 4]],
+    "SupR": [[1, 1, 1, 1, 1, 1], [1, 0, 1, 1, 0, 1], [0, 1, 1, 1, 1, 0]],
+    "ShufR": [[1, 1, 2, 2, 1, 1], [0, 1, 2, 1, 1, 2], [1, 1, 1, 2, 2, 1]],
+    "SeedR": [[1, 1, 2, 3, 2, 2], [2, 1, 2, 2, 3, 1], [1, 2, 2, 2, 1, 2]],
+    "Seed2R": [[2, 1, 1, 3, 2, 2], [1, 1, 2, 3, 2, 1], [2, 1, 2, 2, 2, 1]],
+}
 POP = {"Pop_Base@10": 0.08, "Pop_Sup@10": 0.03, "Pop_Base@20": 0.25, "Pop_Sup@20": 0.04}
+POPR = {"PopR_Base@10": 0.07, "PopR_Base@20": 0.21}  # popularity's top K after removing R_u
+BOTH = ("dssm", "sasrec")
 
 
-def make_table1(root: Path, legacy: bool = False, **record_fields) -> None:
-    # dssm: Inc > Sup at both K, Seed = Inc request by request; sasrec: Sup > Inc at K = 10, no Seed control.
-    # Two seeds each; the popularity floor beats every Base@20.
-    sup_hits = np.zeros(R, dtype=int)
-    for seed, shift in ((0, 0.0), (1, 0.02)):
-        for model, sup10 in (("dssm", 0.04), ("sasrec", 0.30)):
+def arm_hits(model: str, arm: str, seed: int) -> np.ndarray:
+    """[R] the per-request hits of one arm (ARM_HITS) in one backbone's record of one seed."""
+    hits = np.array(ARM_HITS[arm][seed])
+    return np.minimum(hits + 1, 4) if (model, arm) == ("sasrec", "SupR") else hits
+
+
+def arm_array(model: str, arm: str, seeds: tuple[int, ...] = (0, 1)) -> np.ndarray:
+    """[S, R] the per-request hit rates of one arm over `seeds`, as the report reads them."""
+    return np.stack([arm_hits(model, arm, s) / 4 for s in seeds])
+
+
+# Table 1's comparisons and the ARM_HITS arms they subtract (None: Sup, whose hits are 0)
+COMPARED = {"IncR − SupR": ("IncR", "SupR"), "Inc − Sup": ("IncR", None), "IncR − ShufR": ("IncR", "ShufR"),
+            "IncR − SeedR": ("IncR", "SeedR"), "SeedR − Seed2R": ("SeedR", "Seed2R")}
+
+
+def compared(model: str, name: str, seeds: tuple[int, ...] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
+    """[S, R] the two arms of comparison `name` in make_table1's records of `model` (a − b is its D)."""
+    a, b = COMPARED[name]
+    a_arr = arm_array(model, a, seeds)
+    return a_arr, np.zeros_like(a_arr) if b is None else arm_array(model, b, seeds)
+
+
+def make_table1(root: Path, legacy: bool = False, twin: tuple[str, ...] = BOTH, seed_arms: tuple[str, ...] = BOTH,
+                seeds: dict[str, tuple[int, ...]] | None = None, **record_fields) -> None:
+    """Table 1's records of dssm and sasrec: a base-only run (off) and IncRec-NA (na) per seed, and the permuted-label
+    twin (na_permuted) for the backbones of `twin`; the diversity and A/A arms (Seed, SeedR, Seed2R) only in the
+    records of `seed_arms`. `seeds`: per backbone (default: 0 and 1 for both). Record metrics (the cells) are
+    0.02·seed apart; per-request hits follow ARM_HITS. dssm: Inc@10 > Sup@10; sasrec: Sup@10 > Inc@10; the popularity
+    floor beats every Base@20. legacy: records as written before protocol v2 (Base, Sup, Inc only, no users)."""
+    zeros = np.zeros(R, dtype=int)
+    for model in BOTH:
+        sup10 = {"dssm": 0.04, "sasrec": 0.30}[model]
+        for seed in (seeds or {}).get(model, (0, 1)):
+            shift = 0.02 * seed
             base = {"Base@10": 0.10 + shift, "Sup@10": sup10 + shift, "Base@20": 0.2 + shift, "Sup@20": 0.05 + shift}
-            per = {f"Sup@{k}": sup_hits for k in KS} | {f"Base@{k}": sup_hits for k in KS}
+            per = {f"{m}@{k}": zeros for m in ("Base", "Sup") for k in KS}
             if not legacy:
-                base |= POP | {"SupR@10": 0.15, "SupR@20": 0.15}
-                per |= {f"SupR@{k}": SUPR_HITS for k in KS}
+                base |= POP | POPR | {"SupR@10": 0.15, "SupR@20": 0.15}
+                per |= {f"SupR@{k}": arm_hits(model, "SupR", seed) for k in KS}
             write_record(root, "table1", model, "off", seed, base, per, legacy=legacy, **record_fields)
             inc = {"Inc@10": 0.20 + shift, "Inc@20": 0.25 + shift}
-            inc_per = {f"Inc@{k}": INC_HITS for k in KS}
+            inc_per = {f"Inc@{k}": arm_hits(model, "IncR", seed) for k in KS}
             if not legacy:
                 inc |= {"IncR@10": 0.22 + shift, "IncR@20": 0.27 + shift}
-                inc_per |= {f"IncR@{k}": INC_HITS for k in KS}
-                if model == "dssm":
-                    inc |= {"Seed@10": 0.20 + shift, "Seed@20": 0.25 + shift}
-                    inc_per |= {f"Seed@{k}": INC_HITS for k in KS}
+                inc_per |= {f"IncR@{k}": arm_hits(model, "IncR", seed) for k in KS}
+                if model in seed_arms:
+                    inc |= {"Seed@10": 0.20 + shift, "Seed@20": 0.25 + shift, "SeedR@10": 0.19 + shift,
+                            "SeedR@20": 0.24 + shift, "Seed2R@10": 0.18 + shift, "Seed2R@20": 0.23 + shift}
+                    inc_per |= {f"{m}@{k}": arm_hits(model, arm, seed) for m, arm in
+                                (("Seed", "SeedR"), ("SeedR", "SeedR"), ("Seed2R", "Seed2R")) for k in KS}
             write_record(root, "table1", model, "na", seed, base | inc, per | inc_per, legacy=legacy, **record_fields)
+            if model in twin and not legacy:
+                shuf = {"Inc@10": 0.17 + shift, "Inc@20": 0.21 + shift, "IncR@10": 0.16 + shift,
+                        "IncR@20": 0.20 + shift}
+                shuf_per = {f"{m}@{k}": arm_hits(model, "ShufR", seed) for m in ("Inc", "IncR") for k in KS}
+                write_record(root, "table1", model, "na_permuted", seed, base | shuf, per | shuf_per, **record_fields)
 
 
-def test_table1_cells_bold_p_and_intervals(tmp_path: Path) -> None:
+def md_tables(text: str) -> list[list[list[str]]]:
+    """Every markdown table in `text`, in order: its rows (the header first, the rule left out) as lists of cells."""
+    tables: list[list[list[str]]] = []
+    previous = ""
+    for line in text.splitlines():
+        if line.startswith("| "):
+            if not previous.startswith("| "):
+                tables.append([])
+            cells = line[2:-2].split(" | ")
+            if set(cells) != {"---"}:
+                tables[-1].append(cells)
+        previous = line
+    return tables
+
+
+def column(table: list[list[str]], row: str, name: str) -> str:
+    """The cell of `table` in the row whose first cell is `row`, under the header `name`."""
+    return next(r for r in table if r[0] == row)[table[0].index(name)]
+
+
+def test_table1_cells_bold_and_popularity(tmp_path: Path) -> None:
     make_table1(tmp_path)
     (runs,) = collect([tmp_path])
     assert (runs.dataset, runs.table, runs.seeds()) == ("handmade", "table1", [0, 1])
-    body, verdicts = table1(runs)
+    body, notes = table1(runs)
     blocks = body.split("### K = ")[1:]
-    assert [b.split("\n")[0] for b in blocks] == ["10", "20"]  # one table per K
-    lines = blocks[0].strip().splitlines()[2:]
-    assert lines[0] == ("| backbone | Base@10 | Sup@10 | SupR@10 | Inc@10 | IncR@10 | Seed@10 | Inc − Sup@10 [95%] | "
-                        "p Inc − Sup | Inc − SupR@10 [95%] | p Inc − SupR | IncR − SupR@10 [95%] | p IncR − SupR | "
-                        "Inc − Seed@10 [95%] | p Inc − Seed |")
-    dssm, sasrec, pop = (line.split(" | ") for line in lines[2:])
-    std = 100 * math.sqrt(0.0002)  # two seeds 0.02 apart
-    assert dssm[1] == f"11.00 ± {std:.2f}"  # Base@10: (0.10 + 0.12) / 2
-    assert dssm[2] == f"5.00 ± {std:.2f}" and dssm[3] == "15.00 ± 0.00"  # Sup, SupR from the base-only run
-    assert dssm[5] == f"**23.00 ± {std:.2f}**"  # IncR is the largest second-K channel: bold
-    assert dssm[6] == f"21.00 ± {std:.2f}"  # Seed from the variant's run
-    assert sasrec[2] == f"**31.00 ± {std:.2f}**" and sasrec[4] == f"21.00 ± {std:.2f}"  # Sup beats Inc: Sup bold
-    assert sasrec[6] == "—" and sasrec[13] == "—" and sasrec[14] == "— |"  # no Seed control: no Seed column, no test
-    # Inc − Sup per request = (1,2,3,4,4,4)/4 in both seeds: its mean, the bootstrap interval of those [2, 6]
-    # differences and the Wilcoxon p of the seed-averaged values (ties among the 4s, so compare with scipy)
-    from scipy.stats import wilcoxon
-
-    d = INC_HITS / 4
-    low, high = two_level_bootstrap(np.stack([d, d]), n_boot=2000, seed=0)
-    assert dssm[7] == f"{100 * d.mean():+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
-    assert dssm[8] == f"{wilcoxon(d).pvalue:.4f}"
-    d_r = (INC_HITS - SUPR_HITS) / 4
-    low_r, high_r = two_level_bootstrap(np.stack([d_r, d_r]), n_boot=2000, seed=0)
-    assert dssm[9] == f"{100 * d_r.mean():+.2f} [{100 * low_r:+.2f}, {100 * high_r:+.2f}]"
-    assert dssm[13] == "+0.00 [+0.00, +0.00]" and dssm[14] == "1.0000 |"  # Seed = Inc request by request
-    # the popularity floor: Pop_Base in the Base column, Pop_Sup in the Sup column, nothing else
-    assert pop[:3] == ["| popularity", "8.00 ± 0.00", "3.00 ± 0.00"] and set(pop[3:-1]) == {"—"}
-    assert verdicts[0] == "Inc@10 > Sup@10 (means over seeds) held for 1 of 2 backbones; not for sasrec."
-    assert verdicts[1] == "Inc − Sup@10, 95% interval: above 0 for 2 of 2 backbones; below 0 for 0 of 2 backbones; " \
-                          "holds 0 for 0 of 2 backbones."
-    assert verdicts[3] == "IncR − SupR@10, 95% interval: above 0 for 2 of 2 backbones; below 0 for 0 of 2 backbones; " \
-                          "holds 0 for 0 of 2 backbones."
-    assert verdicts[4] == "Inc − Seed@10, 95% interval: above 0 for 0 of 1 backbones; below 0 for 0 of 1 backbones; " \
-                          "holds 0 for 1 of 1 backbones."
-    assert verdicts[5] == "Base@10 beats the popularity floor (8.00) for 2 of 2 backbones."
-    assert verdicts[6] == "Inc@20 > Sup@20 (means over seeds) held for 2 of 2 backbones."
-    assert verdicts[11].startswith("Base@20 beats the popularity floor (25.00) for 0 of 2 backbones; not for dssm, sasrec")
+    assert [b.split("\n")[0] for b in blocks] == ["10", "20"]  # one section per K
+    answers, hits, comparisons, components = md_tables(blocks[0])  # the four tables of a K, in this order
+    assert hits[0] == ["backbone", "seeds", "Base@10", "Sup@10", "SupR@10", "Inc@10", "IncR@10", "ShufR@10", "Seed@10",
+                       "SeedR@10", "Seed2R@10"]
+    dssm, sasrec, pop = hits[1:]
+    std = f"{100 * math.sqrt(0.0002):.2f}"  # two seeds 0.02 apart
+    assert dssm[:4] == ["dssm", "2", f"11.00 ± {std}", f"5.00 ± {std}"]  # Base@10: (0.10 + 0.12) / 2
+    assert dssm[4] == "15.00 ± 0.00"  # SupR from the base-only run
+    assert dssm[6] == f"**23.00 ± {std}**"  # IncR is the largest second-K channel: bold
+    assert dssm[7] == f"17.00 ± {std}"  # ShufR: the na_permuted twin's IncR@10 (0.16, 0.18)
+    assert dssm[8:] == [f"21.00 ± {std}", f"20.00 ± {std}", f"19.00 ± {std}"]  # Seed, SeedR, Seed2R from the variant
+    assert sasrec[3] == f"**31.00 ± {std}**" and sasrec[6] == f"23.00 ± {std}"  # Sup beats every other channel: bold
+    # the popularity floor: Pop_Base in the Base column, Pop_Sup in the Sup column, nothing else; PopR_Base beside
+    assert pop[:4] == ["popularity", "—", "8.00 ± 0.00", "3.00 ± 0.00"] and set(pop[4:]) == {"—"}
+    assert ("Popularity after removing R_u (PopR_Base@10, the floor treated as the R-channels are): 7.00 ± 0.00."
+            in blocks[0])
+    assert "(PopR_Base@20, the floor treated as the R-channels are): 21.00 ± 0.00." in blocks[1]
+    assert [a[0] for a in answers[1:]] == ["IncR − SupR@10", "Inc − Sup@10", "IncR − ShufR@10", "IncR − SeedR@10",
+                                         "SeedR − Seed2R@10"]  # every declared comparison, in COMPARISONS' order
+    assert [a[1] for a in answers[1:]] == ["primary", "paper's", "control", "control", "A/A"]
+    assert comparisons[0] == ["backbone", "IncR − SupR@10 [95%] (primary)", "Inc − Sup@10 [95%] (paper's)",
+                              "IncR − ShufR@10 [95%] (control)", "IncR − SeedR@10 [95%] (control)",
+                              "SeedR − Seed2R@10 [95%] (A/A)"]
+    assert all("—" not in c for r in comparisons[1:] for c in r)  # every comparison measured for both backbones
+    assert {(r[0], r[1]) for r in components[1:]} == {(m, c) for m in BOTH for c in COMPARED}
+    assert "Inc − SupR" not in body and "p Inc" not in body  # v2's mixed comparison and Wilcoxon columns are gone
+    assert notes == ["Base@10 beats the popularity floor (8.00) for 2 of 2 backbones.",
+                     "Base@20 beats the popularity floor (25.00) for 0 of 2 backbones; not for dssm, sasrec: a trained "
+                     "backbone that does not beat popularity is a bug to find, not a result."]
 
 
-def test_table1_header_protocol_premise_and_mdd(tmp_path: Path) -> None:
+def test_table1_comparison_is_crossed_stats_with_users_as_clusters(tmp_path: Path) -> None:
+    """A comparison's cell is crossed_stats of the per-request differences with the requests' users as clusters, and
+    the pooled answer is stats.pooled over the backbones' cells."""
+    make_table1(tmp_path)
+    (runs,) = collect([tmp_path])
+    body, _ = table1(runs)
+    answers, _, comparisons, components = md_tables(body.split("### K = ")[1])
+    d = arm_array("dssm", "IncR") - arm_array("dssm", "SupR")  # [2 seeds, 6 requests]
+    st = crossed_stats(d, USERS)
+    assert (st.n_seeds, st.n_requests, st.n_clusters) == (2, R, 3)
+    assert st.estimate == pytest.approx((36 - 10) / 48)  # IncR's hits 18 + 18, SupR's 6 + 4, over 2 · 6 · 4
+    delta = 0.1 * arm_array("dssm", "SupR").mean()  # δ: 10% of the reference arm (SupR)
+    cell = column(comparisons, "dssm", "IncR − SupR@10 [95%] (primary)")
+    assert cell == f"+54.17 {format_interval(st.low, st.high)} {st.verdict(delta)}"
+    unclustered = crossed_stats(d)  # each request its own cluster: another interval, so the users were used
+    assert format_interval(unclustered.low, unclustered.high) not in cell
+    row = next(r for r in components if r[:2] == ["dssm", "IncR − SupR"])
+    assert row[2:] == ["2", f"{100 * st.sigma_seed:.2f}", f"{100 * st.sigma_request:.2f}",
+                       f"{100 * st.sigma_interaction:.2f}", f"{st.df:.1f}", f"{100 * st.se:.2f}", f"{st.p:.4f}",
+                       f"{100 * st.mdd:.2f}", f"{100 * delta:.2f}"]
+    # the mechanism control reads the permuted-label twin's IncR (ShufR: 8 + 7 hits)
+    shuf = crossed_stats(arm_array("dssm", "IncR") - arm_array("dssm", "ShufR"), USERS)
+    assert shuf.estimate == pytest.approx((36 - 15) / 48)
+    assert column(comparisons, "dssm", "IncR − ShufR@10 [95%] (control)").startswith(
+        f"+43.75 {format_interval(shuf.low, shuf.high)} ")
+    # the pooled answer: stats.pooled over the two backbones' cells, δ the backbones' mean δ
+    rows = [crossed_stats(arm_array(m, "IncR") - arm_array(m, "SupR"), USERS) for m in BOTH]
+    pool = pooled(rows)
+    mean_delta = 0.1 * (arm_array("dssm", "SupR").mean() + arm_array("sasrec", "SupR").mean()) / 2
+    assert f"±{100 * mean_delta:.2f}" == "±3.33"  # SupR: 10 and 22 hits of 48
+    seeds = seeds_needed(rows, mean_delta)
+    answer = next(a for a in answers if a[0] == "IncR − SupR@10")
+    assert answer == ["IncR − SupR@10", "primary",
+                      f"{100 * pool.estimate:+.2f} {format_interval(pool.low, pool.high)}",
+                      format_interval(pool.low90, pool.high90), f"{100 * pool.tau:.2f}", "±3.33",
+                      f"**{pool.verdict(mean_delta)}**", f"{100 * pool.mdd:.2f}",
+                      "not reachable by seeds alone" if seeds is None else str(seeds), "2"]
+    assert pool.estimate == pytest.approx(((36 - 10) + (36 - 22)) / 96)  # equal SEs: the plain mean of the rows
+    at10 = table1_numbers(runs)[0]
+    assert at10.answers["IncR − SupR"].result == pool
+
+
+def test_table1_header_protocol_premise_and_design(tmp_path: Path) -> None:
     make_table1(tmp_path)
     for path in tmp_path.glob("sasrec_*/run.json"):  # sasrec's jobs ran on another machine kind
         record = json.loads(path.read_text())
@@ -171,7 +282,7 @@ def test_table1_header_protocol_premise_and_mdd(tmp_path: Path) -> None:
         path.write_text(json.dumps(record))
     (runs,) = collect([tmp_path])
     text = header(runs, "CMD")
-    assert "; machine Handmade CPU, 2 cores (4 jobs); Other CPU, 16 cores, GPU Some GPU (4 jobs)." in text
+    assert "; machine Handmade CPU, 2 cores (6 jobs); Other CPU, 16 cores, GPU Some GPU (6 jobs)." in text
     assert ("- Protocol v2, existing.fit=rolling; 1 validation day(s); early stopping on the validation "
             "requests.") in text
     assert "leak" not in text
@@ -181,14 +292,42 @@ def test_table1_header_protocol_premise_and_mdd(tmp_path: Path) -> None:
             "evaluated requests without history, 1.40 ITG items per evaluated request; see [table1_protocol.md](table1_protocol.md).") in text
     assert "- Record warning: handmade warning: train and test ITG shares differ" in text
     assert text.count("handmade warning") == 1  # the same warning of every record, once
-    # MDD: both backbones' seed-averaged per-request Inc − Sup is (1,2,3,4,4,4)/4: pooled sd = that sd
-    sd = float(np.std(INC_HITS / 4, ddof=1))
-    mdd = minimum_detectable_difference(sd, R)
-    assert mdd == pytest.approx(2.801585 * sd / math.sqrt(R), rel=1e-6)
-    assert f"- Minimum detectable difference (80% power, two-sided α = 0.05): {100 * mdd:.2f} pts at K = 10, " in text
-    assert f"sd {sd:.3f} at K = 10" in text and "pooled over the 2 row(s)" in text
+    # Table 1's page states protocol v3's design, not v2's normal-approximation MDD
     full = render(runs, "CMD", [])
-    assert "| dssm | 3.0 / 7.0 | 2.0 / 6.0 | 4.0 / 8.0 |" in full  # best epoch / epochs run per trained model
+    head = full.split("### K = ")[0]
+    assert "Minimum detectable difference" not in head and "(z_0.975 + z_0.8)" not in head
+    assert "- Statistics (protocol v3, PROTOCOL 5): each comparison's cell is the mean of D[s, r] = a − b" in head
+    assert "the request term clustered by user" in head and "Hartung–Knapp–Sidik–Jonkman" in head
+    rows = [crossed_stats(arm_array(m, "IncR") - arm_array(m, "SupR"), USERS) for m in BOTH]
+    pool, delta = pooled(rows), 0.1 * (arm_array("dssm", "SupR").mean() + arm_array("sasrec", "SupR").mean()) / 2
+    seeds = seeds_needed(rows, delta)
+
+    def span(name: str) -> str:
+        low, high = (f"{100 * f(getattr(r, name) for r in rows):.2f}" for f in (min, max))
+        return low if low == high else f"{low}–{high}"
+
+    assert (f"- Design, IncR − SupR@10: σ_seed {span('sigma_seed')}, σ_request {span('sigma_request')}, "
+            f"σ_interaction {span('sigma_interaction')} points per request over the backbones; pooled sensitivity "
+            f"{100 * pool.mdd:.2f} points against δ 3.33: "
+            + (f"δ is reached at {seeds} seeds per backbone." if seeds else "seeds alone do not reach δ.")) in head
+    assert "- Design, Inc − Sup@20: " in head and "- Design, IncR − ShufR" not in head  # primary and paper's only
+    # best epoch / epochs run per trained model (base, variant, seed base, A/A base)
+    assert "| dssm | 3.0 / 7.0 | 2.0 / 6.0 | 4.0 / 8.0 | 5.0 / 9.0 |" in full
+
+
+def test_a_record_with_uncommitted_code_is_named_in_the_provenance(tmp_path: Path) -> None:
+    make_table1(tmp_path)
+    (clean,) = collect([tmp_path])
+    assert "uncommitted" not in render(clean, "CMD", [])
+    for name in ("dssm_na_seed0", "dssm_na_seed1", "sasrec_off_seed1"):
+        path = tmp_path / name / "run.json"
+        record = json.loads(path.read_text())
+        record["code_version"] = {"git_commit": "abc1234def", "dirty": True}
+        path.write_text(json.dumps(record))
+    (runs,) = collect([tmp_path])
+    (provenance,) = [line for line in render(runs, "CMD", []).splitlines() if line.startswith("- Provenance:")]
+    assert provenance.startswith("- Provenance: code abc1234def (**made with uncommitted changes in bench/ or models/**: "
+                                 "dssm/na seeds 0, 1; sasrec/off seeds 1); job time ")
 
 
 def test_leaking_protocol_is_flagged(tmp_path: Path) -> None:
@@ -201,7 +340,7 @@ def test_leaking_protocol_is_flagged(tmp_path: Path) -> None:
 
 
 def test_protocol_md_from_the_records(tmp_path: Path) -> None:
-    make_table1(tmp_path)
+    make_table1(tmp_path, twin=())  # no permuted-label twin: see the next test
     text = render_protocol("handmade", collect([tmp_path]))
     assert text.startswith("# Protocol and premise diagnostics (handmade: table1)")
     assert "| train | 100 | 60 | 80 | 0.876 | 0.835 | 50 |" in text and "| test | 12 | 8 | 10 | 0.793 | 0.779 | 6 |" in text
@@ -213,13 +352,23 @@ def test_protocol_md_from_the_records(tmp_path: Path) -> None:
     assert "holds 1.40 ITG items on average, so at least 60% of them hold a single one" in text
     assert "differs by 0.083 (0.876 against 0.793), within 0.10" in text
     assert "existing.fit=rolling: R_u of a request on day d comes from the existing system fit" in text
-    # the MDD table at the 6 evaluated requests, and the observed spread of Inc − Sup
+    # the MDD table at the 6 evaluated requests, and the observed spread of Inc − Sup (its seed average per request)
     assert f"| MDD (pts) | {100 * minimum_detectable_difference(0.1, R):.2f} |" in text
-    sd = float(np.std(INC_HITS / 4, ddof=1))
-    mdd = minimum_detectable_difference(sd, R)
-    assert f"| table1 | 10 | 2 | {sd:.3f} | {100 * mdd:.2f} |" in text
-    # every row's |Inc − Sup| = 75 pts exceeds the MDD of 6 requests
-    assert f"table1, K = 10: |Inc − Sup| exceeds the MDD ({100 * mdd:.2f} pts) for every one of the 2 rows." in text
+    # Table 1's sensitivity is protocol v3's, in its header: the request-only MDD rows are left to Tables 2 and 3
+    assert "| table1 | 10 |" not in text and "table1: see the Design lines of [table1.md](table1.md) (protocol v3)." in text
+    assert "it leaves out the seed term" in text
+
+
+def test_the_request_only_spread_reads_increc_na_beside_its_twin(tmp_path: Path) -> None:
+    """inc_sup_spread (v2's MDD, still used by Tables 2 and 3 and the fallback header line) reads IncRec-NA's
+    rows of Table 1, never its permuted twin's (which would overwrite them under the same backbone label)."""
+    from bench.report.protocol import inc_sup_spread
+
+    make_table1(tmp_path)  # with the na_permuted twin (its Inc's hits: ShufR's)
+    (runs,) = collect([tmp_path])
+    spread = inc_sup_spread(runs, 10)
+    sd = float(np.std(arm_array("dssm", "IncR").mean(axis=0), ddof=1))  # IncRec-NA's Inc − Sup, as without the twin
+    assert spread.sds["dssm"] == pytest.approx(sd) and spread.means["dssm"] == pytest.approx(0.75)
 
 
 def test_new_record_under_protocol_v1(tmp_path: Path) -> None:
@@ -338,7 +487,7 @@ def test_a_collapsed_base_is_named_under_the_training_table(tmp_path: Path) -> N
 
 
 def test_legacy_records_still_render(tmp_path: Path) -> None:
-    # records written before the protocol, splits, premise, controls and early stopping existed (protocol v1)
+    # records written before the protocol, splits, premise, controls, users and early stopping existed (protocol v1)
     make_table1(tmp_path / "runs", legacy=True)
     (runs,) = collect([tmp_path / "runs"])
     text = render(runs, "CMD", [])
@@ -346,16 +495,90 @@ def test_legacy_records_still_render(tmp_path: Path) -> None:
     assert "ITG share of targets: 0.386 over all requests, 0.793 on test (record predates per-split statistics)" in text
     assert "- Premise: not recorded (record predates the premise diagnostics)" in text
     assert "Training: no record holds a best epoch (the records predate early stopping)." in text
-    body, verdicts = table1(runs)
-    dssm = body.split("### K = ")[1].strip().splitlines()[4].split(" | ")
-    assert dssm[3] == "—" and dssm[6] == "—" and dssm[9] == "—"  # SupR, Seed, Inc − SupR: not in the record
-    assert dssm[4].endswith("21.00 ± 1.41**") and dssm[7].startswith("+75.00 [")  # Inc and Inc − Sup as before
-    assert "Inc − SupR@10: not measured (no record holds SupR@10 beside Inc@10)." in verdicts
-    assert not any("popularity floor" in v for v in verdicts)  # no Pop_* in these records
+    body, notes = table1(runs)
+    answers, hits, comparisons, _ = md_tables(body.split("### K = ")[1])
+    dssm = hits[1]
+    assert dssm[4] == "—" and dssm[7:] == ["—"] * 4  # SupR, ShufR, Seed, SeedR, Seed2R: not in the records
+    assert dssm[5] == "**21.00 ± 1.41**"  # Inc is the largest second-K channel
+    # Inc − Sup as before; no users in the records and their data are not here: each request its own cluster
+    st = crossed_stats(arm_array("dssm", "IncR"))  # Inc − Sup: Inc's hits are IncR's, Sup's are 0
+    assert st.n_clusters == R and st.estimate == pytest.approx(0.75)
+    assert column(comparisons, "dssm", "Inc − Sup@10 [95%] (paper's)") == (
+        f"+75.00 {format_interval(st.low, st.high)} {st.verdict(0.0)}")
+    assert [column(comparisons, "dssm", f"{c}@10 [95%] ({role})") for c, role in
+            (("IncR − SupR", "primary"), ("IncR − ShufR", "control"), ("IncR − SeedR", "control"),
+             ("SeedR − Seed2R", "A/A"))] == ["—"] * 4
+    assert column(answers, "IncR − SupR@10", "verdict") == "not pooled (fewer than two backbones with an interval)"
+    assert "IncR − SupR@10 not measured for every backbone: the records predate IncR@10." in notes
+    assert "IncR − ShufR@10 not measured for every backbone: no na_permuted records (the permuted-label twin)." in notes
+    assert "SeedR − Seed2R@10 not measured for every backbone: the records predate SeedR@10." in notes
+    assert ("Requests not clustered by user at K = 10 for dssm, sasrec: the records predate per-request users and "
+            "their data are not here to rebuild them (each request its own cluster).") in notes
+    assert not any("popularity floor" in v for v in notes)  # no Pop_* in these records
     protocol_md = render_protocol("handmade", [runs])
     assert "predate the protocol field: they ran under protocol v1" in protocol_md
     assert "The premise diagnostics are not recorded (records predate them)" in protocol_md
     assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+
+
+def test_rows_without_the_new_arms_say_why(tmp_path: Path) -> None:
+    """sasrec has no permuted-label twin and its records predate SeedR; dssm's predate Seed2R only: each comparison
+    that lacks an arm is '—' with the reason under the table, and the pooled answer says it could not pool."""
+    make_table1(tmp_path, twin=("dssm",), seed_arms=("dssm",))
+    for path in tmp_path.glob("dssm_na_seed*/run.json"):
+        record = json.loads(path.read_text())
+        record["metrics"] |= {f"Seed2R@{k}": None for k in KS}
+        path.write_text(json.dumps(record))
+    (runs,) = collect([tmp_path])
+    body, notes = table1(runs)
+    answers, hits, comparisons, components = md_tables(body.split("### K = ")[1])
+    assert column(hits, "sasrec", "ShufR@10") == "—" and column(hits, "sasrec", "SeedR@10") == "—"
+    assert column(hits, "dssm", "ShufR@10") == f"17.00 ± {100 * math.sqrt(0.0002):.2f}"
+    assert column(comparisons, "sasrec", "IncR − ShufR@10 [95%] (control)") == "—"
+    assert column(comparisons, "sasrec", "IncR − SeedR@10 [95%] (control)") == "—"
+    assert column(comparisons, "dssm", "SeedR − Seed2R@10 [95%] (A/A)") == "—"
+    assert column(comparisons, "dssm", "IncR − ShufR@10 [95%] (control)").startswith("+43.75 [")  # dssm's twin is there
+    assert column(comparisons, "sasrec", "IncR − SupR@10 [95%] (primary)").startswith("+29.17 [")
+    assert ("sasrec", "IncR − ShufR") not in {(r[0], r[1]) for r in components}
+    for name in ("IncR − ShufR@10", "IncR − SeedR@10", "SeedR − Seed2R@10"):
+        assert column(answers, name, "verdict") == "not pooled (fewer than two backbones with an interval)"
+        assert column(answers, name, "backbones") == "0"
+    assert column(answers, "IncR − SupR@10", "backbones") == "2"
+    assert "IncR − ShufR@10 not measured for sasrec: no na_permuted records (the permuted-label twin)." in notes
+    assert "IncR − SeedR@10 not measured for sasrec: the records predate SeedR@10." in notes
+    assert "SeedR − Seed2R@10 not measured for dssm: the records predate Seed2R@10." in notes
+    assert "SeedR − Seed2R@10 not measured for sasrec: the records predate SeedR@10." in notes
+    assert "IncR − ShufR@20 not measured for sasrec: no na_permuted records (the permuted-label twin)." in notes
+    assert not any(n.startswith(("IncR − SupR", "Inc − Sup")) for n in notes)  # both measured for both backbones
+    assert not any("not clustered" in n for n in notes)  # every record holds its users
+
+
+def test_backbones_with_different_seed_counts_pool(tmp_path: Path) -> None:
+    """A headline backbone with 3 seeds beside one with 2: each row's statistics over its own seeds, pooled as
+    stats.pooled pools those rows; within one backbone, arms with different seeds are still refused."""
+    make_table1(tmp_path / "runs", seeds={"dssm": (0, 1, 2), "sasrec": (0, 1)})
+    (runs,) = collect([tmp_path / "runs"])
+    assert runs.seeds() == [0, 1, 2]
+    at10 = table1_numbers(runs)[0]
+    assert [(r.model, r.n_seeds) for r in at10.rows] == [("dssm", 3), ("sasrec", 2)]
+    own = {"dssm": (0, 1, 2), "sasrec": (0, 1)}
+    for name in COMPARED:
+        rows = [crossed_stats(np.subtract(*compared(m, name, own[m])), USERS) for m in BOTH]
+        assert [r.comparisons[name].stats for r in at10.rows] == rows
+        assert [s.n_seeds for s in rows] == [3, 2]
+        assert at10.answers[name].result == pooled(rows)
+        assert at10.answers[name].result.k == 2
+    body, _ = table1(runs)
+    _, hits, _, components = md_tables(body.split("### K = ")[1])
+    assert [r[:3] for r in hits[1:3]] == [["dssm", "3", "12.00 ± 2.00"], ["sasrec", "2", "11.00 ± 1.41"]]
+    assert {(r[0], r[2]) for r in components[1:]} == {("dssm", "3"), ("sasrec", "2")}
+    summary = table_summary(runs, "CMD")
+    assert [(r["model"], r["seeds"]) for r in summary["table1"]["10"]["rows"]] == [("dssm", 3), ("sasrec", 2)]
+    assert summary["table1"]["10"]["pooled"]["IncR − SupR"]["pooled"]["k"] == 2
+    (tmp_path / "runs" / "sasrec_na_permuted_seed1" / "run.json").unlink()  # one of sasrec's arms lacks a seed
+    with pytest.raises(ReportError, match=r"the arms of sasrec have different seeds \(sasrec/na: seeds \[0, 1\]; "
+                                          r"sasrec/na_permuted: seeds \[0\]; sasrec/off: seeds \[0, 1\]\)"):
+        collect([tmp_path / "runs"])
 
 
 TB_ITG_INC_HITS = np.array([1, 2, 3, 4, 4, 4])  # TB-ITG's per-request Inc@10 hits in make_ablations (size 4 each)
@@ -489,7 +712,8 @@ def test_incomplete_sweep_is_refused(tmp_path: Path) -> None:
     make_table1(tmp_path)
     for name in ("run.json", "per_request.npz"):
         (tmp_path / "dssm_na_seed1" / name).unlink()
-    with pytest.raises(ReportError, match=r"different seeds \(dssm/na: seeds \[0\]; dssm/off: seeds \[0, 1\]"):
+    with pytest.raises(ReportError, match=r"the arms of dssm have different seeds \(dssm/na: seeds \[0\]; "
+                                          r"dssm/na_permuted: seeds \[0, 1\]; dssm/off: seeds \[0, 1\]\)"):
         collect([tmp_path])
 
 

@@ -11,13 +11,16 @@ from pathlib import Path
 
 from bench.config import PROJECT_ROOT
 from bench.errors import BenchError
-from bench.report.collect import TableRuns, collect
+from bench.report.collect import ReportError, TableRuns, collect
 from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
 from bench.report.protocol import protocol_file, render_protocol
 from bench.record import write_atomic
 from bench.report.summary import table_summary, write_summary
-from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ablation_numbers, ordered, render, table1_numbers
+from bench.report.calibration_page import write_calibration
+from bench.report.page import render
+from bench.report.table1 import table1_numbers
+from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ablation_numbers, ordered
 
 RECBOLE_PREFIX = "recbole_"  # model.name of model=recbole: recbole_<NAME> (conf/model/recbole.yaml)
 SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys that vary by job are dropped anyway
@@ -45,9 +48,17 @@ def regenerate_command(runs: TableRuns, out: Path | None = None) -> str:
     common = [o for o in lists[0] if all(o in other for other in lists[1:]) and kept(o)
               and o.split("=")[0] not in (*swept_models, "experiment")]
     common.insert(0, f"experiment={runs.table}")
+    per_model = {m: sorted({s for mm, _, s in runs.jobs if mm == m}) for m in runs.models()}
+    counts = sorted({len(s) for s in per_model.values()})
     seeds = runs.seeds()
     tail = []
-    tail.append(f"seeds={len(seeds)}" if seeds == list(range(len(seeds))) else f"seed={','.join(map(str, seeds))}")
+    if all(s == list(range(len(s))) for s in per_model.values()):
+        tail.append(f"seeds={counts[0]}")  # backbones with more (headline_seeds) keep that override from the records
+        if len(counts) > 1 and not any(o.startswith("headline_seeds=") for o in common):
+            more = [m for m, s in per_model.items() if len(s) == counts[-1]]
+            tail += [f"headline_seeds={counts[-1]}", f"headline_models=[{','.join(more)}]"]
+    else:
+        tail.append(f"seed={','.join(map(str, seeds))}")
     folder = _relative(Path(os.path.commonpath([str(j.path.parent.parent) for j in runs.jobs.values()])))
     if folder != Path("outputs") / "experiments" / runs.dataset / runs.table:  # not the experiment's own folder
         tail.append(f"hydra.sweep.dir={folder}")
@@ -104,12 +115,35 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
     return written
 
 
+def write_calibrations(dirs: list[Path], out: Path, draws: int, plants: int) -> list[Path]:
+    """<stem>_calibration.md and .json beside every Table 1 found under `dirs` (bench.report.calibration_page)."""
+    written = []
+    tables = [t for t in collect(dirs) if t.table == "table1"]
+    if not tables:
+        raise ReportError(f"no Table 1 records under {', '.join(map(str, dirs))}: calibration reads Table 1")
+    for runs in tables:
+        folder = out / runs.dataset
+        folder.mkdir(parents=True, exist_ok=True)
+        folders = " ".join(str(_relative(Path(d))) for d in dirs)
+        command = (f"python -m bench.report --calibrate {folders}"
+                   + ("" if out.resolve() == (PROJECT_ROOT / "results").resolve() else f" --out {_relative(out)}")
+                   + ("" if draws == 1000 else f" --draws {draws}") + ("" if plants == 200 else f" --plants {plants}"))
+        written += write_calibration(runs, folder, command, draws=draws, plants=plants)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
     parser.add_argument("dirs", nargs="*", type=Path, help="folders holding run.json records (searched recursively)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results", help="results folder (default: results/)")
     parser.add_argument("--findings", type=Path, metavar="RESULTS",
                         help="instead: write RESULTS/FINDINGS.md from RESULTS/<dataset>/table*.json (bench.report.findings)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="instead: write <table>_calibration.md (and .json) beside each Table 1 found in the record "
+                             "folders: the verdict rule's coverage, false positives and power (PROTOCOL 5, Calibration)")
+    parser.add_argument("--draws", type=int, default=1000, help="with --calibrate: simulated draws per S (default 1000)")
+    parser.add_argument("--plants", type=int, default=200,
+                        help="with --calibrate: planted effects per backbone and K (default 200)")
     parser.add_argument("--protocols", type=Path, nargs=2, metavar=("V1_DIR", "V2_DIR"), action="append",
                         help="with --findings: compare the Table 1 summaries (table1.json) of these two folders; "
                              "repeat it for one comparison per dataset")
@@ -118,7 +152,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give record folders, or --findings RESULTS [--protocols V1_DIR V2_DIR]...")
     if args.findings is not None and args.dirs:
         parser.error("--findings reads table summaries, not record folders: leave the folders out")
+    if args.calibrate and (args.findings is not None or not args.dirs):
+        parser.error("--calibrate reads record folders: give them, without --findings")
+    if args.calibrate and (args.draws < 1 or args.plants < 1):
+        parser.error("--draws and --plants must be at least 1")
     try:
+        if args.calibrate:
+            for path in write_calibrations(args.dirs, args.out, args.draws, args.plants):
+                print(path)
+            return 0
         if args.findings is not None:
             pairs = [tuple(pair) for pair in args.protocols or []]
             command = " ".join(["python -m bench.report --findings", str(args.findings)]

@@ -109,6 +109,57 @@ def paired_arrays(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric:
             np.stack([b_by[s].per_request(b_metric) for s in seeds]))
 
 
+_USERS: dict[str, np.ndarray | None] = {}  # requests' users rebuilt for records that predate the users array
+
+
+def request_users(job: Job) -> np.ndarray | None:
+    """[R] the user of each evaluated request of `job`: protocol v3 clusters requests by user (PROTOCOL 5).
+
+    Records since v3 carry the array; for older ones it is rebuilt from the record's own dataset and request
+    config (the requests stage only: nothing is trained), once per data fingerprint and request config. None
+    when that is impossible (the data are not here, or not the record's: another fingerprint); the report then
+    treats every request as its own cluster and says so."""
+    if "users" in job.arrays:
+        return job.arrays["users"]
+    try:
+        return _rebuilt_users(job)
+    except (BenchError, OSError, KeyError, ValueError, AttributeError):  # a hand-made or foreign record's config
+        return None
+
+
+def _rebuilt_users(job: Job) -> np.ndarray | None:
+    """request_users for a record that predates the users array (see there)."""
+    from contextlib import nullcontext
+
+    from omegaconf import OmegaConf
+
+    from bench.config import CONF_DIR, register_resolvers
+    from bench.data import dataset_files
+    from bench.prepare import load_requests
+    from bench.record import data_fingerprint
+
+    cfg = OmegaConf.create(job.record["config"])
+    root = cfg.dataset.get("root")
+    here = CONF_DIR / "dataset" / f"{cfg.dataset.name}.yaml"
+    if root is not None and not Path(str(root)).exists() and here.is_file():  # recorded on another checkout's path:
+        register_resolvers()  # the data are found where this checkout's dataset config looks (the fingerprint decides)
+        cfg.dataset.root = OmegaConf.load(here).root
+    key = json.dumps([job.record["data_fingerprint"], job.record["config"]["dataset"],
+                      job.record["config"]["requests"]], sort_keys=True)
+    if key not in _USERS:
+        try:
+            fingerprint = data_fingerprint(dataset_files(cfg.dataset, progress=False))
+        except (BenchError, OSError, KeyError, ValueError):
+            fingerprint = None
+        if fingerprint != job.record["data_fingerprint"]:  # not here, or other data: no users to cluster by
+            _USERS[key] = None
+            return None
+        _, req = load_requests(cfg, lambda stage: nullcontext(), progress=False)  # no stage timings wanted
+        _USERS[key] = req.user.astype(np.int64)
+    users = _USERS[key]
+    return None if users is None else users[job.rows]
+
+
 def read_record(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -160,9 +211,11 @@ def collect(dirs: list[Path]) -> list[TableRuns]:
                     raise ReportError(f"{table} on {dataset}: {job.path} and {first.path} differ in {field_name}; "
                                       "a table needs one dataset and one set of K values")
         seed_sets = {(m, v): sorted(s for mm, vv, s in jobs if (mm, vv) == (m, v)) for m, v, _ in jobs}
-        if len({tuple(s) for s in seed_sets.values()}) > 1:
-            detail = "; ".join(f"{m}/{v}: seeds {s}" for (m, v), s in sorted(seed_sets.items()))
-            raise ReportError(f"{table} on {dataset}: the rows have different seeds ({detail}); finish the sweep "
-                              "(relaunch its command: finished jobs are kept) or remove the extra runs")
+        for model in sorted({m for m, _ in seed_sets}):  # a backbone's arms pair seed by seed; backbones may differ
+            own = {v: s for (m, v), s in seed_sets.items() if m == model}  # (headline_seeds)
+            if len({tuple(s) for s in own.values()}) > 1:
+                detail = "; ".join(f"{model}/{v}: seeds {s}" for v, s in sorted(own.items()))
+                raise ReportError(f"{table} on {dataset}: the arms of {model} have different seeds ({detail}); finish "
+                                  "the sweep (relaunch its command: finished jobs are kept) or remove the extra runs")
         out.append(TableRuns(dataset, table, jobs, existing))
     return out

@@ -1,9 +1,10 @@
-"""results/FINDINGS.md from the tables' JSON summaries (bench.report.summary): per dataset, its answer in
-counts over backbone-K cells, then whether Inc@K > Sup@K holds per backbone with its interval, whether it
-survives the controls (Inc vs SupR, Inc vs Seed), the popularity floor, what Tables 2 and 3 find per variant
-against their reference, the premise diagnostics and what the data could detect (the minimum detectable
-difference); then, for each --protocols pair, protocol v1 against v2 on the backbones both hold. Every number and every
-choice of words comes from the summaries, which bench.report wrote from the run records.
+"""results/FINDINGS.md from the tables' JSON summaries (bench.report.summary). Under protocol v3 the page opens,
+per dataset, with one line per Table 1 and K: the primary comparison's (IncR − SupR) pooled estimate over the
+backbones, its interval and its verdict; the mechanism, diversity and A/A rows and the paper's own comparison
+follow. Per-backbone rows come after, then what Tables 2 and 3 find per variant against their reference, the
+premise diagnostics, and, for each --protocols pair, protocol v1 against the current tables on the backbones
+both hold. No sentence counts cells as votes. Every number and every choice of words comes from the summaries,
+which bench.report wrote from the run records.
 
 Run: python -m bench.report --findings RESULTS [--protocols V1_DIR V2_DIR]...
 """
@@ -17,12 +18,14 @@ from bench.record import write_atomic
 from bench.report.collect import ReportError
 from bench.report.paper import VARIANT_LABELS
 from bench.report.protocol import FIT_MEANING, md_table, premise_rows, warmup_implication, warmup_rows
-from bench.report.summary import pair_key, read_summary
-from bench.report.tables import (COMPARISONS, MODEL_ORDER, Cell, Diff, ablation_metrics, agreement_text, diff_text,
-                                 exposure_label, ordered, under_floor_text)
+from bench.metrics import COMPARISONS
+from bench.report.stats import format_interval
+from bench.report.summary import read_summary
+from bench.report.tables import (MODEL_ORDER, Cell, Diff, ablation_metrics, agreement_text, diff_text, exposure_label,
+                                 ordered, under_floor_text)
 
-CONTROLS = (("Inc", "SupR"), ("Inc", "Seed"))  # PROTOCOL 5: the base side given a second budget without R_u / a second seed
-assert all(c in COMPARISONS for c in CONTROLS), "a control findings reads is not a difference Table 1 tests"
+PRIMARY = next(c.name for c in COMPARISONS if c.role == "primary")
+ROLE_WORDS = {"primary": "primary", "paper": "the paper's", "control": "control", "aa": "A/A"}
 
 
 def _pts(x: float | None) -> str:
@@ -43,36 +46,36 @@ def _cell(c: dict | None) -> str:
     return "—" if c is None or c.get("mean") is None else Cell(c["mean"], c.get("std") or 0.0).text()
 
 
-def verdict(row: dict, mdd: float | None) -> str:
-    """What one backbone's Table 1 row says of Inc@K > Sup@K (PROTOCOL 5's reading of an interval)."""
-    d = row["diffs"].get(pair_key("Inc", "Sup"))
-    side = _side(d)
-    if side is None:
-        return "not measured"
-    if side > 0:
-        sides = {b: _side(row["diffs"].get(pair_key(a, b))) for a, b in CONTROLS}
-        missed = [b for b, v in sides.items() if v in (0, -1)]
-        unmeasured = [b for b, v in sides.items() if v is None]
-        if missed:
-            return f"holds against Sup, not against {' or '.join(missed)}"
-        if unmeasured:
-            beaten = [b for b, v in sides.items() if v == 1]
-            return (f"holds against Sup{' and ' + ', '.join(beaten) if beaten else ''}; "
-                    f"{', '.join(unmeasured)} not measured")
-        return "holds, and above both controls"
-    if side < 0:
-        return "reversed: Inc below Sup"
-    if mdd is not None and abs(d["mean"]) < mdd:
-        return "cannot tell (|difference| below the MDD)"
-    return "cannot tell (interval holds 0)"
-
-
 def _names(models: list[str]) -> str:
     return ", ".join(models) if models else "none"
 
 
+def _comparison(row: dict, name: str) -> str:
+    """One backbone's comparison as 'estimate [95%] verdict' in points ("—" where not measured)."""
+    c = (row.get("comparisons") or {}).get(name)
+    st = None if c is None else c.get("stats")
+    if st is None:
+        return "—"
+    if st.get("low") is None:
+        return f"{100 * st['estimate']:+.2f} (one seed: no interval)"
+    return f"{100 * st['estimate']:+.2f} {format_interval(st['low'], st['high'])} {c['verdict']}"
+
+
+def pooled_line(name: str, role: str, answer: dict, k: str) -> str:
+    """One pooled answer in words: estimate, 95% interval, verdict, δ, τ, sensitivity and the seeds it needs."""
+    p = answer.get("pooled")
+    if p is None:
+        return f"{name}@{k} ({ROLE_WORDS[role]}): {answer['verdict']}."
+    seeds = answer.get("seeds_needed")
+    return (f"{name}@{k} ({ROLE_WORDS[role]}): {100 * p['estimate']:+.2f} points {format_interval(p['low'], p['high'])} "
+            f"over {p['k']} backbones, **{answer['verdict']}** (δ = ±{100 * answer['delta']:.2f}, τ = "
+            f"{100 * p['tau']:.2f}, sensitivity {100 * p['mdd']:.2f}; "
+            + (f"δ is within reach at {seeds} seeds per backbone" if seeds is not None else "seeds alone cannot reach δ")
+            + ").")
+
+
 def table1_section(s: dict, title: str) -> list[str]:
-    """The findings of one Table 1 summary: its setup, per K a row per backbone and the counts in words."""
+    """The findings of one Table 1 summary: its setup, per K the pooled answers, then a row per backbone."""
     prot = s.get("protocol") or {}
     existing = s["existing"]
     channels = existing.get("channels")
@@ -89,35 +92,23 @@ def table1_section(s: dict, title: str) -> list[str]:
            + (f"; untuned: {_names(untuned)}" if untuned else "") + ".",
            *_collapse_lines(s),
            f"- Regenerate the table: `{s['command']}`.", ""]
+    names = [c.name for c in COMPARISONS]
     for k, block in s["table1"].items():
-        mdd = s["mdd"].get(k, {}).get("mdd")
         rows = block["rows"]  # in table1_numbers' order (MODEL_ORDER first)
-        grid = []
-        for r in rows:
-            grid.append([r["model"], _cell(r["cells"].get("Base")), _cell(r["cells"].get("Sup")), _cell(r["cells"].get("Inc")),
-                         _interval(r["diffs"].get(pair_key("Inc", "Sup"))),
-                         *[_interval(r["diffs"].get(pair_key(a, b))) for a, b in CONTROLS], verdict(r, mdd)])
+        out += [f"K = {k}, pooled over the backbones:", ""]
+        out += [f"- {pooled_line(n, block['roles'][n], block['pooled'][n], k)}" for n in names]
+        grid = [[r["model"], str(r.get("seeds", "—")), _cell(r["cells"].get("Base")), _cell(r["cells"].get("SupR")),
+                 _cell(r["cells"].get("IncR"))] + [_comparison(r, n) for n in names] for r in rows]
         pop = block["popularity"]
-        grid.append(["popularity", _cell(pop.get("Base")), _cell(pop.get("Sup")), "—", "—", *["—"] * len(CONTROLS), "the floor"])
-        out += [f"K = {k}:", "",
-                md_table(["backbone", f"Base@{k}", f"Sup@{k}", f"Inc@{k}", f"Inc − Sup@{k} [95%]",
-                          *[f"{a} − {b}@{k} [95%]" for a, b in CONTROLS], "Inc@K > Sup@K?"], grid), ""]
-        by = {r["model"]: r for r in rows}
+        grid.append(["popularity", "—", _cell(pop.get("Base")), "—", "—"] + ["—"] * len(names))
+        out += ["", f"K = {k}, per backbone (differences in points, 95% t interval, verdict):", "",
+                md_table(["backbone", "seeds", f"Base@{k}", f"SupR@{k}", f"IncR@{k}"] + [f"{n}@{k}" for n in names], grid),
+                ""]
         n = len(rows)
-        sides = _sides(rows, "Inc", "Sup")
-        above, below, undecided = sides[1], sides[-1], sides[0]
-        survive = [m for m in above if all(_side(by[m]["diffs"].get(pair_key(a, b))) == 1 for a, b in CONTROLS)]
-        small = [m for m in undecided if mdd is not None and abs(by[m]["diffs"][pair_key("Inc", "Sup")]["mean"]) < mdd]
-        out += [f"- K = {k}: Inc − Sup's 95% interval lies above 0 for {len(above)} of {n} backbones ({_names(above)}), "
-                f"below 0 for {len(below)} ({_names(below)}) and holds 0 for {len(undecided)} ({_names(undecided)}).",
-                f"- K = {k}: above 0 against both controls (SupR and Seed) as well: {len(survive)} of {n} ({_names(survive)}).",
-                *[f"- K = {k}: {line}" for line in _control_lines(rows)],
-                (f"- K = {k}: the MDD was not computable." if mdd is None else
-                 f"- K = {k}: the MDD is {_pts(mdd)} pts; no row is undecided." if not undecided else
-                 f"- K = {k}: the MDD is {_pts(mdd)} pts; {len(small)} of the {len(undecided)} undecided rows "
-                 f"differ by less ({_names(small)}): there the data cannot tell no difference from one of that size."),
-                f"- K = {k}: Base@{k} beats the popularity floor ({_cell(pop.get('Base'))}) for "
-                f"{n - len(block['below_popularity'])} of {n} backbones"
+        popr = pop.get("PopR_Base")
+        out += [f"- K = {k}: Base@{k} beats the popularity floor ({_cell(pop.get('Base'))}"
+                + (f"; after removing R_u, PopR_Base@{k} {_cell(popr)}" if popr and popr.get("mean") is not None else "")
+                + f") for {n - len(block['below_popularity'])} of {n} backbones"
                 + (f"; not for {_names(block['below_popularity'])}"
                    + agreement_text(int(k), block["below_popularity"], block.get("popularity_agreement") or {})
                    + _untuned_text(block["below_popularity"], untuned)
@@ -179,60 +170,16 @@ def _collapsed_text(below: list[str], collapsed: dict[str, list[int]]) -> str:
         f"{collapsed[m][0]} of {collapsed[m][1]} seeds for {m}" for m in found)
 
 
-def _sides(rows: list[dict], a: str, b: str) -> dict[int, list[str]]:
-    """Backbones by where the 95% interval of a − b lies: +1 above 0, -1 below, 0 holding 0 (unmeasured left out)."""
-    out: dict[int, list[str]] = {1: [], -1: [], 0: []}
-    for r in rows:
-        side = _side(r["diffs"].get(pair_key(a, b)))
-        if side is not None:
-            out[side].append(r["model"])
-    return out
-
-
-def _control_lines(rows: list[dict]) -> list[str]:
-    """Per control, where Inc − control's interval lies across the backbones that measured it."""
-    out = []
-    for a, b in CONTROLS:
-        sides = _sides(rows, a, b)
-        n = sum(map(len, sides.values()))
-        out.append(f"{a} − {b}: not measured." if not n else
-                   f"{a} − {b}'s 95% interval lies above 0 for {len(sides[1])} of {n} ({_names(sides[1])}), "
-                   f"below 0 for {len(sides[-1])} ({_names(sides[-1])}) and holds 0 for {len(sides[0])} "
-                   f"({_names(sides[0])}).")
-    return out
-
-
 def answer_lines(dataset: str, ones: dict[str, dict]) -> list[str]:
-    """The dataset's answer in a few counts over every (backbone, K) cell of each Table 1: where Inc − Sup's
-    interval lies, how many undecided cells are under the MDD, how many cells clear both controls, where
-    Inc − SupR and Inc − Seed lie, and how many bases beat the popularity floor."""
+    """The dataset's answer: per Table 1 and K, the primary comparison's pooled estimate, interval and verdict
+    first, then the mechanism, diversity and A/A controls and the paper's comparison (PROTOCOL 5)."""
     out = []
+    order = sorted(COMPARISONS, key=lambda c: ("primary", "control", "aa", "paper").index(c.role))
     for stem, s in ones.items():
-        counts = {pair: {1: 0, -1: 0, 0: 0} for pair in (("Inc", "Sup"), *CONTROLS)}
-        small = survive = lacking = cells = beat_pop = 0
         for k, block in s["table1"].items():
-            mdd = s["mdd"].get(k, {}).get("mdd")
-            cells += len(block["rows"])
-            beat_pop += len(block["rows"]) - len(block["below_popularity"])
-            for r in block["rows"]:
-                sides = {pair: _side(r["diffs"].get(pair_key(*pair))) for pair in counts}
-                for pair, side in sides.items():
-                    if side is not None:
-                        counts[pair][side] += 1
-                d = r["diffs"].get(pair_key("Inc", "Sup"))
-                small += sides[("Inc", "Sup")] == 0 and mdd is not None and abs(d["mean"]) < mdd
-                survive += sides[("Inc", "Sup")] == 1 and all(sides[c] == 1 for c in CONTROLS)
-                lacking += any(sides[c] is None for c in CONTROLS)
-        backbones = len({r["model"] for block in s["table1"].values() for r in block["rows"]})
-        main = counts[("Inc", "Sup")]
-        controls = "; ".join(f"{a} − {b} lies above 0 in {counts[(a, b)][1]} and below 0 in {counts[(a, b)][-1]} of "
-                             f"{sum(counts[(a, b)].values())}" for a, b in CONTROLS)
-        out.append(f"- {dataset}/{stem}.md ({backbones} backbones × K = {', '.join(s['table1'])}; existing system "
-                   f"{s['existing']['name']}): Inc@K > Sup@K holds (interval above 0) in {main[1]} of {sum(main.values())} "
-                   f"backbone-K cells, is reversed (below 0) in {main[-1]}, and cannot be told in {main[0]} "
-                   f"({small} of them closer to 0 than the MDD); {survive} cell(s) also clear both controls"
-                   + (f" ({lacking} cell(s) lack a control)" if lacking else "")
-                   + f". Controls: {controls}. Base@K beats the popularity floor in {beat_pop} of {cells}.")
+            lines = [pooled_line(c.name, block["roles"][c.name], block["pooled"][c.name], k) for c in order]
+            out.append(f"- {dataset}/{stem}.md, K = {k}: {lines[0]}")
+            out += [f"  - {line}" for line in lines[1:]]
     return out
 
 
@@ -276,8 +223,9 @@ def _itg_share(s: dict, split: str) -> str:
 
 
 def protocols_section(v1: dict, v2: dict) -> list[str]:
-    """Protocol v1 against v2 on the backbones both Table 1 summaries hold: the setup fields that differ,
-    what each existing.fit means, and per K each backbone's Base, Sup, Inc and Inc − Sup under both."""
+    """Protocol v1 against the current tables on the backbones both Table 1 summaries hold: the setup fields that
+    differ, what each existing.fit means, and per K each backbone's Base, Sup, Inc and Inc − Sup (protocol v3's
+    statistics on both sets of records) under both."""
     p1, p2 = v1.get("protocol") or {}, v2.get("protocol") or {}
     changed = sorted(k for k in set(p1) | set(p2) if p1.get(k) != p2.get(k))
     out = [f"## Protocol v1 against v2 ({v2['dataset']})", "",
@@ -297,10 +245,10 @@ def protocols_section(v1: dict, v2: dict) -> list[str]:
         common = ordered(sorted(set(r1) & set(r2)), MODEL_ORDER)
         grid = [[m] + [t for r, s in ((r1[m], v1), (r2[m], v2)) for t in (
                     _cell(r["cells"].get("Base")), _cell(r["cells"].get("Sup")), _cell(r["cells"].get("Inc")),
-                    _interval(r["diffs"].get(pair_key("Inc", "Sup"))), verdict(r, s["mdd"].get(k, {}).get("mdd")))]
+                    _comparison(r, "Inc − Sup"))]
                 for m in common]
         out += [f"K = {k}:", "", md_table(["backbone"] + [f"{v} {c}" for v in ("v1", "v2") for c in
-                                                        (f"Base@{k}", f"Sup@{k}", f"Inc@{k}", "Inc − Sup [95%]", "reading")], grid), ""]
+                                                        (f"Base@{k}", f"Sup@{k}", f"Inc@{k}", "Inc − Sup [95%]")], grid), ""]
     return out
 
 
@@ -317,22 +265,30 @@ def dataset_summaries(results: Path) -> dict[str, dict[str, dict]]:
 def render_findings(results: Path, command: str, protocols: list[tuple[Path, Path]] | None = None) -> str:
     """FINDINGS.md: per dataset the answer, every Table 1 and ablation read, the premise; then protocol v1
     against v2 for each (v1 folder, v2 folder) pair of `protocols`."""
+    summaries = dataset_summaries(results)
+    answers = [line for dataset, tables in summaries.items()
+               for line in answer_lines(dataset, {stem: t for stem, t in tables.items() if t["table"] == "table1"})]
     parts = ["# Findings", "",
+             "The answer, per dataset, Table 1 and K: the primary comparison (IncR − SupR) pooled over the backbones, "
+             "then the controls and the paper's own comparison:", "", *answers, "",
              f"Generated by `{command}` from the JSON summaries beside each table (`<dataset>/table*.json`, written "
              "by bench.report from the run records with the table): no number on this page is typed in. Each "
-             "table's own page holds its every cell, p-value and header; this page reads them for the paper's claim.",
+             "table's own page holds its every cell, interval and header; this page reads them for the paper's claim.",
              "",
-             "Reading an interval: Inc − Sup is the paired difference of hit rates (percentage points) between the "
-             "IncRec channel's top K and the base extended by K more items, with its 95% two-level bootstrap "
-             "interval; 'holds' needs the interval above 0, 'reversed' below 0, 'cannot tell' when it holds 0. The "
-             "controls give the base side the same second budget without R_u (SupR) or a second seed (Seed); a "
-             "claim that survives them is not explained by the budget or by seed noise. The MDD is the smallest "
-             "true difference the data would detect with 80% power.", ""]
-    for dataset, tables in dataset_summaries(results).items():
+             "Reading a verdict (protocol v3, PROTOCOL 5): each comparison is a paired difference of hit rates "
+             "(percentage points) over seeds and test requests, a − b. The primary one, IncR − SupR, asks whether the "
+             "IncRec channel beats extending the base model when both skip what the existing system already "
+             "retrieves (R_u); Inc − Sup is the paper's (neither skips R_u); IncR − ShufR asks whether the gain "
+             "needs the incremental labels (the twin trained with the flags permuted within each day); IncR − SeedR "
+             "whether it is any second model's diversity; SeedR − Seed2R is an A/A (two exchangeable bases), where "
+             "'holds' or 'reversed' is a calibration failure, not a finding. Intervals are t intervals from the "
+             "crossed seed × request variance components (requests clustered by user); the pooled answer is a "
+             "random-effects estimate over the table's backbones. 'holds': 95% interval above 0; 'reversed': below "
+             "0; 'equivalent': the 90% interval inside ±δ, δ = 10% of the reference arm; 'cannot tell': otherwise. "
+             "The sensitivity is the smallest true difference the design detects with 80% power.", ""]
+    for dataset, tables in summaries.items():
         parts += [f"## {dataset}", ""]
         ones = {stem: s for stem, s in tables.items() if s["table"] == "table1"}
-        if ones:
-            parts += ["In short:", "", *answer_lines(dataset, ones), ""]
         for stem, s in ones.items():
             parts += table1_section(s, f"Table 1 ({stem}.md)")
         others = sorted(stem for stem, s in tables.items() if s["table"] != "table1")

@@ -18,11 +18,12 @@ from typing import cast
 from bench.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
 from bench.report.protocol import inc_sup_spread, premise, protocol, splits, warmup
-from bench.report.tables import ABLATION_REFERENCE, COMPARISONS, Ablation, Cell, Diff, Table1K, ablation_numbers, table1_numbers
+from bench.report.table1 import Table1K, table1_numbers
+from bench.report.tables import ABLATION_REFERENCE, Ablation, Cell, Diff, ablation_numbers
 
-SUMMARY_VERSION = 2  # 2: Tables 2 and 3 hold their cells and differences ("ablation")
-# versions read_summary still reads, per table: a version-1 Table 1 summary holds what version 2 holds
-READABLE = {1: ("table1",), 2: ("table1", "table2", "table3")}
+SUMMARY_VERSION = 3  # 3: Table 1 under protocol v3 (comparisons with variance components, pooled answers)
+# versions read_summary still reads, per table: Tables 2 and 3 have not changed since version 2
+READABLE = {2: ("table2", "table3"), 3: ("table1", "table2", "table3")}
 
 
 def _num(x: float | None) -> float | None:
@@ -74,14 +75,17 @@ def _mdd(runs: TableRuns) -> dict[str, dict]:
 
 
 def _table1_block(numbers: list[Table1K]) -> dict[str, dict]:
+    """Per K: each backbone's hit-rate cells and comparisons (protocol v3 statistics, δ, verdict) and the pooled
+    answer of each comparison, with the floor and the collapse checks."""
     out = {}
     for at_k in numbers:
         out[str(at_k.k)] = {
-            "rows": [{"model": r.model, "cells": {c: _cell(v) for c, v in r.cells.items()},
-                      "diffs": {pair_key(a, b): _diff(r.diffs[(a, b)]) for a, b in COMPARISONS}}
+            "rows": [{"model": r.model, "seeds": r.n_seeds, "cells": {c: _cell(v) for c, v in r.cells.items()},
+                      "comparisons": {name: rc.to_dict() for name, rc in r.comparisons.items()}}
                      for r in at_k.rows],
+            "pooled": {name: a.to_dict() for name, a in at_k.answers.items()},
+            "roles": {name: a.comparison.role for name, a in at_k.answers.items()},
             "popularity": {c: _cell(v) for c, v in at_k.popularity.items()},
-            "inc_above_sup": at_k.held(),
             "below_popularity": at_k.below_popularity(),
             "popularity_agreement": at_k.agreements(),
             "under_popularity_in_seeds": at_k.under_floor_in_seeds(),
@@ -124,8 +128,9 @@ def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | list[A
         "variants": runs.variants(),
         "tuning": _tuning(runs),
         "command": command,
-        "mdd": _mdd(runs),
     }
+    if runs.table != "table1":  # Tables 2 and 3 still state v2's MDD (not yet moved to protocol v3)
+        out["mdd"] = _mdd(runs)
     if runs.table == "table1":
         out["table1"] = _table1_block(table1_numbers(runs) if numbers is None else cast("list[Table1K]", numbers))
     else:

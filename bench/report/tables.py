@@ -1,11 +1,6 @@
-"""Markdown for the paper's Tables 1-3 from grouped run records (layout of the paper, cells in %).
+"""Markdown pieces every table shares (cells, the header, training and collapse notes) and the paper's
+Tables 2 and 3 (layout of the paper, cells in %). Table 1 (protocol v3) is bench.report.table1.
 
-Table 1: one table per K; per backbone the ITG metrics of bench.metrics.METRICS in declaration order
-         (Base, Sup, SupR, Inc, IncR, Seed: Pop_* aside), each the mean ± std over seeds, then for Inc − Sup,
-         Inc − SupR and Inc − Seed the mean difference with its 95% two-level bootstrap interval (seeds, then
-         requests) and the paired Wilcoxon p; a popularity row (Pop_Base as Base, Pop_Sup as Sup) is the floor.
-         Base-model metrics come from the base-only run when it recorded them, the others from IncRec-NA's run;
-         the differences are within IncRec-NA's runs (its own base's Sup / SupR / Seed, request by request).
 Table 2: base ("TB-Online"), TB-ITG, TB-boost, IncRec-NA on one backbone: Base@K and Inc@K, where
          the TB-Online row's Inc@K is its Sup@K (what extending the base to 2K adds); p and the interval: each
          variant's Inc@K vs the Sup@K its own job measured on the same standalone base (the TB-Online row's values
@@ -13,22 +8,21 @@ Table 2: base ("TB-Online"), TB-ITG, TB-boost, IncRec-NA on one backbone: Base@K
 Table 3: IncRec-NA, IncRec-ori, IncRec: Base@K, Inc@K and Exposure Hit@K; differences and p: vs IncRec-NA.
 Tables 2 and 3 end each backbone's rows with the popularity floor: Pop_Base@K as Base@K, Pop_Sup@K as Inc@K.
 Every header states the protocol, the ITG share per split, the premise, the record warnings and the
-table's minimum detectable difference (bench.report.protocol).
+table's statistics (Table 1: protocol v3's design lines; Tables 2 and 3, not yet moved to v3: v2's
+minimum detectable difference, bench.report.protocol).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 
-from bench.metrics import METRIC_NAMES, METRICS, metric as declared
 from bench.report import paper
-from bench.report.collect import Job, ReportError, TableRuns, paired_arrays
+from bench.report.collect import Job, TableRuns, paired_arrays
 from bench.report.protocol import md_table, mdd_line, pct, protocol_lines
-from bench.report.stats import TEST_NAME, format_p, mean_std, paired_p, two_level_bootstrap
+from bench.report.stats import format_p, mean_std, paired_p, two_level_bootstrap
 
 MODEL_ORDER = ("youtube_dnn", "dssm", "sasrec", "comirec_dr", "comirec_sa", "kuaiformer")
 TABLE2_ORDER = ("off", "tb_itg", "tb_boost", "na")
@@ -38,17 +32,11 @@ TITLES = {
     "table2": "Table 2: ablation of the incremental tower",
     "table3": "Table 3: ablation of the alignment tower",
 }
-POP_PREFIX = "Pop_"
-# Table 1's columns: the ITG metrics in declaration order, the popularity floor aside (it has its own row)
-TABLE1_COLUMNS = tuple(m.name for m in METRICS if m.truth == "itg" and not m.name.startswith(POP_PREFIX))
-# the popularity row: Pop_Base in the Base column, Pop_Sup in the Sup column
-POP_COLUMNS = {m.name[len(POP_PREFIX):]: m.name for m in METRICS if m.name.startswith(POP_PREFIX)}
-# the differences Table 1 tests (PROTOCOL 5): Inc against Sup and against the two controls of the base side
-COMPARISONS = (("Inc", "Sup"), ("Inc", "SupR"), ("IncR", "SupR"), ("Inc", "Seed"))  # IncR − SupR: both skip R_u
-assert all(n in METRIC_NAMES for pair in COMPARISONS for n in pair), "COMPARISONS names an undeclared metric"
+# the popularity row of Tables 2 and 3: Pop_Base in the Base column, Pop_Sup in the Inc column
+POP_COLUMNS = {"Base": "Pop_Base", "Sup": "Pop_Sup"}
 BOOTSTRAP_DRAWS = 2000
 BOOTSTRAP_SEED = 0
-TRAINING_ROLES = (("base", "base"), ("variant", "variant"), ("seed_base", "seed base"))
+TRAINING_ROLES = (("base", "base"), ("variant", "variant"), ("seed_base", "seed base"), ("seed2_base", "A/A base"))
 
 
 @dataclass
@@ -155,7 +143,17 @@ def machines_text(runs: TableRuns) -> str:
     return "; ".join(f"{kind} ({n} jobs)" for kind, n in sorted(kinds.items()))
 
 
-def header(runs: TableRuns, command: str) -> str:
+def dirty_rows(runs: TableRuns) -> str:
+    """The rows (backbone / variant: seeds) whose records ran code with uncommitted changes in bench/ or models/
+    ("" when none did; README or docs edits never count, bench.record.code_version)."""
+    rows: dict[tuple[str, str], list[int]] = {}
+    for (model, variant, seed), job in sorted(runs.jobs.items()):
+        if job.record.get("code_version", {}).get("dirty"):
+            rows.setdefault((model, variant), []).append(seed)
+    return "; ".join(f"{m}/{v} seeds {', '.join(map(str, s))}" for (m, v), s in rows.items())
+
+
+def header(runs: TableRuns, command: str, design: list[str] | None = None) -> str:
     """Title and provenance: dataset, pool, K and their scale, seeds, code, command, wall time; then the
     protocol, the ITG share per split, the premise, the record warnings and the table's MDD."""
     rec = runs.any.record
@@ -163,7 +161,7 @@ def header(runs: TableRuns, command: str) -> str:
     pool = rec["pool_size"]
     seeds = runs.seeds()
     commits = sorted({str(j.record["code_version"].get("git_commit"))[:10] for j in runs.jobs.values()})
-    dirty = any(j.record["code_version"].get("dirty") for j in runs.jobs.values())
+    dirty = dirty_rows(runs)
     seconds = sum(sum(j.record["stage_seconds"].values()) for j in runs.jobs.values())
     events = [e for j in runs.jobs.values() for e in j.record.get("cache", {}).values()]
     hits = sum(e == "hit" for e in events)
@@ -179,22 +177,14 @@ def header(runs: TableRuns, command: str) -> str:
         "mean per-request hit rate, in %.",
         tuning_line(runs),
         *protocol_lines(runs),
-        mdd_line(runs),
+        *(design if design is not None else [mdd_line(runs)]),
         f"- Regenerate: `{command}`",
-        f"- Provenance: code {', '.join(commits)}{' (uncommitted changes)' if dirty else ''}; "
+        f"- Provenance: code {', '.join(commits)}"
+        + (f" (**made with uncommitted changes in bench/ or models/**: {dirty})" if dirty else "") + "; "
         f"job time {seconds / 60:.1f} min summed over {len(runs.jobs)} jobs (a timing: varies run to run); "
         f"stage cache {hits} hits of {len(events)} lookups; machine {machines_text(runs)}.",
         "",
     ])
-
-
-def _source(metric: str, base_jobs: list[Job], inc_jobs: list[Job]) -> list[Job]:
-    """Where a Table 1 cell comes from: the base-only run when it recorded the metric, else the variant's."""
-    return base_jobs if measured(base_jobs, metric) else inc_jobs
-
-
-def _held(which: list[str], what: str, n: int) -> str:
-    return f"{what} for {len(which)} of {n} backbones" + (f" ({', '.join(which)})" if which and len(which) < n else "")
 
 
 def popularity_agreement(jobs: list[Job], k: int) -> float | None:
@@ -237,62 +227,6 @@ def seeds_collapsed(jobs: list[Job], role: str = "base") -> tuple[int, int] | No
     return sum(bool(c.get("collapsed")) for c in checks), len(checks)
 
 
-@dataclass
-class Table1Row:
-    """One backbone's Table 1 numbers at one K: its cells (column -> mean ± std over seeds) and its tested
-    differences (COMPARISONS pair -> Diff, None where a side was not measured)."""
-
-    model: str
-    cells: dict[str, Cell]
-    diffs: dict[tuple[str, str], Diff | None]
-    inc_measured: bool  # IncRec-NA's runs recorded Inc@K
-    pop_agreement: float | None = None  # popularity_agreement of the base's runs
-    under_floor: tuple[int, int] | None = None  # seeds_under_floor of the base's runs
-    collapsed: tuple[int, int] | None = None  # seeds_collapsed of the base's runs
-    seed_collapsed: tuple[int, int] | None = None  # seeds_collapsed of the Seed control's second bases (IncRec-NA's runs)
-
-
-@dataclass
-class Table1K:
-    """Table 1 at one K: a row per backbone in MODEL_ORDER and the popularity floor's cells."""
-
-    k: int
-    rows: list[Table1Row]
-    popularity: dict[str, Cell]  # Table 1 column (Base, Sup) -> the floor's cell
-
-    def held(self) -> list[str]:
-        """The backbones whose mean Inc@K over seeds exceeds their mean Sup@K."""
-        return [r.model for r in self.rows if "Inc" in r.cells and "Sup" in r.cells and r.inc_measured
-                and r.cells["Inc"].mean > r.cells["Sup"].mean]
-
-    def below_popularity(self) -> list[str]:
-        """The backbones whose Base@K does not beat the popularity floor's (none when no floor was recorded)."""
-        pop = self.popularity.get("Base")
-        if pop is None or math.isnan(pop.mean):
-            return []
-        return [r.model for r in self.rows if "Base" in r.cells and not r.cells["Base"].mean > pop.mean]
-
-    def agreements(self) -> dict[str, float | None]:
-        """Per backbone, popularity_agreement of its base runs."""
-        return {r.model: r.pop_agreement for r in self.rows}
-
-    def under_floor_in_seeds(self) -> dict[str, list[int]]:
-        """The backbones above the floor on the mean with some seed under it: model -> [seeds under, seeds]."""
-        below = self.below_popularity()
-        return {r.model: list(r.under_floor) for r in self.rows
-                if r.under_floor is not None and r.under_floor[0] > 0 and r.model not in below}
-
-    def collapsed_in_seeds(self) -> dict[str, list[int]]:
-        """Per backbone whose records hold the collapse check: [seeds whose base collapsed, seeds checked]."""
-        return {r.model: list(r.collapsed) for r in self.rows if r.collapsed is not None}
-
-    def seed_base_collapsed_in_seeds(self) -> dict[str, list[int]]:
-        """Per backbone whose IncRec-NA records hold the check on the Seed control's second base (seed + 1000):
-        [seeds whose second base collapsed, seeds checked]. A collapsed second base makes Inc − Seed read a
-        global ranking, not a second draw of the backbone."""
-        return {r.model: list(r.seed_collapsed) for r in self.rows if r.seed_collapsed is not None}
-
-
 def under_floor_text(k: int, seeds: dict[str, list[int]]) -> str:
     """The sentence naming backbones above the floor on the mean with single seeds under it ("" when none)."""
     if not seeds:
@@ -313,80 +247,6 @@ def agreement_text(k: int, below: list[str], agreements: dict[str, float | None]
         pct(above[0]) if len(above) == 1 else f"{pct(above[0])}–{pct(above[-1])}")
     return (f" (of the test requests its Base@{k} hits, popularity's top {k} hits too "
             + ", ".join(f"{pct(agreements[m])} for {m}" for m in known) + others + ")")
-
-
-def table1_numbers(runs: TableRuns) -> list[Table1K]:
-    """Every number Table 1 shows, per K: the cells and differences of each backbone and the floor's cells.
-    Base-model cells come from the base-only run when it recorded them (else IncRec-NA's); the differences
-    are within IncRec-NA's runs."""
-    all_jobs = [runs.jobs[key] for key in sorted(runs.jobs)]
-    out = []
-    for k in runs.any.record["ks"]:
-        rows = []
-        for model in ordered(runs.models(), MODEL_ORDER):
-            base_jobs = runs.select(model, "off") or runs.select(model, "na")
-            inc_jobs = runs.select(model, "na")
-            cells = {c: cell(_source(f"{c}@{k}", base_jobs, inc_jobs), f"{c}@{k}") for c in TABLE1_COLUMNS}
-            bold_max([v for c, v in cells.items() if c != "Base"])  # the second-K channels: what a budget of 2K buys
-            diffs = {(a, b): difference(inc_jobs, f"{a}@{k}", inc_jobs, f"{b}@{k}") if inc_jobs else None
-                     for a, b in COMPARISONS}
-            base_source = _source(f"Base@{k}", base_jobs, inc_jobs)
-            rows.append(Table1Row(model, cells, diffs, measured(inc_jobs, f"Inc@{k}"),
-                                  popularity_agreement(base_source, k), seeds_under_floor(base_source, k),
-                                  seeds_collapsed(base_source), seeds_collapsed(inc_jobs, "seed_base")))
-        popularity = {c: cell(all_jobs, f"{name}@{k}") for c, name in POP_COLUMNS.items()}
-        out.append(Table1K(k, rows, popularity))
-    return out
-
-
-def table1(runs: TableRuns, numbers: list[Table1K] | None = None) -> tuple[str, list[str]]:
-    """Markdown of Table 1 (one table per K, under a heading each) and the sentences stating, per K,
-    whether Inc@K > Sup@K held per backbone, where each difference's interval lies, and whether every
-    backbone beats the popularity floor."""
-    blocks, verdicts = [], []
-    for at_k in table1_numbers(runs) if numbers is None else numbers:
-        k = at_k.k
-        head = ["backbone"] + [f"{c}@{k}" for c in TABLE1_COLUMNS]
-        for a, b in COMPARISONS:
-            head += [f"{a} − {b}@{k} [95%]", f"p {a} − {b}"]
-        rows: list[list[str]] = []
-        signs: dict[tuple[str, str], dict[int, list[str]]] = {c: {1: [], -1: [], 0: []} for c in COMPARISONS}
-        for r in at_k.rows:
-            row = [r.model] + [r.cells[c].text() for c in TABLE1_COLUMNS]
-            for pair in COMPARISONS:
-                row += [diff_text(r.diffs[pair]), diff_p(r.diffs[pair])]
-                if r.diffs[pair] is not None:
-                    signs[pair][r.diffs[pair].sign()].append(r.model)
-            rows.append(row)
-        pop_row = ["popularity"] + [at_k.popularity[c].text() if c in at_k.popularity else "—"
-                                    for c in TABLE1_COLUMNS] + ["—", "—"] * len(COMPARISONS)
-        rows.append(pop_row)
-        blocks.append(f"### K = {k}\n\n" + md_table(head, rows))
-        models = [r.model for r in at_k.rows]
-        n = len(models)
-        held = at_k.held()
-        others = [m for m in models if m not in held]
-        verdicts.append(f"Inc@{k} > Sup@{k} (means over seeds) held for {len(held)} of {n} backbones"
-                        + (f"; not for {', '.join(others)}." if others else "."))
-        for a, b in COMPARISONS:
-            got = signs[(a, b)]
-            tested = sum(len(v) for v in got.values())
-            if not tested:
-                verdicts.append(f"{a} − {b}@{k}: not measured (no record holds {b}@{k} beside {a}@{k}).")
-                continue
-            verdicts.append(f"{a} − {b}@{k}, 95% interval: "
-                            + "; ".join(_held(got[s], label, tested)
-                                        for s, label in ((1, "above 0"), (-1, "below 0"), (0, "holds 0")))
-                            + ".")
-        pop_base = at_k.popularity.get("Base")
-        if pop_base is not None and not math.isnan(pop_base.mean):
-            below_pop = at_k.below_popularity()
-            verdicts.append(f"Base@{k} beats the popularity floor ({100 * pop_base.mean:.2f}) for {n - len(below_pop)} "
-                            f"of {n} backbones" + (f"; not for {', '.join(below_pop)}{agreement_text(k, below_pop, at_k.agreements())}: "
-                                                   "a trained backbone that does not beat popularity is a bug to find, "
-                                                   "not a result." if below_pop else ".")
-                            + under_floor_text(k, at_k.under_floor_in_seeds()))
-    return "\n\n".join(blocks), verdicts
 
 
 def _training_cell(jobs: list[Job], role: str) -> str:
@@ -581,49 +441,3 @@ INTERVAL_NOTE = (f"[95%]: the mean difference in percentage points and its 95% t
 
 POP_ROW_NOTE = ("The popularity row is the floor, never bold: the training-popularity ranking's top K as Base@K and "
                 "its ranks K+1..2K as Inc@K.")
-
-
-def column_note() -> str:
-    """What each Table 1 column measures, from the metrics' own descriptions."""
-    described = [f"{c}@K: {declared(c).description}" for c in TABLE1_COLUMNS]
-    pop = [f"{c} of the popularity row: {declared(n).description}" for c, n in POP_COLUMNS.items()]
-    return "Columns: " + "; ".join(described + pop) + "."
-
-
-def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1K] | list[Ablation] | None = None) -> str:
-    """The whole markdown file of one table, from `numbers` when given (table1_numbers' or ablation_numbers' result)."""
-    parts = [header(runs, command)]
-    if runs.table == "table1":
-        body, verdicts = table1(runs, cast("list[Table1K] | None", numbers))
-        parts += [body, "", *[f"- {v}" for v in verdicts], "",
-                  f"p: {TEST_NAME}; within IncRec-NA's runs, Inc@K against the Sup@K, SupR@K and Seed@K of the same "
-                  f"backbone's base. {INTERVAL_NOTE} Bold: the largest of the second-K channels (every column but "
-                  "Base) in each row. " + column_note(), ""]
-    else:
-        ablations = ablation_numbers(runs) if numbers is None else cast("list[Ablation]", numbers)
-        for model in runs.models():
-            parts += [f"Backbone: `{model}`", ""]
-            if runs.table == "table2":
-                parts += [table2(runs, model, ablations), ""]
-            else:
-                main, p_table = table3(runs, model, ablations)
-                parts += [main, "", p_table, ""]
-        if runs.table == "table2":
-            parts += [f"p: {TEST_NAME}; each variant's Inc@K against the TB-Online row (the base's Sup@K). "
-                      f"{INTERVAL_NOTE} Bold: the best Inc@K of each column. TB-Online's Inc@K is its Sup@K. {POP_ROW_NOTE}", ""]
-        else:
-            parts += [f"p: {TEST_NAME}; each variant against IncRec-NA on the same metric. {INTERVAL_NOTE} "
-                      f"Bold: the best Inc@K and Exposure Hit@K of each column. {POP_ROW_NOTE}", ""]
-    training_by_row = training_rows(runs)
-    training = training_table(training_by_row)
-    if training is not None:
-        parts += ["Training (early stopping on the validation requests): mean over seeds of the best epoch and of "
-                  "the epochs run, per trained model.", "", training, ""]
-        if collapsed := collapsed_text(training_by_row):
-            parts += [collapsed, ""]
-    else:
-        parts += ["Training: no record holds a best epoch (the records predate early stopping).", ""]
-    parts += [paper_block(runs.table), ""]
-    if plots:
-        parts += ["Plots: " + ", ".join(f"[{p}]({p})" for p in plots), ""]
-    return "\n".join(parts)
