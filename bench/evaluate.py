@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bench.batches import user_input
-from bench.metrics import COMPARISONS, METRICS, HitCounts, Rankings, hit_counts, hits_by_tab, metric_counts, summarise
+from bench.metrics import METRICS, HitCounts, record_comparisons, Rankings, hit_counts, hits_by_tab, metric_counts, summarise
 from bench.ragged import Ragged
 from bench.retrieve import remove_and_fill, top_k
 from bench.samples import Samples
@@ -190,13 +190,12 @@ def format_table(record: dict) -> str:
             lines.append(f"{k:>6} {label:>5}" + "".join(f"{'—' if v is None else f'{v:.4f}':>{width}}" for v in cells))
     if any(c.control for c in cols):
         lines.append("* controls (PROTOCOL 5): " + "; ".join(f"{c.name} = {c.description}" for c in cols if c.control))
-    compared = [c for c in COMPARISONS if c.b_from == "self"
-                and all(m.get(f"{x}@{k}") is not None for x in (c.a, c.b) for k in record["ks"])]
+    compared = record.get("comparisons") or record_comparisons(m, record["ks"])
     if compared:  # protocol v3's comparisons this record holds both arms of (PROTOCOL 5)
         lines.append("comparisons (mean difference in points; one seed gives no interval: bench.report tests them over seeds)")
-        for c in compared:
-            diffs = "  ".join(f"@{k}: {100 * (m[f'{c.a}@{k}'] - m[f'{c.b}@{k}']):+.2f}" for k in record["ks"])
-            lines.append(f"  {c.name:<16} {c.role:<8} {diffs}")
+        for name, c in compared.items():
+            diffs = "  ".join(f"@{k}: {100 * d:+.2f}" for k, d in c["difference"].items())
+            lines.append(f"  {name:<16} {c['role']:<8} {diffs}")
     for warning in protocol.get("warnings", []):
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

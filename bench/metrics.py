@@ -138,6 +138,21 @@ COMPARISONS: tuple[Comparison, ...] = (
 )
 
 
+def record_comparisons(metrics: dict[str, float | None], ks: list[int]) -> dict[str, dict]:
+    """The comparisons one run's record holds both arms of (the twin's arm lives in another record): per
+    comparison its role and, per K, the difference of the two arms' means (PROTOCOL 5). Intervals need
+    several seeds: bench.report computes them."""
+    out = {}
+    for c in COMPARISONS:
+        if c.b_from != "self":
+            continue
+        diffs = {str(k): metrics[f"{c.a}@{k}"] - metrics[f"{c.b}@{k}"] for k in ks
+                 if metrics.get(f"{c.a}@{k}") is not None and metrics.get(f"{c.b}@{k}") is not None}
+        if diffs:
+            out[c.name] = {"role": c.role, "a": c.a, "b": c.b, "difference": diffs}
+    return out
+
+
 def comparison(name: str) -> Comparison:
     """The declared comparison called `name` (e.g. 'IncR − SupR')."""
     for c in COMPARISONS:

@@ -25,7 +25,7 @@ from bench.config import int_list, resolve_ks, validate
 from bench.errors import ConfigError, DataError
 from bench.evaluate import EvalSet, Ranker, format_table, per_request_arrays, ranking_depth, test_metrics
 from bench.machine import cpu_vendor, machine
-from bench.metrics import SEED2_OFFSET, SEED_OFFSET, Rankings, curve_ks, popularity_ranking
+from bench.metrics import SEED2_OFFSET, SEED_OFFSET, Rankings, curve_ks, popularity_ranking, record_comparisons
 from bench.model_stages import (SPARSE_AUTO_ITEMS, Evaluation, build_model, sparse_item_grads, standalone_base,
                                 train_config, trained_variant, variant_from_config)
 from bench.prepare import prepare
@@ -199,6 +199,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         "sample_stats": stats,
         "training": training,
         "metrics": scored.metrics,
+        "comparisons": record_comparisons(scored.metrics, ks),  # PROTOCOL 5's comparisons this record holds
         "curve": scored.curve,
         "hits_by_tab": scored.by_tab,
         "per_request": PER_REQUEST,

@@ -51,6 +51,12 @@ def test_the_twin_and_the_aa_control_run_and_are_recorded(v3_table: Path) -> Non
     for name in ("IncR", "SupR", "SeedR", "Seed2R", "PopR_Base"):
         assert na["metrics"][f"{name}@{k}"] is not None, name
     assert set(na["training"]) == {"base", "seed_base", "seed2_base", "variant"}
+    got = na["comparisons"]  # the record's own comparisons: every one whose arms it holds (the twin's is elsewhere)
+    assert list(got) == [c.name for c in COMPARISONS if c.b_from == "self"]
+    for c in COMPARISONS:
+        if c.b_from == "self":
+            assert got[c.name]["role"] == c.role
+            assert got[c.name]["difference"][str(k)] == na["metrics"][f"{c.a}@{k}"] - na["metrics"][f"{c.b}@{k}"]
     assert twin["cache"]["seed_base"] == twin["cache"]["seed2_base"] == "hit"  # the twin finds both controls cached
     changed = twin["training"]["variant"]["labels_changed"]
     assert changed["within"] == "day" and 0.0 < changed["share"] < 1.0

@@ -508,7 +508,7 @@ def test_legacy_records_still_render(tmp_path: Path) -> None:
     assert [column(comparisons, "dssm", f"{c}@10 [95%] ({role})") for c, role in
             (("IncR − SupR", "primary"), ("IncR − ShufR", "control"), ("IncR − SeedR", "control"),
              ("SeedR − Seed2R", "A/A"))] == ["—"] * 4
-    assert column(answers, "IncR − SupR@10", "verdict") == "not pooled (fewer than two backbones with an interval)"
+    assert column(answers, "IncR − SupR@10", "verdict") == "not measured: the records predate IncR@10"
     assert "IncR − SupR@10 not measured for every backbone: the records predate IncR@10." in notes
     assert "IncR − ShufR@10 not measured for every backbone: no na_permuted records (the permuted-label twin)." in notes
     assert "SeedR − Seed2R@10 not measured for every backbone: the records predate SeedR@10." in notes
@@ -540,9 +540,12 @@ def test_rows_without_the_new_arms_say_why(tmp_path: Path) -> None:
     assert column(comparisons, "dssm", "IncR − ShufR@10 [95%] (control)").startswith("+43.75 [")  # dssm's twin is there
     assert column(comparisons, "sasrec", "IncR − SupR@10 [95%] (primary)").startswith("+29.17 [")
     assert ("sasrec", "IncR − ShufR") not in {(r[0], r[1]) for r in components}
-    for name in ("IncR − ShufR@10", "IncR − SeedR@10", "SeedR − Seed2R@10"):
+    for name in ("IncR − ShufR@10", "IncR − SeedR@10"):  # one backbone measured each: nothing to pool
         assert column(answers, name, "verdict") == "not pooled (fewer than two backbones with an interval)"
-        assert column(answers, name, "backbones") == "0"
+        assert column(answers, name, "backbones") == "1"
+    assert column(answers, "SeedR − Seed2R@10", "verdict") == (  # no backbone measured it: the reasons
+        "not measured: the records predate Seed2R@10; the records predate SeedR@10")
+    assert column(answers, "SeedR − Seed2R@10", "backbones") == "0"
     assert column(answers, "IncR − SupR@10", "backbones") == "2"
     assert "IncR − ShufR@10 not measured for sasrec: no na_permuted records (the permuted-label twin)." in notes
     assert "IncR − SeedR@10 not measured for sasrec: the records predate SeedR@10." in notes

@@ -64,6 +64,9 @@ class PooledComparison:
     @property
     def verdict(self) -> str:
         if self.result is None:
+            reasons = sorted({r.missing for r in self.rows if r.stats is None})
+            if reasons and all(r.stats is None for r in self.rows):
+                return f"not measured: {'; '.join(reasons)}"
             return "not pooled (fewer than two backbones with an interval)"
         return self.result.verdict(self.delta)
 

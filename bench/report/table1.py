@@ -141,7 +141,7 @@ def answer_rows(at: Table1K) -> list[list[str]]:
                      "—" if a.delta is None else f"±{100 * a.delta:.2f}",
                      f"**{a.verdict}**" if p is not None else a.verdict,
                      "—" if p is None else f"{100 * p.mdd:.2f}", seeds,
-                     f"{p.k}" if p is not None else "0"])
+                     str(len(a.to_dict()["backbones"]))])  # rows with an interval (pooled when two or more)
     return rows
 
 
