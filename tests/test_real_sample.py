@@ -9,8 +9,10 @@ the figures checked here do not depend on a trained model. Counts must match exa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.run import run
@@ -26,8 +28,15 @@ def _record(real_sample: Path, tmp: Path, *overrides: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def v2(real_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _record(real_sample, tmp_path_factory.mktemp("sample-v2"))
+def v2_dir(real_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sample-v2")
+    _record(real_sample, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def v2(v2_dir: Path) -> dict:
+    return json.loads((v2_dir / "run.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +58,13 @@ def test_v2_counts_match_exactly(v2: dict) -> None:
     assert v2["eval_requests"] == 2_226 and v2["valid_requests"] == 1_910
     assert v2["existing_budget"] == 200 and v2["ks"] == [50, 100] and v2["pool_size"] == 7_583
     assert v2["protocol"]["existing_fit"] == "rolling" and not v2["protocol"]["leaks_test_period"]
+
+
+def test_the_evaluated_test_requests_come_from_1829_users(v2_dir: Path) -> None:
+    """PROTOCOL 5 (v3): the 2,226 evaluated test requests come from 1,829 distinct users, the clusters of the
+    request term; the record's per-request arrays carry each request's user."""
+    users = np.load(v2_dir / "per_request.npz")["users"]
+    assert len(users) == 2_226 and len(np.unique(users)) == 1_829
 
 
 def test_v2_means_and_shares_within_tolerance(v2: dict) -> None:
