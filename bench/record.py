@@ -29,14 +29,31 @@ def data_fingerprint(files: list[Path]) -> str:
     return h.hexdigest()
 
 
+# Code that reads results but never makes one: edits here must not invalidate the stage cache or finished records
+# (a report-only edit used to make a running sweep retrain its cached bases). Their own effect on a run, if any,
+# is through the config, which the cache keys and the resume check compare whole (tuning's applied values).
+DIGEST_EXCLUDED = ("bench/report", "bench/perf", "bench/tuning")
+
+
+def digested_files(root: Path) -> list[Path]:
+    """The .py files whose bytes make the code digest: bench/ and models/, less DIGEST_EXCLUDED."""
+    files = []
+    for package in ("bench", "models"):
+        for path in sorted((root / package).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if not any(rel == d or rel.startswith(d + "/") for d in DIGEST_EXCLUDED):
+                files.append(path)
+    return files
+
+
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """sha256 over the paths and bytes of every .py file of bench/ and models/: what cache keys and
-    resumed runs compare, so any edit of the code (committed or not) changes it."""
+    """sha256 over the paths and bytes of the code that makes a result (digested_files): what cache keys and
+    resumed runs compare, so any edit of that code (committed or not) changes it, and an edit of the report,
+    the perf sections or the tuning front end does not."""
     h = hashlib.sha256()
-    for package in ("bench", "models"):
-        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
-            h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in digested_files(PROJECT_ROOT):
+        h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -39,3 +39,31 @@ def test_results_edits_do_not_make_the_tree_dirty(tmp_path: Path, monkeypatch: p
         assert record.code_version()["dirty_paths"] == ["bench/a.py", "bench/new.py"]
     finally:
         record.code_digest.cache_clear()
+
+
+def test_the_digest_covers_the_code_that_makes_results_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing the report (or perf, or tuning's front end) keeps the code digest, so the stage cache and finished
+    records stay valid; editing the pipeline or a model changes it."""
+    for rel in ("bench/train.py", "bench/report/tables.py", "bench/perf/timing.py", "bench/tuning/trial.py",
+                "models/increc.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    monkeypatch.setattr(record, "PROJECT_ROOT", tmp_path)
+
+    def digest() -> str:
+        record.code_digest.cache_clear()
+        return record.code_digest()
+
+    try:
+        first = digest()
+        for rel in ("bench/report/tables.py", "bench/perf/timing.py", "bench/tuning/trial.py"):
+            (tmp_path / rel).write_text("x = 2\n")
+            assert digest() == first, rel
+        (tmp_path / "bench" / "report" / "new.py").write_text("y = 1\n")
+        assert digest() == first
+        for rel in ("bench/train.py", "models/increc.py"):
+            (tmp_path / rel).write_text("x = 3\n")
+            assert digest() != first, rel
+            first = digest()
+    finally:
+        record.code_digest.cache_clear()
