@@ -78,12 +78,6 @@ def auto_ks(pool_size: int) -> list[int]:
     return [k, 2 * k]
 
 
-def auto_budget(pool_size: int) -> int:
-    """|R_u| scaled to the pool as PROTOCOL section 2 sets it for KuaiRand-Pure (200 of 7.6k items),
-    within [10, 1000]."""
-    return int(min(max(round(pool_size * 200 / 7583), 10), 1000))
-
-
 def resolve_ks(ks, pool_size: int) -> list[int]:
     """The K values of `eval.ks` for a pool of `pool_size` items (auto: scaled); 2K must fit in the pool."""
     values = auto_ks(pool_size) if ks == "auto" else int_list(ks, "eval.ks")

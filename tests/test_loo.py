@@ -50,7 +50,7 @@ def test_ndcg_hit_by_hand() -> None:
 
 
 def test_same_ndcg_and_hit_as_recboles_evaluator() -> None:
-    from bench.recbole_compat import recbole_evaluator
+    from models.recbole_compat import recbole_evaluator
 
     Collector, Evaluator = recbole_evaluator()
     rng = np.random.default_rng(0)

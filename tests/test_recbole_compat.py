@@ -1,4 +1,4 @@
-"""Tests of bench.recbole_compat and of our SASRec encoder against RecBole's TransformerEncoder."""
+"""Tests of models.recbole_compat and of our SASRec encoder against RecBole's TransformerEncoder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import recbole_compat as rc
+from models import recbole_compat as rc
 from models.backbones.sasrec import TransformerLayer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def test_patch_numpy_restores_aliases():
 _PROBE = """
 import json, sys
 import numpy as np, torch
-from bench import recbole_compat as rc
+from models import recbole_compat as rc
 state = {"float_before": "float_" in np.__dict__}
 if sys.argv[1] == "direct":
     state["added"] = rc.patch_numpy()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.recbole_compat import recbole_sequential_class
+from models.recbole_compat import recbole_sequential_class
 from bench.run import run
 from models.backbones.recbole_seq import NOT_SERVED, RECBOLE_MODELS, RecBoleTower, SharedItemEmbedding, _Dataset, recbole_config
 from models.inputs import UserInput
@@ -91,7 +91,7 @@ def test_unknown_and_unserved_models_are_clear_errors() -> None:
 
 def test_every_recbole_sequential_model_is_served_or_has_its_reason() -> None:
     """The README's list is complete: every class RecBole 1.2.1 exports as a sequential model is one or the other."""
-    from bench.recbole_compat import recbole_sequential_names
+    from models.recbole_compat import recbole_sequential_names
 
     assert set(recbole_sequential_names()) == set(RECBOLE_MODELS) | set(NOT_SERVED)
     assert not set(RECBOLE_MODELS) & set(NOT_SERVED)

@@ -82,9 +82,13 @@ def _class(target: str, where: str):
         raise ConfigError(f"{where}._target_={target!r}: no such channel class") from None
 
 
-def _budget(value, where: str, n_items: int) -> int:
-    from bench.config import auto_budget
+def auto_budget(pool_size: int) -> int:
+    """|R_u| scaled to the pool as PROTOCOL section 2 sets it for KuaiRand-Pure (200 of 7.6k items),
+    within [10, 1000]."""
+    return int(min(max(round(pool_size * 200 / 7583), 10), 1000))
 
+
+def _budget(value, where: str, n_items: int) -> int:
     if value == "auto":
         return auto_budget(n_items)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from bench.early_stopping import EarlyStopping
-from bench.recbole_compat import _import
+from models.recbole_compat import _import
 from models.backbones.sasrec import SASRec as OurSASRec
 from models.embeddings import history_tokens
 from models.inputs import UserInput
@@ -78,7 +78,7 @@ def recbole_data(seed: int, epochs: int, workdir: str) -> RecBoleData:
     utils.init_seed(seed, True)
     dataset = data.create_dataset(config)
     train, valid, test = data.data_preparation(config, dataset)
-    torch.autograd.set_detect_anomaly(False)  # RecBole's model imports switch it on (see bench.recbole_compat)
+    torch.autograd.set_detect_anomaly(False)  # RecBole's model imports switch it on (see models.recbole_compat)
     return RecBoleData(config, train, valid, test, dataset.item_num)
 
 

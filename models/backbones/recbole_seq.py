@@ -34,7 +34,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from bench.recbole_compat import recbole_model_defaults, recbole_sequential_class
+from models.recbole_compat import recbole_model_defaults, recbole_sequential_class
 from models.dropout import Dropout
 from models.embeddings import FieldEmbeddings
 from models.inputs import UserInput
