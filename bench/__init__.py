@@ -1,0 +1,8 @@
+"""increc-bench: the harness. Its packages are the pipeline, each importing only those listed before it
+(tests/test_layout.py holds this):
+
+errors, config (paths, resolvers, the config schema, tuned values) -> data (readers, the synthetic generator)
+-> protocol (requests, splits, samples) -> engine (batches, training, levers, device) -> evaluation
+(retrieval, metrics, comparisons) -> existing (the simulated existing system) -> pipeline (one run as stages,
+cache, resume, record) -> report, tuning, perf (they read records and call the pipeline, never the reverse).
+models/ (towers, IncRec, losses) imports nothing of bench/."""

@@ -1,4 +1,4 @@
-"""`python -m bench [overrides]`: the Hydra entry point. Composes the config and calls bench.run.run."""
+"""`python -m bench [overrides]`: the Hydra entry point. Composes the config and calls bench.pipeline.run.run."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """One run (its table printed), or one tuning trial under experiment=tune (its objective returned to the sweeper)."""
-    from bench.run import format_table, run  # imported here so --help stays fast
+    from bench.pipeline.run import run  # imported here so --help stays fast
+    from bench.evaluation.evaluate import format_table
     from bench.tuning.trial import run_trial
-    from bench.tuning.tuned import apply_tuned
+    from bench.config.tuned import apply_tuned
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
@@ -44,7 +45,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def entry() -> None:
     """Check the command line (every job of a sweep) before Hydra starts, then hand over to Hydra."""
-    from bench.precheck import precheck
+    from bench.pipeline.precheck import precheck
 
     hydra_flags = ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion", "--config-name",
                    "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--package", "-p", "--resolve")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.config import validate
+from bench.pipeline.validate import validate
 from bench.data.atomic import load_atomic
 from bench.errors import ConfigError, DataError
 from tests.conftest import compose_config

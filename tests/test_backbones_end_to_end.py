@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.config import CONF_DIR
-from bench.run import run
+from bench.pipeline.run import run
 from tests.conftest import compose_config
 
 BACKBONES = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))  # every configured backbone

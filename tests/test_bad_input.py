@@ -1,8 +1,8 @@
 """Bad configuration and degenerate data: one-line errors naming the key or what is missing, never a NaN.
 
 Reader errors on bad files are in test_kuairand_reader.py; here: the config schema
-(bench.config_spec), the command-line precheck (bench.precheck, through `python -m bench`) and
-data that reads fine but cannot make a benchmark (bench.prepare.check_requests, bench.run).
+(bench.config.spec), the command-line precheck (bench.pipeline.precheck, through `python -m bench`) and
+data that reads fine but cannot make a benchmark (bench.pipeline.prepare.check_requests, bench.pipeline.run).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import PROJECT_ROOT, validate
+from bench.config import PROJECT_ROOT
+from bench.pipeline.validate import validate
 from bench.errors import ConfigError, DataError
-from bench.run import run
+from bench.pipeline.run import run
 from tests.conftest import compose_config
 from tests.test_kuairand_reader import HOUR, PURE, T0, log_row, make_release, video_row
 
@@ -60,7 +61,7 @@ def test_bad_config_is_rejected_naming_the_key(overrides: list[str], needles: li
 
 
 def test_precheck_accepts_required_keys_and_real_commands() -> None:
-    from bench.precheck import precheck
+    from bench.pipeline.precheck import precheck
 
     precheck(["dataset=kuairand", "dataset.root=/data/KuaiRand-Pure"])  # root is ??? (required) in the YAML
     precheck(["dataset=atomic", "dataset.root=/data", "dataset.name=ml-100k"])

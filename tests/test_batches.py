@@ -1,4 +1,4 @@
-"""Hand-worked tests of bench.batches: history layout, accidental-hit masks, RTG / ETG pads, the test-period cut."""
+"""Hand-worked tests of bench.engine.batches: history layout, accidental-hit masks, RTG / ETG pads, the test-period cut."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.batches import TrainingSet, _hit_mask, train_batch, user_input
-from bench.ragged import Ragged
-from bench.requests import build_requests
-from bench.samples import split_groups
+from bench.engine.batches import TrainingSet, _hit_mask, train_batch, user_input
+from bench.protocol.ragged import Ragged
+from bench.protocol.requests import build_requests
+from bench.protocol.samples import split_groups
 
 M = 60_000
 H = 60 * M
@@ -97,7 +97,7 @@ def test_in_batch_negatives_carry_the_logq_correction() -> None:
 
 def test_shuffled_labels_keep_each_requests_itg_count() -> None:
     """The na_shuffled control: RTG / ITG flags permuted within each request, never across requests."""
-    from bench.batches import shuffle_within_rows
+    from bench.engine.batches import shuffle_within_rows
 
     rows = np.repeat(np.arange(200), 5)  # 200 requests of 5 targets
     flags = np.tile(np.array([True, False, False, True, False]), 200)
@@ -112,7 +112,7 @@ def test_permuted_labels_keep_each_days_itg_count_and_change_about_2p_1_minus_p(
     """The na_permuted control (PROTOCOL 5): flags permuted across the training targets of each day, so
     single-target requests change too; each day keeps its ITG count, and the share changed is near its
     expectation Σ 2·k(n − k)/n / N (2·p·(1 − p) for one day)."""
-    from bench.batches import expected_changed_share, permute_within_groups, shuffle_within_rows
+    from bench.engine.batches import expected_changed_share, permute_within_groups, shuffle_within_rows
 
     rng = np.random.default_rng(1)
     days = rng.integers(0, 3, size=6000)  # unsorted: targets are ordered by request, not by day

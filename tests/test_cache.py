@@ -1,4 +1,4 @@
-"""bench.cache (store, keys, corruption, codecs) and the stage cache inside a run (hits, invalidation)."""
+"""bench.pipeline.cache (store, keys, corruption, codecs) and the stage cache inside a run (hits, invalidation)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cache import StageCache, pack_dataclass, pack_frame, unpack_dataclass, unpack_frame
+from bench.pipeline.cache import StageCache, pack_dataclass, pack_frame, unpack_dataclass, unpack_frame
 from bench.data.synthetic import ensure_generated
-from bench.ragged import Ragged
-from bench.requests import Requests, build_requests
-from bench.run import run
+from bench.protocol.ragged import Ragged
+from bench.protocol.requests import Requests, build_requests
+from bench.pipeline.run import run
 from tests.conftest import compose_config
 
 FAST = ("dataset=synthetic", "dataset.preset=tiny", "model=youtube_dnn", "train.epochs=1", "train.early_stopping=false",
@@ -41,11 +41,11 @@ def test_store_round_trip_and_key_sensitivity(tmp_path: Path) -> None:
 
 
 def test_key_includes_the_code_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.cache
+    import bench.pipeline.cache
 
     cache = StageCache(tmp_path)
     key = cache.key("stage", fingerprint="abc")
-    monkeypatch.setattr(bench.cache, "code_digest", lambda: "another version of the code")
+    monkeypatch.setattr(bench.pipeline.cache, "code_digest", lambda: "another version of the code")
     assert cache.key("stage", fingerprint="abc") != key
 
 
@@ -117,11 +117,11 @@ def test_variants_share_the_cached_base(tmp_path: Path, synthetic_cache: Path) -
 def test_a_base_trained_on_another_cpu_vendor_is_not_reused(tmp_path: Path, synthetic_cache: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # dropout masks differ between Intel and other CPUs, so the trained base is keyed by the vendor
-    import bench.model_stages
+    import bench.pipeline.stages
 
     common = (*FAST, f"dataset.cache_dir={synthetic_cache}", f"cache.dir={tmp_path / 'cache'}", "increc=off")
     assert run(compose_config(*common), tmp_path / "a").record["cache"]["base"] == "miss"
-    monkeypatch.setattr(bench.model_stages, "cpu_vendor", lambda: "AnotherVendor")
+    monkeypatch.setattr(bench.pipeline.stages, "cpu_vendor", lambda: "AnotherVendor")
     assert run(compose_config(*common), tmp_path / "b").record["cache"] == {"prepared": "hit", "base": "miss"}
     assert run(compose_config(*common), tmp_path / "c").record["cache"] == {"prepared": "hit", "base": "hit"}
 

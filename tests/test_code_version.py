@@ -1,4 +1,4 @@
-"""bench.record.code_version: only bench/ and models/ make a record dirty; a sweep rewriting results/ or a README edit does not."""
+"""bench.pipeline.record.code_version: only bench/ and models/ make a record dirty; a sweep rewriting results/ or a README edit does not."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import bench.record as record
+import bench.pipeline.record as record
 
 
 def _git(root: Path, *args: str) -> None:
@@ -44,7 +44,7 @@ def test_results_edits_do_not_make_the_tree_dirty(tmp_path: Path, monkeypatch: p
 def test_the_digest_covers_the_code_that_makes_results_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Editing the report (or perf, or tuning's front end) keeps the code digest, so the stage cache and finished
     records stay valid; editing the pipeline or a model changes it."""
-    for rel in ("bench/train.py", "bench/report/tables.py", "bench/perf/timing.py", "bench/tuning/trial.py",
+    for rel in ("bench/engine/train.py", "bench/report/tables.py", "bench/perf/timing.py", "bench/tuning/trial.py",
                 "models/increc.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x = 1\n")
@@ -61,7 +61,7 @@ def test_the_digest_covers_the_code_that_makes_results_only(tmp_path: Path, monk
             assert digest() == first, rel
         (tmp_path / "bench" / "report" / "new.py").write_text("y = 1\n")
         assert digest() == first
-        for rel in ("bench/train.py", "models/increc.py"):
+        for rel in ("bench/engine/train.py", "models/increc.py"):
             (tmp_path / rel).write_text("x = 3\n")
             assert digest() != first, rel
             first = digest()

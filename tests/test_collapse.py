@@ -1,4 +1,4 @@
-"""bench.collapse: a user tower that ranks the same top K for most requests is flagged in a run's
+"""bench.evaluation.collapse: a user tower that ranks the same top K for most requests is flagged in a run's
 training log and fails a tuning trial."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import bench.collapse as collapse
-from bench.collapse import modal_top_share, ranking_spread
+import bench.evaluation.collapse as collapse
+from bench.evaluation.collapse import modal_top_share, ranking_spread
 from tests.conftest import compose_config
 from tests.test_tuning import SHORT
 
@@ -31,7 +31,7 @@ def test_modal_top_share_counts_sets_not_orders() -> None:
 
 
 def test_a_run_records_its_base_ranking_spread(tmp_path: Path, synthetic_cache: Path) -> None:
-    from bench.run import run
+    from bench.pipeline.run import run
 
     cfg = compose_config(*SHORT, "model=dssm", "increc=off", f"dataset.cache_dir={synthetic_cache}",
                          f"cache.dir={tmp_path / 'cache'}")

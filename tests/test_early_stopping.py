@@ -1,4 +1,4 @@
-"""bench.early_stopping and train()'s evaluate hook: best epoch restored, patience and max_epochs respected,
+"""bench.engine.early_stopping and train()'s evaluate hook: best epoch restored, patience and max_epochs respected,
 ties and NaN never improve, and a hook that changes nothing about the training itself (PROTOCOL 3)."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from bench.batches import TrainingSet, train_batch
-from bench.cache import StageCache
-from bench.early_stopping import EarlyStopping
+from bench.engine.batches import TrainingSet, train_batch
+from bench.pipeline.cache import StageCache
+from bench.engine.early_stopping import EarlyStopping
 from bench.errors import DataError
-from bench.prepare import prepare
-from bench.samples import split_groups
-from bench.train import TrainConfig, bucketed_batches, train
-from bench.train_levers import REFERENCE
+from bench.pipeline.prepare import prepare
+from bench.protocol.samples import split_groups
+from bench.engine.train import TrainConfig, bucketed_batches, train
+from bench.engine.levers import REFERENCE
 from models.increc import IncRec, Variant
 from tests.conftest import compose_config
 
@@ -146,9 +146,9 @@ def tiny(synthetic_cache):
 
 def _model(tiny, seed: int = 0) -> IncRec:
     try:
-        from bench.model_stages import build_model
-    except ImportError:  # before bench.run's model stages moved out
-        from bench.run import build_model
+        from bench.engine.build import build_model
+    except ImportError:  # before bench.pipeline.run's model stages moved out
+        from bench.engine.build import build_model
 
     cfg, ds, _ = tiny
     return build_model(cfg, ds, Variant(name="off"), seed)
@@ -167,7 +167,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def _old_train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str) -> dict:
-    """bench.train.train as it was before the evaluate hook (fixed epochs), kept verbatim as the reference."""
+    """bench.engine.train.train as it was before the evaluate hook (fixed epochs), kept verbatim as the reference."""
     if len(ts.rows) == 0:
         raise DataError("no training request has a target (or exposure): nothing to train on")
     model.to(device).train()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.config import CONF_DIR, PROJECT_ROOT
-from bench.run import format_table, run
+from bench.pipeline.run import run
+from bench.evaluation.evaluate import format_table
 from tests.conftest import compose_config
 
 TINY = ("dataset.preset=tiny", "train.progress=false", "train.batch_size=128")
@@ -74,14 +75,14 @@ def test_max_batches_cuts_every_epoch(tmp_path: Path, synthetic_cache: Path) -> 
 
 
 def test_filling_uninitialised_memory_changes_nothing(tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
-    import bench.run
+    import bench.engine.device
 
     args = ("model=sasrec", "increc=on", *FIXED_1, "train.max_batches=4")
     fast = _run(tmp_path / "fast", synthetic_cache, *args)
-    monkeypatch.setattr(bench.run, "deterministic_torch",
-                        functools.partial(bench.run.deterministic_torch, fill_uninitialized_memory=True))
+    monkeypatch.setattr(bench.engine.device, "deterministic_torch",
+                        functools.partial(bench.engine.device.deterministic_torch, fill_uninitialized_memory=True))
     filled = _run(tmp_path / "filled", synthetic_cache, *args)
-    assert bench.run.torch.utils.deterministic.fill_uninitialized_memory
+    assert bench.engine.device.torch.utils.deterministic.fill_uninitialized_memory
     assert filled["metrics"] == fast["metrics"]
     assert [e["loss"] for e in filled["training"].values()] == [e["loss"] for e in fast["training"].values()]
 
@@ -99,7 +100,7 @@ BACKBONES = tuple(sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")))  
 _DRIVER = """
 import json, sys, tempfile
 from pathlib import Path
-from bench.run import run
+from bench.pipeline.run import run
 from tests.conftest import compose_config
 out = {}
 for model in sys.argv[2:]:

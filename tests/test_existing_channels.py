@@ -12,16 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from bench.config import CONF_DIR, validate
+from bench.config import CONF_DIR
+from bench.pipeline.validate import validate
 from bench.errors import ConfigError
 from bench.existing.channel import BudgetedChannel, FitData, build_channels
 from bench.existing.fit import day_start_ms, existing_retrieval
 from bench.existing.multi import channel_statistics, union
 from bench.existing.popular import PopularChannel, popularity_scores
 from bench.existing.swing import SwingChannel, distinct_pairs, fit_swing, recent_pairs, sampled_item_users
-from bench.ragged import Ragged
-from bench.requests import DAY_MS
-from bench.run import run
+from bench.protocol.ragged import Ragged
+from bench.protocol.requests import DAY_MS
+from bench.pipeline.run import run
 
 from .conftest import compose_config
 from .test_existing_fit import random_requests
@@ -290,10 +291,10 @@ def test_multi_runs_end_to_end_and_records_every_channels_share(tmp_path: Path, 
 def test_twotower_fits_once_on_the_training_period_or_every_refit_days(tmp_path: Path, synthetic_cache: Path,
                                                                        monkeypatch):
     import bench.existing.twotower as twotower
-    import bench.train
+    import bench.engine.train
 
     trained: list[int] = []
-    real_train = bench.train.train
+    real_train = bench.engine.train.train
 
     def spy_train(model, ts, cfg, seed, device, desc, evaluate=None):
         if desc.startswith("existing twotower"):  # what the channel trains on, read from the run's own requests
@@ -312,7 +313,7 @@ def test_twotower_fits_once_on_the_training_period_or_every_refit_days(tmp_path:
         _bound_requests[:] = [req]
         return real_bind(self, cfg, ds, req)
 
-    monkeypatch.setattr(bench.train, "train", spy_train)
+    monkeypatch.setattr(bench.engine.train, "train", spy_train)
     monkeypatch.setattr(twotower.TwoTowerChannel, "bind", spy_bind)
     common = ("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "existing=twotower", "existing.epochs=1",
               "model=dssm", "increc=off", "train.max_epochs=1", "train.max_batches=2", "train.progress=false",
@@ -334,7 +335,7 @@ def test_twotower_fits_once_on_the_training_period_or_every_refit_days(tmp_path:
 
 
 def test_twotower_cache_key_holds_what_its_model_reads():
-    from bench.prepare import cache_parts
+    from bench.pipeline.prepare import cache_parts
 
     def key(*over):
         return cache_parts(compose_config("dataset.preset=tiny", *over), "fp")
@@ -353,7 +354,7 @@ def test_twotower_config_errors():
 
 
 def test_compare_tabulates_each_systems_labels(tmp_path: Path, synthetic_cache: Path, capsys):
-    from bench.existing.compare import main
+    from bench.pipeline.compare_existing import main
 
     out = tmp_path / "systems.json"
     assert main(["dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}", "cache.enabled=false", "--out", str(out),
@@ -373,7 +374,7 @@ def _vectors(rng: np.random.Generator, n: int, dim: int = 16) -> np.ndarray:
 
 @pytest.mark.parametrize("interests", [1, 3])
 def test_ivf_probing_every_list_is_exact_search(interests: int):
-    from bench.retrieve import IVFIndex, recall_against_exact, top_k
+    from bench.evaluation.retrieve import IVFIndex, recall_against_exact, top_k
 
     rng = np.random.default_rng(0)
     items, users = _vectors(rng, 2000), _vectors(rng, 40 * interests).reshape(40, interests, 16)
@@ -385,7 +386,7 @@ def test_ivf_probing_every_list_is_exact_search(interests: int):
 
 
 def test_ivf_few_probes_pad_with_minus_one_and_repeat_under_a_seed():
-    from bench.retrieve import IVFIndex, default_ivf_lists, recall_against_exact, top_k
+    from bench.evaluation.retrieve import IVFIndex, default_ivf_lists, recall_against_exact, top_k
 
     rng = np.random.default_rng(1)
     items, users = _vectors(rng, 400), _vectors(rng, 60).reshape(30, 2, 16)

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cache import StageCache
+from bench.pipeline.cache import StageCache
 from bench.existing import itemcf as itemcf_module
 from bench.existing.channel import BudgetedChannel
 from bench.existing.fit import FIT_MODES, day_start_ms, existing_retrieval
 from bench.existing.itemcf import ItemCFChannel, fit_itemcf, retrieve
-from bench.ragged import Ragged
-from bench.requests import DAY_MS, Positives, build_requests
+from bench.protocol.ragged import Ragged
+from bench.protocol.requests import DAY_MS, Positives, build_requests
 
 from .conftest import compose_config
 
@@ -169,7 +169,7 @@ RET_KW = dict(budget=8, n_triggers=4, decay=0.8)
 def test_train_period_is_the_old_single_fit_exactly(seed):
     req, n_items = random_requests(seed)
     pos = req.positives
-    rows = pos.time_ms < req.first_test_ms  # what bench.prepare did before existing.fit
+    rows = pos.time_ms < req.first_test_ms  # what bench.pipeline.prepare did before existing.fit
     old = retrieve(fit_itemcf(pos.user[rows], pos.item[rows], n_items, **FIT_KW), req.history(), **RET_KW)
     new, _, _ = existing_retrieval(pos, req.history(), req.t1, n_items, fit="train_period",
                                 first_test_ms=req.first_test_ms,
@@ -200,7 +200,7 @@ def test_rolling_equals_one_fit_per_request(seed):
 
 
 def test_prepare_records_the_fits_and_the_cache_round_trips_them(synthetic_cache):
-    from bench.prepare import _pack, _unpack, prepare
+    from bench.pipeline.prepare import _pack, _unpack, prepare
 
     cfg = compose_config("dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}")
     prep = prepare(cfg, StageCache(None), lambda name: contextlib.nullcontext(), False)

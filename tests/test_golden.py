@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.machine import machine
-from bench.run import run
+from bench.engine.machine import machine
+from bench.pipeline.run import run
 from tests.conftest import compose_config
 
 GOLDEN = Path(__file__).parent / "golden" / "tiny_metrics.json"

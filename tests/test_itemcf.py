@@ -18,7 +18,7 @@ import pytest
 from bench.existing import itemcf
 from bench.existing.itemcf import _top_per_row, fit_itemcf, retrieve, triggers
 from bench.existing.kernels import _top_k_by_column, occurrences_by_item
-from bench.ragged import Ragged
+from bench.protocol.ragged import Ragged
 
 # ------------------------------------------------------------------------------ brute force
 

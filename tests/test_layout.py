@@ -1,6 +1,6 @@
 """The house's import rules, read from the code itself (every import statement, function-local ones included):
-no import circle among the modules of bench/ and models/, and models/ (the model library) imports nothing of the
-harness."""
+bench's packages import only the layers below their own (bench/__init__.py lists them), no import circle among
+the modules of bench/ and models/, and models/ (the model library) imports nothing of the harness."""
 
 from __future__ import annotations
 
@@ -10,6 +10,20 @@ from pathlib import Path
 from bench.config import PROJECT_ROOT
 
 PACKAGES = ("bench", "models")
+# bottom to top; a module may import its own layer and those below; models/ sits below all of bench/
+LAYERS = (("models",), ("bench.errors",), ("bench.config",), ("bench.data",), ("bench.protocol",), ("bench.engine",),
+          ("bench.evaluation",), ("bench.existing",), ("bench.pipeline",), ("bench.report", "bench.tuning", "bench.perf"),
+          ("bench.__main__", "bench"))
+
+
+def layer(module: str) -> int:
+    """The index in LAYERS of the longest prefix naming `module`'s package."""
+    best, found = -1, -1
+    for i, names in enumerate(LAYERS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and len(name) > best:
+                best, found = len(name), i
+    return found
 
 
 def _modules() -> dict[str, Path]:
@@ -98,3 +112,14 @@ def test_models_import_nothing_of_the_harness() -> None:
     graph = import_graph()
     assert {(m, d) for m, deps in graph.items() if m.startswith("models") for d in deps if d.startswith("bench")} == set()
     assert "models.recbole_compat" in graph["models.backbones.recbole_seq"]  # RecBole through its layer, in models/
+
+
+def test_imports_only_go_down() -> None:
+    graph = import_graph()
+    assert all(layer(m) >= 0 for m in graph), [m for m in graph if layer(m) < 0]
+    upward = sorted((m, d) for m, deps in graph.items() for d in deps if layer(d) > layer(m))
+    assert upward == []
+
+
+def test_the_root_of_bench_holds_only_the_entry_point_and_the_errors() -> None:
+    assert sorted(p.name for p in (PROJECT_ROOT / "bench").glob("*.py")) == ["__init__.py", "__main__.py", "errors.py"]

@@ -1,4 +1,4 @@
-"""bench.loo: RecBole's leave-one-out split (worked by hand) and full-ranking NDCG/Hit, checked against
+"""bench.evaluation.loo: RecBole's leave-one-out split (worked by hand) and full-ranking NDCG/Hit, checked against
 RecBole's own Collector + Evaluator on the same scores."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.loo import full_ranking_hits, leave_one_out, ndcg_hit
+from bench.evaluation.loo import full_ranking_hits, leave_one_out, ndcg_hit
 
 
 def test_split_by_hand() -> None:
@@ -40,7 +40,7 @@ def test_ndcg_hit_by_hand() -> None:
     assert full_ranking_hits(scores, targets, k=2).tolist() == [0, 0]
     assert full_ranking_hits(scores, targets, k=3).tolist() == [3, 0]
     # history rule: user 0's history {0, 3} is masked except its target 3 -> order 1, 3: rank 2
-    from bench.ragged import Ragged
+    from bench.protocol.ragged import Ragged
 
     history = Ragged.from_rows(np.array([0, 0]), np.array([0, 3]), 2)
     ranks = full_ranking_hits(scores, targets, k=2, history=history, rows=np.array([0, 1]))

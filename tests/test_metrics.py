@@ -1,13 +1,13 @@
-"""Hand-worked tests of bench.metrics (Base / Sup / Inc / Exposure @K, PROTOCOL 5) and bench.retrieve."""
+"""Hand-worked tests of bench.evaluation.metrics (Base / Sup / Inc / Exposure @K, PROTOCOL 5) and bench.evaluation.retrieve."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench.metrics import Rankings, metric_counts, popularity_ranking, summarise
-from bench.ragged import Ragged
-from bench.retrieve import remove_and_fill, row_membership, top_k
+from bench.evaluation.metrics import Rankings, metric_counts, popularity_ranking, summarise
+from bench.protocol.ragged import Ragged
+from bench.evaluation.retrieve import remove_and_fill, row_membership, top_k
 
 
 def ragged(rows: list[list[int]]) -> Ragged:
@@ -135,7 +135,7 @@ def test_top_k_two_interests_share_an_item():
 
 def test_controls_by_hand():
     """SupR, IncR and Seed on the toy rankings, through the one declaration every consumer reads."""
-    from bench.metrics import CONTROLS, Rankings, metric_counts, summarise
+    from bench.evaluation.metrics import CONTROLS, Rankings, metric_counts, summarise
 
     retrieved = np.array([[7, -1], [6, 8], [-1, -1]])  # R_u per request (padded)
     seed_base = np.array([
@@ -176,7 +176,7 @@ def test_controls_by_hand():
 
 
 def test_a_run_without_a_variant_or_seed_base_has_no_such_metric():
-    from bench.metrics import Rankings, metric_counts
+    from bench.evaluation.metrics import Rankings, metric_counts
 
     r = Rankings(base=BASE, popularity=np.broadcast_to(np.arange(4), (3, 4)), retrieved=np.full((3, 1), -1))
     names = {n.split("@")[0] for n in metric_counts(r, ITG, ETG, [1])}
@@ -194,7 +194,7 @@ def test_remove_and_fill_on_a_whole_pool_ranking_leaves_fewer_than_k():
 def test_comparisons_are_declared_once_with_their_roles():
     """Protocol v3's comparisons (PROTOCOL 5): one primary, the paper's, the controls and the A/A, each arm a
     declared metric; Inc − SupR is not among them."""
-    from bench.metrics import COMPARISONS, METRIC_NAMES, comparison
+    from bench.evaluation.metrics import COMPARISONS, METRIC_NAMES, comparison
 
     assert [c.name for c in COMPARISONS] == ["IncR − SupR", "Inc − Sup", "IncR − ShufR", "IncR − SeedR", "SeedR − Seed2R"]
     assert [c.role for c in COMPARISONS].count("primary") == 1 and comparison("IncR − SupR").role == "primary"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.config import PROJECT_ROOT
-from bench.machine import machine
+from bench.engine.machine import machine
 from bench.perf.itemcf import itemcf_figures
 from bench.perf.retrieval import TILES, retrieval_figures
 
@@ -214,7 +214,7 @@ def test_table1_sample_times_the_sweep_and_reads_its_records(tmp_path, real_samp
 
 def test_existing_channel_figures() -> None:
     from bench.perf.existing import existing_figures
-    from bench.ragged import Ragged
+    from bench.protocol.ragged import Ragged
 
     rng = np.random.default_rng(1)
     user = np.sort(rng.integers(0, 60, 1500))

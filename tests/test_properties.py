@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from bench.errors import DataError
 from bench.existing.itemcf import fit_itemcf, retrieve
-from bench.metrics import Rankings, metric, metric_counts, summarise
-from bench.requests import build_requests
-from bench.samples import split_groups
+from bench.evaluation.metrics import Rankings, metric, metric_counts, summarise
+from bench.protocol.requests import build_requests
+from bench.protocol.samples import split_groups
 
 HOUR = 3_600_000
 T0 = 1_651_000_000_000  # a KuaiRand-Pure day
@@ -57,7 +57,7 @@ def test_no_test_period_information_reaches_training(data) -> None:
         assert (pos.user[hist] == req.user[r]).all()
         assert req.is_test[r] == (req.t1[r] >= req.first_test_ms)
     # the targets and exposures training may use all precede the test period
-    from bench.samples import Samples
+    from bench.protocol.samples import Samples
 
     samples = Samples(req, req.exposures.take(np.arange(req.n)), np.ones(len(req.targets.values), bool))
     train_t = samples.train_target_mask()
@@ -89,7 +89,7 @@ def test_rtg_and_itg_partition_the_targets(data, budget: int) -> None:
 def test_metrics_lie_in_0_1_and_inc_never_counts_a_base_item(seed: int, k: int, n_items: int) -> None:
     rng = np.random.default_rng(seed)
     n_req = int(rng.integers(1, 8))
-    from bench.ragged import Ragged
+    from bench.protocol.ragged import Ragged
 
     def truth() -> Ragged:
         rows = [rng.choice(n_items, size=int(rng.integers(1, 6)), replace=False) for _ in range(n_req)]

@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from bench.cache import StageCache
-from bench.evaluate import EvalSet, Ranker, ranking_depth, selection_metric
-from bench.metrics import CONTROLS
-from bench.model_stages import Evaluation, standalone_base, train_config, trained_variant, variant_from_config
-from bench.prepare import prepare
-from bench.run import StageTimer, format_table, run
-from bench.samples import split_groups
+from bench.pipeline.cache import StageCache
+from bench.evaluation.evaluate import EvalSet, Ranker, ranking_depth, selection_metric
+from bench.evaluation.metrics import CONTROLS
+from bench.pipeline.stages import Evaluation, standalone_base, trained_variant
+from bench.engine.build import train_config, variant_from_config
+from bench.pipeline.prepare import prepare
+from bench.pipeline.run import StageTimer, run
+from bench.evaluation.evaluate import format_table
+from bench.protocol.samples import split_groups
 from tests.conftest import compose_config
 
 V2 = ("dataset.preset=tiny", "model=youtube_dnn", "train.progress=false", "train.batch_size=128",

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.metrics import COMPARISONS, TWIN_VARIANT
+from bench.evaluation.metrics import COMPARISONS, TWIN_VARIANT
 from bench.report.__main__ import write_report
-from bench.run import run
+from bench.pipeline.run import run
 from tests.conftest import compose_config
 
 V3 = ("experiment=table1", "dataset.preset=tiny", "model=youtube_dnn", "train.progress=false", "train.batch_size=128",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.run import run
+from bench.pipeline.run import run
 from tests.conftest import compose_config
 
 NO_TRAINING = ("increc=off", "train.early_stopping=false", "train.epochs=0", "train.progress=false")

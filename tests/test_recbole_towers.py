@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models.recbole_compat import recbole_sequential_class
-from bench.run import run
+from bench.pipeline.run import run
 from models.backbones.recbole_seq import NOT_SERVED, RECBOLE_MODELS, RecBoleTower, SharedItemEmbedding, _Dataset, recbole_config
 from models.inputs import UserInput
 from models.item_tower import ItemTower

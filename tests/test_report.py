@@ -13,7 +13,7 @@ import pytest
 from bench.config import PROJECT_ROOT
 from bench.report.__main__ import main as report_main, regenerate_command
 from bench.report.collect import ReportError, collect
-from bench.metrics import METRIC_NAMES
+from bench.evaluation.metrics import METRIC_NAMES
 from bench.report.protocol import render_protocol
 from bench.report.summary import table_summary
 from bench.report.stats import (crossed_stats, format_interval, mean_std, minimum_detectable_difference, paired_p,
@@ -45,7 +45,7 @@ def write_record(root: Path, table: str, model: str, variant: str, seed: int, me
                  per_request: dict[str, np.ndarray], overrides: list[str] | None = None, legacy: bool = False,
                  protocol: dict | None = None, premise: dict | None = None, splits: dict | None = None,
                  existing_fits: dict | None = None) -> Path:
-    """A run.json + per_request.npz pair as bench.run writes them, with the given values.
+    """A run.json + per_request.npz pair as bench.pipeline.run writes them, with the given values.
 
     The new record (default) holds every declared metric at every K (None where not given), the per-split and
     premise statistics, the protocol block, per-model training logs and each evaluated request's user (USERS) in
@@ -480,7 +480,7 @@ def test_a_collapsed_base_is_named_under_the_training_table(tmp_path: Path) -> N
         path.write_text(json.dumps(record))
     (runs,) = collect([tmp_path])
     text = render(runs, "CMD", [])
-    assert ("**Collapsed towers**: the same top K₀ for half the validation requests or more (bench/collapse.py), a global "
+    assert ("**Collapsed towers**: the same top K₀ for half the validation requests or more (bench/evaluation/collapse.py), a global "
             "ranking rather than a personalised one, in dssm base in 1 of 1 seeds (top-K₀ share up to 100%).") in text
     make_table1(tmp_path / "plain")
     assert "Collapsed towers" not in render(collect([tmp_path / "plain"])[0], "CMD", [])
@@ -674,7 +674,7 @@ def test_report_cli_writes_tables_and_plots(tmp_path: Path) -> None:
 
 
 def test_plots_take_their_metrics_from_metrics(tmp_path: Path) -> None:
-    from bench.metrics import METRICS
+    from bench.evaluation.metrics import METRICS
     from bench.report.plots import CURVE_METRICS, panels, tab_series
 
     assert CURVE_METRICS == tuple(m.name for m in METRICS if m.curve)

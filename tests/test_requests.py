@@ -1,4 +1,4 @@
-"""Hand-worked tests of bench.requests (sessions, B_u, X_u, ETG, time split) and bench.ragged.
+"""Hand-worked tests of bench.protocol.requests (sessions, B_u, X_u, ETG, time split) and bench.protocol.ragged.
 
 Every expected value below is written out literally and derived in a comment from the toy log;
 PROTOCOL section 1 defines the quantities.
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from bench.errors import DataError
-from bench.ragged import Ragged, isin, segment_ranges
-from bench.requests import DAY_MS, build_requests, first_test_millisecond
+from bench.protocol.ragged import Ragged, isin, segment_ranges
+from bench.protocol.requests import DAY_MS, build_requests, first_test_millisecond
 
 S = 1_000
 M = 60 * S

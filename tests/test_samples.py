@@ -1,4 +1,4 @@
-"""Hand-worked tests of bench.samples: RTG / ITG flags, eval rows, trainable targets, statistics."""
+"""Hand-worked tests of bench.protocol.samples: RTG / ITG flags, eval rows, trainable targets, statistics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.ragged import Ragged
-from bench.requests import build_requests
-from bench.samples import Samples, sample_statistics, split_groups
+from bench.protocol.ragged import Ragged
+from bench.protocol.requests import build_requests
+from bench.protocol.samples import Samples, sample_statistics, split_groups
 
 M = 60_000
 H = 60 * M

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.run import SPARSE_AUTO_ITEMS, sparse_item_grads
+from bench.engine.build import SPARSE_AUTO_ITEMS, sparse_item_grads
 from models.item_tower import ItemTower
 
 

@@ -73,7 +73,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path: Path, synthetic_cach
 
 
 def test_joblib_launcher_runs_a_sweep_in_parallel(tmp_path: Path, synthetic_cache: Path) -> None:
-    from bench.run import run
+    from bench.pipeline.run import run
 
     common = [*SWEEP, f"dataset.cache_dir={synthetic_cache}", "cache.enabled=false", "train.max_batches=3",
               "train.threads=1"]
@@ -104,10 +104,10 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_cpu_and_da
         tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
     import shutil
 
-    import bench.resume
+    import bench.pipeline.resume
     from bench.data.synthetic import ensure_generated
-    from bench.resume import finished_record
-    from bench.run import run
+    from bench.pipeline.resume import finished_record
+    from bench.pipeline.run import run
 
     data = tmp_path / "data"
     shutil.copytree(ensure_generated("tiny", 0, synthetic_cache, progress=False), data)
@@ -120,13 +120,13 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_cpu_and_da
     assert again.resumed and again.record == first.record  # progress bars, seed count, cache: no effect
     assert finished_record(compose_config(*common, "train.lr=0.02"), tmp_path / "job") is None
     with monkeypatch.context() as m:
-        m.setattr(bench.resume, "code_digest", lambda: "edited code")
+        m.setattr(bench.pipeline.resume, "code_digest", lambda: "edited code")
         assert finished_record(cfg, tmp_path / "job") is None
     with monkeypatch.context() as m:
-        m.setattr(bench.resume, "package_versions", lambda: {"torch": "another"})
+        m.setattr(bench.pipeline.resume, "package_versions", lambda: {"torch": "another"})
         assert finished_record(cfg, tmp_path / "job") is None
     with monkeypatch.context() as m:  # dropout masks differ between CPU vendors
-        m.setattr(bench.resume, "cpu_vendor", lambda: "AnotherVendor")
+        m.setattr(bench.pipeline.resume, "cpu_vendor", lambda: "AnotherVendor")
         assert finished_record(cfg, tmp_path / "job") is None
     assert finished_record(cfg, tmp_path / "job") == first.record
     moved = tmp_path / "moved"  # the same files elsewhere (another checkout): the fingerprint decides, not the path

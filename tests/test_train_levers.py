@@ -1,4 +1,4 @@
-"""The training-speed levers (bench.train_levers, models.dropout, IncRec._item_vectors, KuaiFormer's
+"""The training-speed levers (bench.engine.levers, models.dropout, IncRec._item_vectors, KuaiFormer's
 empty-slot skipping): each computes what the reference path computes, or says how it differs."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench import train_levers
-from bench.batches import TrainingSet, train_batch
-from bench.cache import StageCache
+from bench.engine import levers as train_levers
+from bench.engine.batches import TrainingSet, train_batch
+from bench.pipeline.cache import StageCache
 from bench.errors import ConfigError
-from bench.model_stages import build_model, levers_config, train_config, variant_from_config
-from bench.prepare import prepare
-from bench.samples import split_groups
-from bench.train import TrainConfig, train
-from bench.train_levers import REFERENCE, Levers, apply_levers, resolve_precision
-from bench.config import validate
+from bench.engine.build import build_model, levers_config, train_config, variant_from_config
+from bench.pipeline.prepare import prepare
+from bench.protocol.samples import split_groups
+from bench.engine.train import TrainConfig, train
+from bench.engine.levers import REFERENCE, Levers, apply_levers, resolve_precision
+from bench.pipeline.validate import validate
 from models.dropout import Dropout, attention, bits_mask, dropout, set_sampler
 from tests.conftest import compose_config
 from tests.test_backbone_kuaiformer import make_tower, make_user
@@ -244,9 +244,9 @@ def test_kuaiformer_first_kept_slot_is_a_group_start() -> None:
 def test_ranking_in_length_order_keeps_each_requests_ranking(tiny_sasrec) -> None:
     """rank_pool batches requests by history length and puts the rankings back in the caller's order: they
     equal the top 20 of user vectors computed in the caller's order, in one batch."""
-    from bench.batches import user_input
-    from bench.evaluate import rank_pool
-    from bench.retrieve import top_k
+    from bench.engine.batches import user_input
+    from bench.evaluation.evaluate import rank_pool
+    from bench.evaluation.retrieve import top_k
 
     cfg, ds, ts, _ = tiny_sasrec
     model = build_model(cfg, ds, variant_from_config(cfg.increc), 0).eval()

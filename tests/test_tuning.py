@@ -95,7 +95,7 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
 
 
 def test_a_trial_never_ranks_a_test_request(tmp_path: Path, synthetic_cache: Path, monkeypatch) -> None:
-    import bench.evaluate as evaluate
+    import bench.evaluation.evaluate as evaluate
     from bench.tuning import trial
 
     built, ranked = [], []
@@ -127,7 +127,7 @@ def test_a_trial_never_ranks_a_test_request(tmp_path: Path, synthetic_cache: Pat
 
 
 def test_tuned_setting_resolves_and_the_command_line_wins(tmp_path: Path) -> None:
-    from bench.tuning.tuned import apply_tuned, resolve_tuned
+    from bench.config.tuned import apply_tuned, resolve_tuned
 
     base = ["model=sasrec", f"tune.dir={tmp_path}"]
     assert not resolve_tuned(compose_config(*base, "experiment=table1"))  # auto, no file
@@ -164,9 +164,9 @@ def _corners(space: dict[str, str]) -> list[list[str]]:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_backbone_has_a_comparable_space_whose_points_build_its_tower(name: str, synthetic_cache: Path) -> None:
-    from bench.config import validate
+    from bench.pipeline.validate import validate
     from bench.data import load_dataset
-    from bench.model_stages import build_model
+    from bench.engine.build import build_model
     from models.increc import Variant
 
     cfg = compose_config("experiment=tune", f"model={name}", "dataset.preset=tiny", f"dataset.cache_dir={synthetic_cache}")

@@ -2,7 +2,7 @@
 
 The system is one or several channels (bench.existing.channel: item-CF, Swing, popularity, ...), each
 fit on a set of positives and then retrieving R_u from each request's history B_u (always the
-positives strictly before T1, as bench.requests builds it); with several, R_u is their union
+positives strictly before T1, as bench.protocol.requests builds it); with several, R_u is their union
 (bench.existing.multi). `existing.fit` says which positives every channel is fit on. A "fit with
 cutoff c" fits each channel on every positive with time_ms < c, in the (user, time_ms) order of
 Positives; days are calendar days in Beijing time (UTC+`tz_hours`, default 8) computed from time_ms,
@@ -38,8 +38,8 @@ from tqdm.auto import tqdm
 from bench.errors import ConfigError
 from bench.existing.channel import BudgetedChannel, FitData
 from bench.existing.multi import union
-from bench.ragged import Ragged, segment_ranges
-from bench.requests import DAY_MS, Positives
+from bench.protocol.ragged import Ragged, segment_ranges
+from bench.protocol.requests import DAY_MS, Positives
 
 FIT_MODES = ("rolling", "train_period", "all")
 

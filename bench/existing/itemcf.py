@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from bench.existing.channel import FitData, check_positive, check_triggers
 from bench.existing.kernels import csr_top_k_mask, occurrences_by_item, windowed_neighbours
-from bench.ragged import Ragged
+from bench.protocol.ragged import Ragged
 
 @dataclass
 class ItemCF:

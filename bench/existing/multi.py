@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.ragged import Ragged, isin, unique_sorted
-from bench.requests import Requests
-from bench.samples import split_groups
+from bench.protocol.ragged import Ragged, isin, unique_sorted
+from bench.protocol.requests import Requests
+from bench.protocol.samples import split_groups
 
 
 def union(parts: list[Ragged], n_items: int) -> Ragged:

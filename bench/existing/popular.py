@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from bench.existing.channel import FitData, check_positive
-from bench.ragged import Ragged
-from bench.requests import DAY_MS
+from bench.protocol.ragged import Ragged
+from bench.protocol.requests import DAY_MS
 
 
 def popularity_scores(item: np.ndarray, time_ms: np.ndarray, cutoff_ms: int, n_items: int,

@@ -38,7 +38,7 @@ from bench.errors import ConfigError
 from bench.existing.channel import FitData, check_positive, check_triggers
 from bench.existing.itemcf import FittedItemCF, ItemCF
 from bench.existing.kernels import append_top_k
-from bench.ragged import unique_sorted
+from bench.protocol.ragged import unique_sorted
 
 PAIR_TABLE_LIMIT = 2 << 30  # bytes of one row's |I_u ∩ I_v| table (int64, m × m) an uncapped fit may need
 

@@ -2,11 +2,11 @@
 
 A standalone base model of any backbone (`model`, a conf/model/ name; YouTube-DNN by default) is
 trained with L_b (paper eq. 2) on the requests before its cutoff, every target of theirs before the
-cutoff (RTG and ITG alike: it is the base model of bench.model_stages, with the run's `train`
+cutoff (RTG and ITG alike: it is the base model of bench.pipeline.stages, with the run's `train`
 settings, except a fixed `epochs` and no early stopping: nothing is selected on validation
 requests), and R_u is its top `budget` of the whole pool for each request: by exact search (`index: exact`, as the
 models under evaluation are ranked) or, on million-item pools where exact search for every request is
-the run's largest cost, through an approximate IVF index (`index: ivf`, bench.retrieve.IVFIndex, the
+the run's largest cost, through an approximate IVF index (`index: ivf`, bench.evaluation.retrieve.IVFIndex, the
 approximate retrieval paper 2.2.4 serves with); the record then holds its recall against exact search.
 Test requests are never among its training requests.
 
@@ -39,14 +39,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.errors import ConfigError
 from bench.existing.channel import FitData, check_positive
-from bench.ragged import Ragged
-from bench.requests import DAY_MS
+from bench.protocol.ragged import Ragged
+from bench.protocol.requests import DAY_MS
 
 
 class TwoTowerChannel:
     """The channel contract (bench.existing.channel) over a standalone base model."""
 
-    needs_binding = True  # bench.prepare calls bind(cfg, ds, req) before the first fit
+    needs_binding = True  # bench.pipeline.prepare calls bind(cfg, ds, req) before the first fit
 
     def __init__(self, model: str = "youtube_dnn", epochs: int = 4, refit_days: int | None = None, seed: int = 0,
                  index: str = "exact", ivf_lists: int | None = None, ivf_probe: int = 32) -> None:
@@ -74,9 +74,9 @@ class TwoTowerChannel:
         return CONF_DIR / "model" / f"{self.model}.yaml"
 
     def cache_part(self, cfg: DictConfig) -> dict:
-        """What R_u reads outside the `existing` section (bench.prepare.cache_parts puts it in the cache key)."""
-        from bench.machine import cpu_vendor
-        from bench.run import resolve_device
+        """What R_u reads outside the `existing` section (bench.pipeline.prepare.cache_parts puts it in the cache key)."""
+        from bench.engine.machine import cpu_vendor
+        from bench.engine.device import resolve_device
 
         train = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
         return {"train": train, "model_yaml": self._model_yaml().read_text(), "cpu_vendor": cpu_vendor(),
@@ -118,11 +118,11 @@ class TwoTowerChannel:
         return fitted
 
     def _train(self, cutoff: int) -> "FittedTwoTower":
-        from bench.batches import TrainingSet
-        from bench.model_stages import build_model, train_config
-        from bench.samples import Samples
-        from bench.train import train
-        from bench.run import resolve_device
+        from bench.engine.batches import TrainingSet
+        from bench.engine.build import build_model, train_config
+        from bench.protocol.samples import Samples
+        from bench.engine.train import train
+        from bench.engine.device import resolve_device
         from models.increc import Variant
 
         cfg, ds, req = self._bound
@@ -153,7 +153,7 @@ RECALL_ROWS = 1000  # requests of the first retrieval whose approximate R_u is c
 @dataclasses.dataclass(frozen=True)
 class Search:
     """How R_u is searched: `exact` (the whole pool, as the models under evaluation are ranked) or `ivf`
-    (bench.retrieve.IVFIndex: `lists` inverted lists, null for about 4·sqrt(N); `probe` scanned per query)."""
+    (bench.evaluation.retrieve.IVFIndex: `lists` inverted lists, null for about 4·sqrt(N); `probe` scanned per query)."""
 
     index: str
     lists: int | None
@@ -181,8 +181,8 @@ class FittedTwoTower:
         rows = np.asarray(rows, dtype=np.int64)
         if self.model is None or len(rows) == 0:
             return Ragged(np.zeros(len(rows) + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
-        from bench.evaluate import pool_vectors, serve_vectors
-        from bench.retrieve import IVFIndex, recall_against_exact, top_k
+        from bench.evaluation.evaluate import pool_vectors, serve_vectors
+        from bench.evaluation.retrieve import IVFIndex, recall_against_exact, top_k
 
         users = serve_vectors(self.model, self.samples, self.profiles, rows, self.max_len, self.device,
                               self.batch)  # [R, K, D]

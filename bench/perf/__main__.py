@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from bench.config import PROJECT_ROOT
-from bench.machine import machine
+from bench.engine.machine import machine
 from bench.perf.retrieval import retrieval_figures
-from bench.record import code_version, write_json_atomic
+from bench.pipeline.record import code_version, write_json_atomic
 
 SIZES = {  # (retrieval items, retrieval queries, item-CF preset, SASRec-vs-RecBole epochs, seeds)
     "quick": (200_000, 2048, "pure", 1, [0]),
@@ -24,7 +24,7 @@ def _training_period(preset: str):
     """The synthetic preset's requests and its positives before the test period (what a train_period fit sees)."""
     from bench.data.kuairand import load_kuairand
     from bench.data.synthetic import ensure_generated
-    from bench.requests import build_requests
+    from bench.protocol.requests import build_requests
 
     root = ensure_generated(preset, 0, PROJECT_ROOT / ".cache" / "synthetic", progress=False)
     ds = load_kuairand(root, progress=False)

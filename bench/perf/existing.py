@@ -11,7 +11,7 @@ On the same positives (a preset's training period) and histories (every request'
 `systems_on_preset` (section `existing_kuairand1k`, --full only): every conf/existing/ system run
 whole on a synthetic preset, as a run's prepared stage runs it (data, requests, the rolling fits
 and R_u of every request; cache off), each in its own child process (`python -m
-bench.existing.compare` under bench.perf.child), so each figure is that system alone:
+bench.pipeline.compare_existing` under bench.perf.child), so each figure is that system alone:
 `<preset>_existing_<system>_s` (the child's wall seconds, data loading included),
 `..._peak_rss_gib` (the child's own peak resident memory, VmHWM: bench.perf.child says why not
 os.wait4), `..._fit_s` / `..._retrieve_s` (summed over its fits and channels), `..._n_fits` (the
@@ -47,7 +47,7 @@ from bench.existing.channel import FitData, build_channels
 from bench.existing.multi import union
 from bench.perf.child import ChildRun, run_module
 from bench.perf.timing import best_seconds
-from bench.ragged import Ragged
+from bench.protocol.ragged import Ragged
 
 
 def existing_figures(user: np.ndarray, item: np.ndarray, time_ms: np.ndarray, cutoff_ms: int, n_items: int,
@@ -82,11 +82,11 @@ CHILD_TIMEOUT_S = 3 * 3600  # one system on a preset: far above the 1K-sized ite
 
 
 def _child(args: list[str]) -> tuple[ChildRun, dict | None]:
-    """One `python -m bench.existing.compare` child (bench.perf.child: wall seconds, its own peak RSS) and its
+    """One `python -m bench.pipeline.compare_existing` child (bench.perf.child: wall seconds, its own peak RSS) and its
     JSON rows (None when it failed)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
-        run = run_module("bench.existing.compare", [*args[:args.index("--")], "--out", str(out), *args[args.index("--"):]],
+        run = run_module("bench.pipeline.compare_existing", [*args[:args.index("--")], "--out", str(out), *args[args.index("--"):]],
                          timeout_s=CHILD_TIMEOUT_S)
         rows = json.loads(out.read_text()) if run.ok and out.exists() else None
     return run, rows

@@ -16,14 +16,14 @@ import sys
 import numpy as np
 import torch
 
-from bench.cache import StageCache
+from bench.pipeline.cache import StageCache
 from bench.config import resolve_ks
-from bench.evaluate import ranking_depth
-from bench.model_stages import build_model, variant_from_config
+from bench.evaluation.evaluate import ranking_depth
+from bench.engine.build import build_model, variant_from_config
 from bench.perf.train_step import compose_app_config
-from bench.prepare import prepare
-from bench.run import StageTimer
-from bench.samples import split_groups
+from bench.pipeline.prepare import prepare
+from bench.pipeline.run import StageTimer
+from bench.protocol.samples import split_groups
 
 
 def nbytes(obj) -> int:
@@ -63,7 +63,7 @@ def footprint(preset: str, variant: str = "na", model: str = "sasrec") -> dict[s
         "users_table_bytes": int(ds.users.memory_usage(deep=True).sum()),
         "requests_bytes": nbytes(req), "positives_bytes": nbytes(req.positives),
         "retrieved_bytes": nbytes(prep.retrieved), "itg_flags_bytes": int(samples.is_itg.nbytes),
-        "test_rankings_bytes": int(req.is_test.sum()) * depth * 4,  # int32 rankings (bench.evaluate)
+        "test_rankings_bytes": int(req.is_test.sum()) * depth * 4,  # int32 rankings (bench.evaluation.evaluate)
         **model_bytes(net),
     }
     return out

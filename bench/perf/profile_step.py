@@ -14,11 +14,11 @@ import time
 
 from torch.profiler import ProfilerActivity, profile
 
-from bench.machine import machine
+from bench.engine.machine import machine
 from bench.perf.train_step import MODEL_REFERENCE, REFERENCE_OVERRIDES, compose_app_config, fresh_model, step_workload
-from bench.record import code_version
-from bench.run import deterministic_torch
-from bench.train import training_step
+from bench.pipeline.record import code_version
+from bench.engine.device import deterministic_torch
+from bench.engine.train import training_step
 
 
 def profile_path(work, cfg, warmup: int, top: int) -> tuple[str, float]:

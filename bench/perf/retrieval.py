@@ -1,6 +1,6 @@
 """Full-pool exact retrieval against the machine's matmul: `retrieval_fraction_of_matmul_peak`.
 
-The harness's retrieval (bench.retrieve.top_k: faiss inner products, top-K selection and the
+The harness's retrieval (bench.evaluation.retrieve.top_k: faiss inner products, top-K selection and the
 multi-interest merge) does 2·Q·I·N·D flops of scoring for Q requests with I interests over N items
 of dimension D. Its achieved GFLOP/s over the GFLOP/s of a plain float32 matmul of the same shape
 ([Q·I, D] x [D, N], torch, same threads) is the figure. The full score matrix does not fit in
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bench.perf.timing import best_seconds
-from bench.retrieve import top_k
+from bench.evaluation.retrieve import top_k
 
 
 TILES = ((256, 262_144), (4096, 1024), (1024, 4096), (4096, 16_384))  # (queries, items) per matmul call

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.early_stopping import EarlyStopping
+from bench.engine.early_stopping import EarlyStopping
 from models.recbole_compat import _import
 from models.backbones.sasrec import SASRec as OurSASRec
 from models.embeddings import history_tokens
@@ -206,7 +206,7 @@ def sliding_windows(sequences: list[torch.Tensor], width: int) -> tuple[torch.Te
 
 def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed: int, patience: int = 10) -> dict:
     """Sliding windows over every user's training sequence, CE at every position, to early stopping
-    (no better validation NDCG@10 for `patience` epochs, bench.early_stopping); the best epoch's model is tested.
+    (no better validation NDCG@10 for `patience` epochs, bench.engine.early_stopping); the best epoch's model is tested.
     `seconds_valid`: (training seconds so far, validation NDCG@10) after each epoch."""
     width = RECBOLE_DEFAULTS["MAX_ITEM_LIST_LENGTH"]
     full, full_len = sliding_windows(_user_sequences(data)[1], width)  # [W, width + 1] 1-based ids, [W]

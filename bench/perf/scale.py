@@ -62,7 +62,7 @@ STAGE_LINE = re.compile(r"stage (\w+) (?:done in ([0-9.]+) s|\.\.\.)$")
 
 
 def stages_in_log(text: str) -> tuple[dict[str, float], str | None]:
-    """From a run's log (bench.run's "stage NAME ..." / "stage NAME done in S s" lines): the seconds of each
+    """From a run's log (bench.pipeline.run's "stage NAME ..." / "stage NAME done in S s" lines): the seconds of each
     finished stage, in order, and the stage that was started and not finished (None when none was)."""
     done: dict[str, float] = {}
     running = None

@@ -7,7 +7,7 @@ two paths are compared on exactly the same inputs, back to back, in one process.
 
 Figures (`train_step_figures`), IncRec-NA on the Pure-sized synthetic preset:
 - `train_step_speedup_<backbone>_increc`: steps per second of the default path over the reference
-  path (bench.train_levers.REFERENCE, and KuaiFormer's `skip_empty_slots=false`), the median of the
+  path (bench.engine.levers.REFERENCE, and KuaiFormer's `skip_empty_slots=false`), the median of the
   per-round ratios, the two paths alternating within each round (a shared machine's speed drifts).
 - `train_step_fraction_of_matmul_peak`: achieved GFLOP/s of SASRec's step over the machine's float32
   matmul rate (bench.perf.retrieval.matmul_gflops, the same tiles retrieval is measured against).
@@ -28,16 +28,16 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from bench.batches import TrainingSet, train_batch
-from bench.cache import StageCache
+from bench.engine.batches import TrainingSet, train_batch
+from bench.pipeline.cache import StageCache
 from bench.config import CONF_DIR, register_resolvers
-from bench.model_stages import build_model, levers_config, train_config, variant_from_config
+from bench.engine.build import build_model, levers_config, train_config, variant_from_config
 from bench.perf.retrieval import matmul_gflops
-from bench.prepare import prepare
-from bench.run import StageTimer
-from bench.samples import split_groups
-from bench.train import bucketed_batches, training_step
-from bench.train_levers import REFERENCE, apply_levers, resolve_precision
+from bench.pipeline.prepare import prepare
+from bench.pipeline.run import StageTimer
+from bench.protocol.samples import split_groups
+from bench.engine.train import bucketed_batches, training_step
+from bench.engine.levers import REFERENCE, apply_levers, resolve_precision
 from models.increc import IncRec
 from models.increc import TrainBatch
 
@@ -58,7 +58,7 @@ def compose_app_config(overrides: list[str]) -> DictConfig:
 @dataclass
 class StepWorkload:
     cfg: DictConfig
-    prep: object  # bench.prepare.Prepared
+    prep: object  # bench.pipeline.prepare.Prepared
     batches: list[TrainBatch]  # on the CPU, built once
 
 
@@ -81,7 +81,7 @@ def step_workload(overrides: list[str], n_batches: int, seed: int = 0) -> StepWo
 def fresh_model(work: StepWorkload, cfg: DictConfig | None = None, seed: int = 0
                 ) -> tuple[IncRec, torch.optim.Optimizer, dict]:
     """A new model of `cfg` (default `work.cfg`) in training mode with its levers applied, its AdaGrad
-    optimiser, and the levers applied (bench.train_levers)."""
+    optimiser, and the levers applied (bench.engine.levers)."""
     cfg = cfg if cfg is not None else work.cfg
     model = build_model(cfg, work.prep.ds, variant_from_config(cfg.increc), seed).train()
     applied = apply_levers(model, levers_config(cfg), torch.device("cpu"))

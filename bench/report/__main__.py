@@ -15,7 +15,7 @@ from bench.report.collect import ReportError, TableRuns, collect
 from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
 from bench.report.protocol import protocol_file, render_protocol
-from bench.record import write_atomic
+from bench.pipeline.record import write_atomic
 from bench.report.summary import table_summary, write_summary
 from bench.report.calibration_page import write_calibration
 from bench.report.page import render

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.metrics import COMPARISONS
-from bench.record import write_atomic
+from bench.evaluation.metrics import COMPARISONS
+from bench.pipeline.record import write_atomic
 from bench.report.calibration import COVERAGE_TARGET, POWER_TARGET, mc_band, markdown, planted, simulate
 from bench.report.collect import TableRuns, request_users
 from bench.report.comparisons import VARIANT, table1_comparisons

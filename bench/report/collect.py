@@ -135,8 +135,8 @@ def _rebuilt_users(job: Job) -> np.ndarray | None:
 
     from bench.config import CONF_DIR, register_resolvers
     from bench.data import dataset_files
-    from bench.prepare import load_requests
-    from bench.record import data_fingerprint
+    from bench.pipeline.prepare import load_requests
+    from bench.pipeline.record import data_fingerprint
 
     cfg = OmegaConf.create(job.record["config"])
     root = cfg.dataset.get("root")

@@ -1,5 +1,5 @@
 """Protocol v3's comparisons of a Table 1 (PROTOCOL 5, "Comparisons" and "Statistics"): per backbone and K,
-each declared comparison of bench.metrics.COMPARISONS tested over seeds and requests (requests clustered by
+each declared comparison of bench.evaluation.metrics.COMPARISONS tested over seeds and requests (requests clustered by
 user), and per comparison and K the pooled random-effects answer over the table's backbones with δ, its
 verdict, its sensitivity and the seeds that would bring it to δ.
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.metrics import COMPARISONS, TWIN_VARIANT, Comparison
+from bench.evaluation.metrics import COMPARISONS, TWIN_VARIANT, Comparison
 from bench.report.collect import Job, TableRuns, paired_arrays, request_users
 from bench.report.stats import CellStats, Pooled, crossed_stats, delta_of, pooled, seeds_needed
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench.record import write_atomic
+from bench.pipeline.record import write_atomic
 from bench.report.collect import ReportError
 from bench.report.paper import VARIANT_LABELS
 from bench.report.protocol import FIT_MEANING, md_table, premise_rows, warmup_implication, warmup_rows
-from bench.metrics import COMPARISONS
+from bench.evaluation.metrics import COMPARISONS
 from bench.report.stats import format_interval
 from bench.report.summary import read_summary
 from bench.report.tables import (MODEL_ORDER, Cell, Diff, ablation_metrics, agreement_text, diff_text, exposure_label,
@@ -127,7 +127,7 @@ def _untuned_text(below: list[str], untuned: list[str]) -> str:
 
 
 def _collapse_lines(s: dict) -> list[str]:
-    """The collapse check's outcome over the table's standalone bases (bench/collapse.py), from the first K's
+    """The collapse check's outcome over the table's standalone bases (bench/evaluation/collapse.py), from the first K's
     block (the check is per base, not per K); no line for summaries that predate it."""
     blocks = list(s["table1"].values())
     if not blocks or "collapsed_in_seeds" not in blocks[0]:
@@ -137,7 +137,7 @@ def _collapse_lines(s: dict) -> list[str]:
     bad = [m for m in models if checked.get(m, [0])[0] > 0]
     clean = [m for m in models if m in checked and m not in bad]
     unchecked = [m for m in models if m not in checked]
-    head = ("- Collapse check on the bases (bench/collapse.py: the same top K₀ for half the validation requests or "
+    head = ("- Collapse check on the bases (bench/evaluation/collapse.py: the same top K₀ for half the validation requests or "
             "more, one ranking for every request): ")
     seed_control = _seed_base_lines(blocks[0].get("seed_base_collapsed_in_seeds") or {})
     if not checked:

@@ -1,7 +1,7 @@
 """PNG plots beside each table (matplotlib, non-interactive Agg backend).
 
 hit_vs_k: per row of the table (backbone or variant), the hit rate of every curve metric of
-          bench.metrics.METRICS (Base, Sup, Inc) against K, from the K grid each run records
+          bench.evaluation.metrics.METRICS (Base, Sup, Inc) against K, from the K grid each run records
           (`eval.curve_points`), mean over seeds.
 itg_hits_by_tab: per row, the share of hits at the largest K that fall on ITG targets of each
           scenario (tab), for every ITG metric of METRICS the records hold per tab, beside the share of
@@ -19,8 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.metrics import METRICS  # noqa: E402
-from bench.record import write_atomic  # noqa: E402
+from bench.evaluation.metrics import METRICS  # noqa: E402
+from bench.pipeline.record import write_atomic  # noqa: E402
 from bench.report.collect import Job, TableRuns  # noqa: E402
 
 CURVE_METRICS = tuple(m.name for m in METRICS if m.curve)

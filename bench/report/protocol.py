@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.protocol import ITG_SHARE_GAP
+from bench.pipeline.protocol_record import ITG_SHARE_GAP
 from bench.report.collect import Job, TableRuns, existing_name, paired_arrays
 from bench.report.stats import minimum_detectable_difference
 
@@ -25,7 +25,7 @@ MDD_SDS = (0.1, 0.2, 0.3, 0.4, 0.5)  # per-request sd of a paired difference at 
 NON_PRIMARY_FEW = 0.10  # under this share of test ITG from other scenarios, ITG is mostly "missed in the main feed"
 NON_PRIMARY_MOST = 0.50
 EXPOSED_MOST = 0.50  # over this share of training ITG exposed in its own request, eq. 7's nearest exposed item is the item
-SHARE_GAP = ITG_SHARE_GAP  # train / test ITG shares further apart than this: the run warned (bench.protocol)
+SHARE_GAP = ITG_SHARE_GAP  # train / test ITG shares further apart than this: the run warned (bench.pipeline.protocol_record)
 WARM_FIT = 0.5  # a rolling fit holding under this share of the last fit's positives is still warming up
 WARMUP_MANY = 0.10  # over this share of training requests labelled while warming up, the warm-up bends the training labels
 COARSE_ITG = 2.0  # under this mean |ITG| per evaluated request, at least 2 - mean of them hold one ITG item (hit rate 0 or 1)

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import cast
 
-from bench.record import write_atomic
+from bench.pipeline.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
 from bench.report.protocol import inc_sup_spread, premise, protocol, splits, warmup
 from bench.report.table1 import Table1K, table1_numbers

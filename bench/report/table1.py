@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.metrics import COMPARISONS, METRICS, TWIN_VARIANT, metric as declared
+from bench.evaluation.metrics import COMPARISONS, METRICS, TWIN_VARIANT, metric as declared
 from bench.report.collect import Job, TableRuns
 from bench.report.comparisons import ComparisonsAtK, PooledComparison, RowComparison, pts, table1_comparisons
 from bench.report.protocol import md_table

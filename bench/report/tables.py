@@ -111,7 +111,7 @@ def ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
 
 
 def tuning_line(runs: TableRuns) -> str:
-    """Which backbones ran with tuned values (bench.tuning.tuned), from how many trials, and which did not."""
+    """Which backbones ran with tuned values (bench.config.tuned), from how many trials, and which did not."""
     tuned: dict[str, str] = {}
     values: dict[str, set[str]] = {}
     untuned: set[str] = set()
@@ -145,7 +145,7 @@ def machines_text(runs: TableRuns) -> str:
 
 def dirty_rows(runs: TableRuns) -> str:
     """The rows (backbone / variant: seeds) whose records ran code with uncommitted changes in bench/ or models/
-    ("" when none did; README or docs edits never count, bench.record.code_version)."""
+    ("" when none did; README or docs edits never count, bench.pipeline.record.code_version)."""
     rows: dict[tuple[str, str], list[int]] = {}
     for (model, variant, seed), job in sorted(runs.jobs.items()):
         if job.record.get("code_version", {}).get("dirty"):
@@ -212,7 +212,7 @@ def seeds_under_floor(jobs: list[Job], k: int) -> tuple[int, int] | None:
 
 
 def ranking_checks(jobs: list[Job], role: str = "base") -> list[dict]:
-    """The collapse checks (bench/collapse.py) the jobs' records hold for one trained tower (base, seed_base);
+    """The collapse checks (bench/evaluation/collapse.py) the jobs' records hold for one trained tower (base, seed_base);
     records that predate the check hold none."""
     logs = [j.record.get("training", {}).get(role) for j in jobs]
     return [log["ranking"] for log in logs if isinstance(log, dict) and log.get("ranking")]
@@ -220,7 +220,7 @@ def ranking_checks(jobs: list[Job], role: str = "base") -> list[dict]:
 
 def seeds_collapsed(jobs: list[Job], role: str = "base") -> tuple[int, int] | None:
     """(seeds whose `role` tower collapsed, seeds whose record holds the check) over the jobs' records
-    (bench/collapse.py; role "base" or "seed_base"); None when no record holds it (records that predate the check)."""
+    (bench/evaluation/collapse.py; role "base" or "seed_base"); None when no record holds it (records that predate the check)."""
     checks = ranking_checks(jobs, role)
     if not checks:
         return None
@@ -270,7 +270,7 @@ def training_table(rows: list[tuple[str, dict[str, list[Job]]]]) -> str | None:
 
 
 def collapsed_text(rows: list[tuple[str, dict[str, list[Job]]]]) -> str:
-    """A warning naming the rows whose base (or seed base) tower collapsed (bench.collapse) in some seeds, from the
+    """A warning naming the rows whose base (or seed base) tower collapsed (bench.evaluation.collapse) in some seeds, from the
     records that hold the check; "" when none did."""
     found = []
     for label, by_role in rows:
@@ -281,7 +281,7 @@ def collapsed_text(rows: list[tuple[str, dict[str, list[Job]]]]) -> str:
                              f"{pct(max(c['modal_top_share'] for c in bad))})")
     if not found:
         return ""
-    return ("**Collapsed towers**: the same top K₀ for half the validation requests or more (bench/collapse.py), "
+    return ("**Collapsed towers**: the same top K₀ for half the validation requests or more (bench/evaluation/collapse.py), "
             "a global ranking rather than a personalised one, in " + "; ".join(found)
             + ". Rows built on them measure that ranking, not the backbone.")
 

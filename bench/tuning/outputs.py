@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
 
-from bench.record import write_atomic  # noqa: E402
+from bench.pipeline.record import write_atomic  # noqa: E402
 from bench.tuning.trial import TRIAL_RECORD  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string in the file
@@ -145,7 +145,7 @@ def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space
              f"`{str(prov['data_fingerprint'])[:16]}`; date {prov['date']}",
              f"- Sampler: {sampler}; {prov['n_trials']} completed trials"
              + (f", {prov['rejected_trials']} of them rejected: their tower collapsed to one ranking for most validation "
-                "requests (bench/collapse.py), so the search cannot pick them" if prov.get("rejected_trials") else "")
+                "requests (bench/evaluation/collapse.py), so the search cannot pick them" if prov.get("rejected_trials") else "")
              + (f" ({len(rows) - prov['n_trials']} failed or killed)" if len(rows) > prov["n_trials"] else ""),
              f"- Objective: validation {metric} of the standalone base at its best epoch (early stopping); "
              "no trial ranks a test request",

@@ -7,7 +7,7 @@ requests' targets and exposures are dropped from the requests before anything el
 request outside the validation set (`ValidationOnlyRanker`). The trial's record,
 `trial.json` in its job directory, holds the config, the seed, the data fingerprint, the code
 version, the machine, the training log and the objective. A trial whose selected tower has collapsed
-(the same top K₀ for half the validation requests or more, bench.collapse) is rejected: its record
+(the same top K₀ for half the validation requests or more, bench.evaluation.collapse) is rejected: its record
 says why, it returns the worst objective (so it counts in the budget and steers the sampler away)
 and the search never picks it (bench.tuning.outputs).
 """
@@ -22,18 +22,19 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from bench.batches import TrainingSet
-from bench.cache import StageCache
-from bench.collapse import collapse_message, ranking_spread
-from bench.config import resolve_ks, validate
+from bench.engine.batches import TrainingSet
+from bench.pipeline.cache import StageCache
+from bench.evaluation.collapse import collapse_message, ranking_spread
+from bench.config import resolve_ks
+from bench.pipeline.validate import validate
 from bench.errors import ConfigError, DataError
-from bench.evaluate import EvalSet, Ranker, selection_metric
-from bench.model_stages import build_model, train_config
-from bench.prepare import prepare
-from bench.record import code_version, write_json_atomic
-from bench.requests import Requests
-from bench.samples import split_groups
-from bench.train import train
+from bench.evaluation.evaluate import EvalSet, Ranker, selection_metric
+from bench.engine.build import build_model, train_config
+from bench.pipeline.prepare import prepare
+from bench.pipeline.record import code_version, write_json_atomic
+from bench.protocol.requests import Requests
+from bench.protocol.samples import split_groups
+from bench.engine.train import train
 from models.increc import Variant
 
 log = logging.getLogger("bench")
@@ -75,7 +76,8 @@ def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None
     if not bool(cfg.train.early_stopping):
         raise ConfigError("experiment=tune selects on the validation metric at the best epoch: "
                           "train.early_stopping must stay true")
-    from bench.run import StageTimer, provenance, start_job
+    from bench.pipeline.run import StageTimer, provenance
+    from bench.engine.device import start_job
 
     start = time.perf_counter()
     version = code_version()

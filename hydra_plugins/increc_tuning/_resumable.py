@@ -136,7 +136,7 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
             super().sweep(arguments)
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         after = _completed(study)
-        from bench.tuning.tuned import tuned_path
+        from bench.config.tuned import tuned_path
 
         if after > before or not tuned_path(cfg).exists():
             self._write_outputs(study, sweep_dir)
@@ -167,7 +167,7 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
 
         from bench.config import dataset_label
         from bench.tuning.outputs import write_search_outputs
-        from bench.tuning.tuned import tuned_path
+        from bench.config.tuned import tuned_path
 
         cfg = self.config
         label = dataset_label(cfg)

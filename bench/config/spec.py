@@ -55,7 +55,7 @@ SPEC: dict[str, dict[str, Check]] = {
     "": {"seed": INT, "seeds": INT, "headline_models": (lambda v: isinstance(v, ListConfig) and all(isinstance(x, str) for x in v),
                                                         "a list of backbone names"),
          "headline_seeds": OPT_INT, "resume": BOOL, "experiment_name": OPT_STR, "tuned": AUTO_BOOL,
-         "tuning_applied": (lambda v: v is None or isinstance(v, DictConfig), "set by the harness (bench.tuning.tuned)")},
+         "tuning_applied": (lambda v: v is None or isinstance(v, DictConfig), "set by the harness (bench.config.tuned)")},
     "tune": {"dir": STR, "report_dir": STR, "reject_collapsed": BOOL,
              "space": (lambda v: isinstance(v, DictConfig) and len(v) > 0, "a mapping of config keys to sweep expressions")},
     "requests": {"primary_tabs": INT_LIST, "session_gap_min": NUMBER, "horizon_h": NUMBER, "max_len": INT,
@@ -84,7 +84,7 @@ SPEC: dict[str, dict[str, Check]] = {
               "user_tower": (lambda v: isinstance(v, DictConfig), "a user-tower mapping with _target_")},
 }
 TOP_LEVEL_SECTIONS = [s for s in SPEC if s]
-OPTIONAL_TOP_LEVEL = ("tuning_applied",)  # set by the harness (bench.tuning.tuned.apply_tuned), absent before
+OPTIONAL_TOP_LEVEL = ("tuning_applied",)  # set by the harness (bench.config.tuned.apply_tuned), absent before
 HARNESS_PASSED = ("item_tower", "profile_cardinalities", "n_scenarios")  # user-tower arguments the harness fills in
 
 

@@ -1,5 +1,5 @@
 """The training loop: AdaGrad (paper 2.2.4) over shuffled request batches, one progress bar per epoch,
-optionally to early stopping on a validation metric (PROTOCOL section 3, bench.early_stopping)."""
+optionally to early stopping on a validation metric (PROTOCOL section 3, bench.engine.early_stopping)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench.batches import TrainingSet, train_batch
-from bench.early_stopping import EarlyStopping
+from bench.engine.batches import TrainingSet, train_batch
+from bench.engine.early_stopping import EarlyStopping
 from bench.errors import DataError
-from bench.train_levers import Levers, apply_levers, compile_report
+from bench.engine.levers import Levers, apply_levers, compile_report
 from models.increc import IncRec
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     without it. History: epoch_seconds (training only), batches, batches_available, loss,
     valid_seconds (per evaluated epoch), valid_curve, best_epoch (1-based), best_value, epochs_run,
     stopped ("patience" | "max_epochs" with early stopping, "epochs" without), levers (the speed
-    settings applied: bench.train_levers).
+    settings applied: bench.engine.levers).
     """
     if cfg.early_stopping and evaluate is None:
         raise ValueError("train: cfg.early_stopping needs an evaluate hook (the validation metric after each epoch)")

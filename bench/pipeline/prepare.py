@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bench.cache import StageCache, from_json_array, json_array, pack_dataclass, pack_frame, unpack_dataclass, unpack_frame
+from bench.pipeline.cache import StageCache, from_json_array, json_array, pack_dataclass, pack_frame, unpack_dataclass, unpack_frame
 from bench.config import int_list, resolve_ks
 from bench.data import dataset_files, load_dataset
 from bench.data.schema import Dataset
@@ -21,9 +21,9 @@ from bench.errors import DataError
 from bench.existing.channel import build_channels
 from bench.existing.fit import existing_retrieval
 from bench.existing.multi import channel_statistics
-from bench.ragged import Ragged
-from bench.record import data_fingerprint
-from bench.requests import Requests, build_requests
+from bench.protocol.ragged import Ragged
+from bench.pipeline.record import data_fingerprint
+from bench.protocol.requests import Requests, build_requests
 
 STAGE = "prepared"
 
@@ -34,7 +34,7 @@ class Prepared:
 
     ds: Dataset
     req: Requests
-    retrieved: Ragged | None  # R_u per request (None once bench.run has released it)
+    retrieved: Ragged | None  # R_u per request (None once bench.pipeline.run has released it)
     budget: int  # items the existing system retrieves per request at most (the channels' budgets summed)
     fingerprint: str  # sha256 of the data files
     existing_fits: dict = field(default_factory=dict)  # how R_u was fit (existing.fit): bench.existing.fit's info

@@ -1,7 +1,7 @@
 """One experiment, stage by stage: data -> requests -> existing system -> samples -> train -> retrieve -> metrics.
 
-A short orchestration: each stage's work lives in its module (bench.prepare, bench.samples,
-bench.model_stages, bench.evaluate, bench.protocol). Base@K, Sup@K and SupR@K come from the
+A short orchestration: each stage's work lives in its module (bench.pipeline.prepare, bench.protocol.samples,
+bench.pipeline.stages, bench.evaluation.evaluate, bench.pipeline.protocol_record). Base@K, Sup@K and SupR@K come from the
 standalone base model, Inc@K, IncR@K and Exposure@K from the variant's serving tower, Seed@K from a
 second base and SeedR@K / Seed2R@K (the A/A) from a second and a third (PROTOCOL 5); every model is selected on validation requests and scores the test
 requests once.
@@ -20,22 +20,22 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bench.cache import StageCache
-from bench.config import int_list, resolve_ks, validate
-from bench.errors import ConfigError, DataError
-from bench.evaluate import EvalSet, Ranker, format_table, per_request_arrays, ranking_depth, test_metrics
-from bench.machine import cpu_vendor, machine
-from bench.metrics import SEED2_OFFSET, SEED_OFFSET, Rankings, curve_ks, popularity_ranking, record_comparisons
-from bench.model_stages import (SPARSE_AUTO_ITEMS, Evaluation, build_model, sparse_item_grads, standalone_base,
-                                train_config, trained_variant, variant_from_config)
-from bench.prepare import prepare
-from bench.protocol import protocol_record
-from bench.record import code_version, package_versions, write_json_atomic, write_npz_atomic
-from bench.resume import PER_REQUEST, finished_record
-from bench.samples import sample_statistics, split_groups
-from bench.tuning.tuned import check_tuned_data
-
-__all__ = ["run", "format_table", "RunResult", "build_model", "sparse_item_grads", "SPARSE_AUTO_ITEMS", "cpu_vendor"]
+from bench.pipeline.cache import StageCache
+from bench.config import int_list, resolve_ks
+from bench.pipeline.validate import validate
+from bench.errors import DataError
+from bench.evaluation.evaluate import EvalSet, Ranker, per_request_arrays, ranking_depth, test_metrics
+from bench.engine.machine import machine
+from bench.evaluation.metrics import SEED2_OFFSET, SEED_OFFSET, Rankings, curve_ks, popularity_ranking, record_comparisons
+from bench.pipeline.stages import Evaluation, standalone_base, trained_variant
+from bench.engine.build import train_config, variant_from_config
+from bench.engine.device import start_job
+from bench.pipeline.prepare import prepare
+from bench.pipeline.protocol_record import protocol_record
+from bench.pipeline.record import code_version, package_versions, write_json_atomic, write_npz_atomic
+from bench.pipeline.resume import PER_REQUEST, finished_record
+from bench.protocol.samples import sample_statistics, split_groups
+from bench.config.tuned import check_tuned_data
 
 log = logging.getLogger("bench")
 
@@ -53,37 +53,6 @@ class StageTimer:
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
         log.info("stage %s done in %.1f s", name, self.seconds[name])
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but no CUDA device is available; use auto or cpu")
-    return torch.device(name)
-
-
-def deterministic_torch(fill_uninitialized_memory: bool = False) -> None:
-    """Deterministic kernels (same config and seed, same metrics on CPU).
-
-    Deterministic mode also fills every new tensor with NaN before an op overwrites it, a guard
-    against reading uninitialised memory that no op here relies on; it cost about 9% of a SASRec
-    training step (py-spy, Pure-sized preset), so it is off. Metrics are the same either way
-    (tests/test_end_to_end.py).
-    """
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = fill_uninitialized_memory
-
-
-def start_job(cfg: DictConfig) -> tuple[int, torch.device]:
-    """Threads, seeds and deterministic kernels for one job (a run or a tuning trial); its seed and device."""
-    if cfg.train.get("threads") is not None:
-        torch.set_num_threads(int(cfg.train.threads))
-    seed = int(cfg.seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    deterministic_torch()
-    return seed, resolve_device(str(cfg.train.device))
 
 
 def provenance(cfg: DictConfig, seed: int, overrides: list[str] | None, fingerprint: str, version: dict,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.ragged import Ragged, segment_ranges
-from bench.requests import DAY_MS, DAY_TZ_HOURS
-from bench.samples import Samples
+from bench.protocol.ragged import Ragged, segment_ranges
+from bench.protocol.requests import DAY_MS, DAY_TZ_HOURS
+from bench.protocol.samples import Samples
 from models.increc import TrainBatch
 from models.inputs import UserInput
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.machine import native_bf16_cpu
+from bench.engine.machine import native_bf16_cpu
 from models.dropout import set_sampler
 from models.increc import IncRec
 

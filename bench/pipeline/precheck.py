@@ -15,8 +15,9 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bench.config import CONF_DIR, register_resolvers, validate
-from bench.config_spec import unknown_key
+from bench.config import CONF_DIR, register_resolvers
+from bench.pipeline.validate import validate
+from bench.config.spec import unknown_key
 from bench.errors import ConfigError
 
 GROUPS = tuple(sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()))  # dataset, existing, experiment, increc, model

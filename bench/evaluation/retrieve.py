@@ -17,7 +17,7 @@ import faiss  # noqa: E402
 import numpy as np
 import pandas as pd
 
-from bench.ragged import isin
+from bench.protocol.ragged import isin
 
 # Below this many queries faiss computes inner products without BLAS, several times slower.
 faiss.cvar.distance_compute_blas_threshold = 1
@@ -61,7 +61,7 @@ class IVFIndex:
 
     The coarse quantizer is k-means (faiss, `seed`) on at most 64 items per list drawn with `seed`; a query
     scans the `probe` lists nearest to it, so probe == lists is exact search. Never used to score the models
-    under evaluation (bench.evaluate ranks the whole pool exactly).
+    under evaluation (bench.evaluation.evaluate ranks the whole pool exactly).
     """
 
     def __init__(self, items: np.ndarray, lists: int | None = None, probe: int = 32, seed: int = 0) -> None:

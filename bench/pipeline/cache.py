@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.record import code_digest, package_versions, write_npz_atomic
+from bench.pipeline.record import code_digest, package_versions, write_npz_atomic
 
 log = logging.getLogger("bench")
 

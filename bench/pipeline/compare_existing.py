@@ -1,9 +1,9 @@
-"""`python -m bench.existing.compare COMMON... [--out FILE] -- SYSTEM_A... -- SYSTEM_B...`: how existing systems label.
+"""`python -m bench.pipeline.compare_existing COMMON... [--out FILE] -- SYSTEM_A... -- SYSTEM_B...`: how existing systems label.
 
 Before any model is trained, what an existing system does to the benchmark is in its labels: the ITG
 share of each split, how many test requests keep a non-empty ITG (the rows every metric averages
 over), and per channel the share of RTG targets it retrieves. This runs the prepared stage (data,
-requests, existing system; bench.prepare) once per system and prints one markdown table. COMMON are
+requests, existing system; bench.pipeline.prepare) once per system and prints one markdown table. COMMON are
 Hydra overrides every system shares (e.g. dataset=kuairand_sample); each group after `--` is one
 system's overrides (e.g. existing=multi existing.channels.0.budget=200). `--load-only` reads the data
 and builds the requests and stops there (bench.perf's baseline of what every system's figures include).
@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cache import StageCache
-from bench.config import CONF_DIR, register_resolvers, validate
-from bench.samples import sample_statistics, split_groups
+from bench.pipeline.cache import StageCache
+from bench.config import CONF_DIR, register_resolvers
+from bench.pipeline.validate import validate
+from bench.protocol.samples import sample_statistics, split_groups
 
 
 def compose(overrides: list[str]):
@@ -36,7 +37,7 @@ def compose(overrides: list[str]):
 
 def system_row(overrides: list[str]) -> dict:
     """The labelling statistics of one system (module docstring)."""
-    from bench.prepare import prepare
+    from bench.pipeline.prepare import prepare
 
     cfg = compose(overrides)
     start = time.perf_counter()
@@ -87,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             current.append(a)
     groups.append(current)
-    parser = argparse.ArgumentParser(prog="python -m bench.existing.compare", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline.compare_existing", description=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     parser.add_argument("--load-only", action="store_true", help="load the data and build the requests, nothing more")
     args, common = parser.parse_known_args(groups[0])
     if args.load_only:
-        from bench.prepare import load_requests
+        from bench.pipeline.prepare import load_requests
 
         _, req = load_requests(compose(common), lambda _: contextlib.nullcontext(), False)
         print(f"{req.n:,} requests")

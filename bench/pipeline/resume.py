@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.data import dataset_files
 from bench.errors import BenchError
-from bench.machine import cpu_vendor, native_bf16_cpu
-from bench.record import code_digest, data_fingerprint, package_versions
+from bench.engine.machine import cpu_vendor, native_bf16_cpu
+from bench.pipeline.record import code_digest, data_fingerprint, package_versions
 
 PER_REQUEST = "per_request.npz"
 RESUME_IGNORED = ("seeds", "cache", "tune", "tuned", "tuning_applied")  # top-level keys that never change a job's

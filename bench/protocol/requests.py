@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import DataError
-from bench.ragged import Ragged, segment_ranges
+from bench.protocol.ragged import Ragged, segment_ranges
 
 DAY_MS = 86_400_000
 DAY_TZ_HOURS = 8  # KuaiRand's `date` column is Beijing time (UTC+8): split days start at its midnight
@@ -147,7 +147,7 @@ def build_requests(
     is_valid = (t1 >= first_valid) & ~is_test
     never = np.iinfo(np.int64).max
     # [R] end of each request's split; protocol v1 (valid_days=0) keeps X_u whole, as its reference figures
-    # were computed, and only training drops test-period positives (bench.samples.Samples.train_target_mask)
+    # were computed, and only training drops test-period positives (bench.protocol.samples.Samples.train_target_mask)
     cut = np.where(is_test, never, np.where(is_valid, first_test, first_valid)) if valid_days > 0 else np.full(n_req, never)
     t_end = np.minimum(np.minimum(next_t1, t1 + horizon_ms), cut)  # targets never cross into a later split
 

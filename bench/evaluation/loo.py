@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.ragged import Ragged
+from bench.protocol.ragged import Ragged
 
 
 @dataclass

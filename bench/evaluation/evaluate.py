@@ -1,5 +1,5 @@
 """Evaluation: full-pool rankings of a split's requests, the validation selection metric that early
-stopping reads (PROTOCOL 3), and the metrics of `bench.metrics.METRICS` assembled for the run record
+stopping reads (PROTOCOL 3), and the metrics of `bench.evaluation.metrics.METRICS` assembled for the run record
 and the console table (PROTOCOL 5).
 
 Validation requests only ever reach `selection_metric`; test requests only `test_metrics`, once,
@@ -14,11 +14,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bench.batches import user_input
-from bench.metrics import METRICS, HitCounts, record_comparisons, Rankings, hit_counts, hits_by_tab, metric_counts, summarise
-from bench.ragged import Ragged
-from bench.retrieve import remove_and_fill, top_k
-from bench.samples import Samples
+from bench.engine.batches import user_input
+from bench.evaluation.metrics import METRICS, HitCounts, record_comparisons, Rankings, hit_counts, hits_by_tab, metric_counts, summarise
+from bench.protocol.ragged import Ragged
+from bench.evaluation.retrieve import remove_and_fill, top_k
+from bench.protocol.samples import Samples
 from models.increc import IncRec
 
 VALID_SUBSET_SEED = 0  # eval.valid_max_requests draws its fixed subset with this seed, the same for every model

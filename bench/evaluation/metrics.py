@@ -27,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from bench.ragged import Ragged
-from bench.retrieve import remove_and_fill, row_membership
+from bench.protocol.ragged import Ragged
+from bench.evaluation.retrieve import remove_and_fill, row_membership
 
 
 @dataclass(frozen=True)

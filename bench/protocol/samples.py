@@ -2,7 +2,7 @@
 
 RTG = X_u ∩ R_u (targets the existing system already retrieves), ITG = X_u \\ R_u (incremental
 targets), ETG = the items exposed in the request. Targets and exposures are already cut at the end of
-their request's split (bench.requests); the training masks also drop test-period positives, which
+their request's split (bench.protocol.requests); the training masks also drop test-period positives, which
 is what protocol v1 (no validation split, X_u kept whole) relies on.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.ragged import Ragged, isin, unique_sorted
-from bench.requests import Requests
+from bench.protocol.ragged import Ragged, isin, unique_sorted
+from bench.protocol.requests import Requests
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Samples:
     """Requests with their existing-system retrieval and every target flagged RTG or ITG."""
 
     requests: Requests
-    retrieved: Ragged | None  # R_u per request (released by bench.run once the evaluation sets hold theirs)
+    retrieved: Ragged | None  # R_u per request (released by bench.pipeline.run once the evaluation sets hold theirs)
     is_itg: np.ndarray  # [len(requests.targets.values)] bool: target not in R_u
 
     @property

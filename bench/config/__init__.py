@@ -1,0 +1,93 @@
+"""Config helpers shared by the entry point and the tests: resolvers and derived defaults."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # bench/config/__init__.py -> the repository
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+def register_resolvers() -> None:
+    """`${project_root:}` in YAML: the repository root, so default paths do not depend on the cwd;
+    `${dataset_label:}`: the dataset's name in tuning paths (`dataset_label`)."""
+    if not OmegaConf.has_resolver("project_root"):
+        OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    if not OmegaConf.has_resolver("dataset_label"):
+        OmegaConf.register_new_resolver("dataset_label", lambda *, _root_: dataset_label(_root_))
+    if not OmegaConf.has_resolver("sweep_seeds"):
+        OmegaConf.register_new_resolver("sweep_seeds", lambda *, _root_: sweep_seeds(_root_))
+
+
+def seeds_for(cfg: DictConfig, model: str) -> int:
+    """How many seeds an experiment gives `model`: `headline_seeds` for the `headline_models`, else `seeds`."""
+    headline = cfg.get("headline_seeds")
+    if headline is not None and model in list(cfg.get("headline_models") or []):
+        return int(headline)
+    return int(cfg.seeds)
+
+
+def sweep_seeds(cfg: DictConfig) -> int:
+    """The seed range a sweep enumerates: the largest of `seeds` and `headline_seeds` (jobs past a backbone's
+    own count are skipped, `beyond_seeds`)."""
+    return max(int(cfg.seeds), int(cfg.get("headline_seeds") or 0))
+
+
+def beyond_seeds(cfg: DictConfig) -> str | None:
+    """Why a sweep job runs nothing (its seed is past its backbone's seed count), or None."""
+    wanted = seeds_for(cfg, str(cfg.model.name))
+    if int(cfg.seed) >= wanted:
+        return (f"skipped: seed {int(cfg.seed)} is past the {wanted} seeds {cfg.model.name} gets "
+                f"(seeds={int(cfg.seeds)}, headline_seeds={cfg.get('headline_seeds')} for {list(cfg.get('headline_models') or [])})")
+    return None
+
+
+def dataset_label(cfg: DictConfig) -> str:
+    """The dataset's name in tuning paths (tuned values, reports, searches): `dataset.name`, with the preset
+    for a synthetic preset other than the default `small` and the release for a KuaiRand release given
+    explicitly, so values tuned on one never reach a run on another."""
+    ds = cfg.dataset
+    if ds.get("kind") == "synthetic" and str(ds.get("preset", "small")) != "small":
+        return f"{ds.name}_{ds.preset}"
+    if ds.get("kind") == "kuairand" and ds.get("release"):
+        return f"{ds.name}_{ds.release}"
+    return str(ds.name)
+
+
+def _nice(x: float) -> int:
+    """The largest of 1, 2, 5 x 10^n not above x (at least 1)."""
+    if x < 1:
+        return 1
+    exp = 10 ** math.floor(math.log10(x))
+    return int(max(m * exp for m in (1, 2, 5) if m * exp <= x))
+
+
+def auto_ks(pool_size: int) -> list[int]:
+    """K values scaled to the pool: K and 2K with K = a round number near pool/150, in [10, 1000].
+
+    7.6k items (KuaiRand-Pure) gives 50 and 100; 4.4M items (KuaiRand-1K) gives the paper's 1k and 2k.
+    """
+    k = min(max(_nice(pool_size / 150), 10), 1000)
+    k = min(k, max(pool_size // 4, 1))  # Sup@2K needs 4K <= pool
+    return [k, 2 * k]
+
+
+def resolve_ks(ks, pool_size: int) -> list[int]:
+    """The K values of `eval.ks` for a pool of `pool_size` items (auto: scaled); 2K must fit in the pool."""
+    values = auto_ks(pool_size) if ks == "auto" else int_list(ks, "eval.ks")
+    if 2 * max(values) > pool_size:
+        raise ConfigError(f"eval.ks={values}: Sup@K and Inc@K need 2K <= pool size ({pool_size}); choose smaller K")
+    return sorted(set(values))
+
+
+def int_list(value, key: str) -> list[int]:
+    items = value if isinstance(value, (list, tuple)) or OmegaConf.is_list(value) else [value]
+    try:
+        return [int(v) for v in items]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r}: give an integer or a list of integers") from None
