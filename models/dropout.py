@@ -10,7 +10,7 @@ torch's global generator, so `torch.manual_seed` makes them reproducible; they a
 random stream from `nn.Dropout`'s.
 
 `sampler` selects the implementation per module: "bits" (the above; the harness's training default,
-set by bench.train_levers), "torch" (nn.Dropout and the attention dropout inside
+set by bench.engine.levers), "torch" (nn.Dropout and the attention dropout inside
 F.scaled_dot_product_attention: a module's default, and the reference path). On CUDA devices "bits"
 falls back to torch's own kernels, which draw masks in parallel already.
 """

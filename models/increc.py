@@ -68,7 +68,7 @@ class Variant:
 
 @dataclass
 class TrainBatch:
-    """Everything one optimisation step needs for B requests (built by bench.batches)."""
+    """Everything one optimisation step needs for B requests (built by bench.engine.batches)."""
 
     user: UserInput
     negatives: torch.Tensor  # [M] long, sampled from the pool
@@ -103,7 +103,7 @@ class IncRec(nn.Module):
         self.item_tower = item_tower
         names = ["basic"] + (["incremental"] if variant.incremental else []) + (["alignment"] if variant.alignment else [])
         self.towers = nn.ModuleDict({name: make_user_tower() for name in names})
-        # training-speed settings (bench.train_levers sets them from train.*); neither changes what is computed
+        # training-speed settings (bench.engine.levers sets them from train.*); neither changes what is computed
         # in fp32 beyond float summation order
         self.item_vectors_once = False  # one item-tower call per step on every id it reads (histories included)
         self.tower_autocast: torch.dtype | None = None  # bf16: the user towers run under autocast in training

@@ -29,7 +29,7 @@ item embeddings without them, and d_a = 4d. As in the paper's equation the two m
 Training uses, for each target, the interest closest to it, v_u = V_u[:, argmax(V_u^T e_i)] (the
 paper's hard read-out, section "Model Training"; models.losses.pick_interest); serving retrieves
 the top-N with every interest and merges the lists by score, f(u, i) = max_k e_i^T v_u^(k)
-(bench.retrieve.top_k), the paper's aggregation module with its diversity factor λ = 0.
+(bench.evaluation.retrieve.top_k), the paper's aggregation module with its diversity factor λ = 0.
 
 Adaptations for f_b(P_u, B_u) of IncRec's eq. 1 (each switchable):
 - the history items are embedded by the shared item tower (ids plus side features);
