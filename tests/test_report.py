@@ -20,7 +20,8 @@ from bench.report.stats import (crossed_stats, format_interval, mean_std, minimu
                                 pooled, seeds_needed, two_level_bootstrap)
 from bench.report.page import render
 from bench.report.table1 import table1, table1_numbers
-from bench.report.tables import header, table2, table3
+from bench.report.ablations import table2, table3
+from bench.report.header import header
 
 KS = [10, 20]
 R = 6  # test requests per record

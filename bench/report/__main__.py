@@ -20,7 +20,8 @@ from bench.report.summary import table_summary, write_summary
 from bench.report.calibration_page import write_calibration
 from bench.report.page import render
 from bench.report.table1 import table1_numbers
-from bench.report.tables import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ablation_numbers, ordered
+from bench.report.ablations import ablation_numbers
+from bench.report.cells import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered
 
 RECBOLE_PREFIX = "recbole_"  # model.name of model=recbole: recbole_<NAME> (conf/model/recbole.yaml)
 SWEPT = ("seed", "seeds")  # the seed list is re-added below as seeds=N; keys that vary by job are dropped anyway

@@ -25,7 +25,7 @@ from bench.report.calibration import COVERAGE_TARGET, POWER_TARGET, mc_band, mar
 from bench.report.collect import TableRuns, request_users
 from bench.report.comparisons import VARIANT, table1_comparisons
 from bench.report.protocol import md_table
-from bench.report.tables import MODEL_ORDER, ordered
+from bench.report.cells import MODEL_ORDER, ordered
 
 PRIMARY = next(c for c in COMPARISONS if c.role == "primary")
 SIM_SEEDS = (5, 10, 20)

@@ -21,8 +21,9 @@ from bench.report.protocol import FIT_MEANING, md_table, premise_rows, warmup_im
 from bench.evaluation.metrics import COMPARISONS
 from bench.report.stats import format_interval
 from bench.report.summary import read_summary
-from bench.report.tables import (MODEL_ORDER, Cell, Diff, ablation_metrics, agreement_text, diff_text, exposure_label,
-                                 ordered, under_floor_text)
+from bench.report.ablations import ablation_metrics, exposure_label
+from bench.report.cells import MODEL_ORDER, Cell, Diff, diff_text, ordered
+from bench.report.checks import agreement_text, under_floor_text
 
 PRIMARY = next(c.name for c in COMPARISONS if c.role == "primary")
 ROLE_WORDS = {"primary": "primary", "paper": "the paper's", "control": "control", "aa": "A/A"}
@@ -256,6 +257,8 @@ def dataset_summaries(results: Path) -> dict[str, dict[str, dict]]:
     """dataset -> table stem (table1, table1_multi, ...) -> summary, for every results/<dataset>/table*.json."""
     out: dict[str, dict[str, dict]] = {}
     for path in sorted(results.glob("*/table*.json")):
+        if path.stem.endswith("_calibration"):  # a calibration page's numbers, not a table's summary
+            continue
         out.setdefault(path.parent.name, {})[path.stem] = read_summary(path)
     if not out:
         raise ReportError(f"no table summary (results/<dataset>/table*.json) under {results}; run bench.report first")

@@ -1,5 +1,5 @@
 """One table's whole markdown page: the header, Table 1 (protocol v3, bench.report.table1) or Tables 2 / 3
-(bench.report.tables), the training and collapse notes, the paper's own table and the plots."""
+(bench.report.ablations), the training and collapse notes, the paper's own table and the plots."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import cast
 from bench.report.collect import TableRuns
 from bench.report.stats import TEST_NAME
 from bench.report.table1 import Table1K, column_note, design_lines, table1, table1_numbers
-from bench.report.tables import (INTERVAL_NOTE, POP_ROW_NOTE, Ablation, ablation_numbers, collapsed_text, header,
-                                 paper_block, table2, table3, training_rows, training_table)
+from bench.report.ablations import INTERVAL_NOTE, POP_ROW_NOTE, Ablation, ablation_numbers, table2, table3
+from bench.report.checks import collapsed_text, training_rows, training_table
+from bench.report.header import header, paper_block
 
 
 def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1K] | list[Ablation] | None = None) -> str:

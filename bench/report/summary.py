@@ -19,7 +19,8 @@ from bench.pipeline.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
 from bench.report.protocol import inc_sup_spread, premise, protocol, splits, warmup
 from bench.report.table1 import Table1K, table1_numbers
-from bench.report.tables import ABLATION_REFERENCE, Ablation, Cell, Diff, ablation_numbers
+from bench.report.ablations import ABLATION_REFERENCE, Ablation, ablation_numbers
+from bench.report.cells import Cell, Diff
 
 SUMMARY_VERSION = 3  # 3: Table 1 under protocol v3 (comparisons with variance components, pooled answers)
 # versions read_summary still reads, per table: Tables 2 and 3 have not changed since version 2

@@ -17,8 +17,8 @@ from bench.report.collect import Job, TableRuns
 from bench.report.comparisons import ComparisonsAtK, PooledComparison, RowComparison, pts, table1_comparisons
 from bench.report.protocol import md_table
 from bench.report.stats import POOLED_METHOD, format_interval
-from bench.report.tables import (MODEL_ORDER, Cell, agreement_text, bold_max, cell, measured, ordered,
-                                 popularity_agreement, seeds_collapsed, seeds_under_floor, under_floor_text)
+from bench.report.cells import MODEL_ORDER, Cell, bold_max, cell, measured, ordered
+from bench.report.checks import agreement_text, popularity_agreement, seeds_collapsed, seeds_under_floor, under_floor_text
 
 POP_PREFIX = "Pop_"
 
