@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from bench.data import synthetic as syn
+from bench.data.synthetic import writer as syn_writer
 
 REAL_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "kuairand-pure-sample"
 REAL_FILES = {
@@ -116,7 +117,7 @@ def test_atomic_write_leaves_no_temporary_directory(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("killed half-way")
 
-    monkeypatch.setattr(syn, "_write_log", boom)
+    monkeypatch.setattr(syn_writer, "_write_log", boom)
     with pytest.raises(RuntimeError):
         syn.generate("tiny", 4, tmp_path / "data")  # a failed replacement keeps the old dataset
     with pytest.raises(RuntimeError):
@@ -143,7 +144,7 @@ def test_ensure_generated_caches(tmp_path, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("regenerated a cached dataset")
 
-    monkeypatch.setattr(syn, "_generate", must_not_run)
+    monkeypatch.setattr(syn_writer, "_generate", must_not_run)
     assert syn.ensure_generated("tiny", 5, tmp_path, progress=False) == path
     assert {f.name: f.stat().st_mtime_ns for f in path.iterdir()} == mtimes
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
