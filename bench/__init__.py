@@ -1,5 +1,5 @@
 """increc-bench: the harness. Its packages are the pipeline, each importing only those listed before it
-(tests/test_layout.py holds this):
+(tests/unit/test_layout.py holds this):
 
 errors, config (paths, resolvers, the config schema, tuned values) -> data (readers, the synthetic generator)
 -> protocol (requests, splits, samples) -> engine (batches, training, levers, device) -> evaluation

@@ -24,7 +24,7 @@ def deterministic_torch(fill_uninitialized_memory: bool = False) -> None:
     Deterministic mode also fills every new tensor with NaN before an op overwrites it, a guard
     against reading uninitialised memory that no op here relies on; it cost about 9% of a SASRec
     training step (py-spy, Pure-sized preset), so it is off. Metrics are the same either way
-    (tests/test_end_to_end.py).
+    (tests/e2e/test_end_to_end.py).
     """
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = fill_uninitialized_memory

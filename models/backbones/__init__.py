@@ -2,7 +2,7 @@
 
 A new backbone is one module here and one `conf/model/<name>.yaml` whose `user_tower._target_` names
 its class (`_partial_: true`); the harness passes the shared item tower, the profile cardinalities
-and the scenario count. tests/test_tower_contract.py checks the contract on every YAML it finds.
+and the scenario count. tests/unit/models/test_tower_contract.py checks the contract on every YAML it finds.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ Adaptations for f_b(P_u, B_u) of IncRec's eq. 1 (each switchable):
 Padding (left-aligned histories, padding after the items) gets zero routing weight and zero
 attention; an empty history gives v_k = 0 (plus p_u), so the output stays finite.
 
-Permutation properties (tests/test_backbones_basic.py): ComiRec-SA without position embeddings is
+Permutation properties (tests/unit/models/test_backbones_basic.py): ComiRec-SA without position embeddings is
 invariant to permuting the history; with them it is not. ComiRec-DR with per-position W_ij is
 position-aware (the map depends on i). With a shared map, routing is permutation-equivariant: the
 interests depend only on the multiset of (item, initial logits b_i·) pairs, so permuting the

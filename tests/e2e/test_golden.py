@@ -1,6 +1,6 @@
 """Golden records: the `tiny` preset's metrics for a few backbones and variants, committed per CPU kind, compared
 bit for bit. A refactor that changes no number keeps them; a change that does change a number must rewrite them
-on purpose (`GOLDEN_WRITE=1 pytest tests/test_golden.py`) and say why in its commit.
+on purpose (`GOLDEN_WRITE=1 pytest tests/e2e/test_golden.py`) and say why in its commit.
 
 Metrics repeat only on the same kind of CPU (dropout masks and bf16 support differ between vendors), so the
 file holds one entry per kind; a machine of a kind with no entry skips, naming the command that adds one.
@@ -43,5 +43,5 @@ def test_tiny_metrics_are_bit_identical_to_the_golden_records(tmp_path: Path, sy
         golden[kind] = got
         GOLDEN.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
     if kind not in golden:
-        pytest.skip(f"no golden records for {kind}: add them with GOLDEN_WRITE=1 pytest tests/test_golden.py")
+        pytest.skip(f"no golden records for {kind}: add them with GOLDEN_WRITE=1 pytest tests/e2e/test_golden.py")
     assert got == golden[kind]  # == on floats: bit for bit

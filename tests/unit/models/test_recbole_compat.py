@@ -14,7 +14,7 @@ import torch
 from models import recbole_compat as rc
 from models.backbones.sasrec import TransformerLayer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # tests/unit/models/ -> the repository
 
 
 # ---------------------------------------------------------------- numpy aliases

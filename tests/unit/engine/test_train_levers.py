@@ -22,7 +22,7 @@ from bench.engine.levers import REFERENCE, Levers, apply_levers, resolve_precisi
 from bench.pipeline.validate import validate
 from models.dropout import Dropout, attention, bits_mask, dropout, set_sampler
 from tests.conftest import compose_config
-from tests.test_backbone_kuaiformer import make_tower, make_user
+from tests.unit.models.test_backbone_kuaiformer import make_tower, make_user
 
 CPU = torch.device("cpu")
 

@@ -24,8 +24,8 @@ from bench.protocol.ragged import Ragged
 from bench.protocol.requests import DAY_MS
 from bench.pipeline.run import run
 
-from .conftest import compose_config
-from .test_existing_fit import random_requests
+from tests.conftest import compose_config
+from tests.unit.existing.test_existing_fit import random_requests
 
 SINGLE_CHANNELS = sorted(p.stem for p in (CONF_DIR / "existing").glob("*.yaml")
                          if "_target_" in OmegaConf.load(p))  # every one-channel choice of existing=

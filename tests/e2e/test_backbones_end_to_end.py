@@ -14,7 +14,7 @@ BACKBONES = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))  # every
 TINY = ("dataset.preset=tiny", "train.progress=false", "train.batch_size=128")
 # model=recbole is every RecBole model: here SINE, cheap and clear of the floor on both CPU kinds' numerics (measured
 # on a 2-core AMD EPYC, 1 thread: SINE 15 s, Base@20 0.214 against popularity's 0.134; STAMP 5 s but 0.132, below it,
-# where another machine had it above; GRU4Rec, the default, 19 s); tests/test_recbole_towers.py covers every served model
+# where another machine had it above; GRU4Rec, the default, 19 s); tests/unit/models/test_recbole_towers.py covers every served model
 CHEAPEST = {"recbole": ("model.recbole_model=SINE",)}
 # Backbones whose margin over popularity on tiny is within the noise, measured on both CPU kinds: for them the
 # larger K gets the same two-standard-error allowance as the smaller one (a finding, not a pass: see the reasons)

@@ -13,7 +13,7 @@ from models.backbones import UserTower
 from models.inputs import UserInput
 from models.losses import sampled_softmax
 from tests.conftest import compose_config
-from tests.test_backbones_basic import DIM, N_ITEMS, N_SCENARIOS, PROFILE_CARDS, item_tower, user_input
+from tests.unit.models.test_backbones_basic import DIM, N_ITEMS, N_SCENARIOS, PROFILE_CARDS, item_tower, user_input
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 

@@ -20,7 +20,7 @@ from bench.pipeline.validate import validate
 from bench.errors import ConfigError, DataError
 from bench.pipeline.run import run
 from tests.conftest import compose_config
-from tests.test_kuairand_reader import HOUR, PURE, T0, log_row, make_release, video_row
+from tests.unit.data.test_kuairand_reader import HOUR, PURE, T0, log_row, make_release, video_row
 
 DAY = 24 * HOUR
 

@@ -16,7 +16,7 @@ from bench.report.findings import pooled_line, render_findings
 from bench.report.stats import crossed_stats, format_interval, pooled, seeds_needed
 from bench.report.summary import SUMMARY_VERSION, read_summary, table_summary
 from bench.report.table1 import table1_numbers
-from tests.test_report import (BOTH, COMPARED, KS, R, TB_ITG_INC_HITS, USERS, compared, make_ablations, make_table1,
+from tests.unit.report.test_report import (BOTH, COMPARED, KS, R, TB_ITG_INC_HITS, USERS, compared, make_ablations, make_table1,
                                make_under_floor, rolling_fits)
 
 

@@ -15,7 +15,7 @@ import pytest
 from bench.data import synthetic as syn
 from bench.data.synthetic import writer as syn_writer
 
-REAL_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "kuairand-pure-sample"
+REAL_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "kuairand-pure-sample"
 REAL_FILES = {
     "log": "log_standard_4_22_to_5_08_pure.csv",
     "user": "user_features_pure.csv",

@@ -22,7 +22,7 @@ from tests.conftest import compose_config
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")  # as the sweeper does (optuna 2.10 on SQLAlchemy 1.4)
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 SHORT = ["dataset.preset=tiny", "train.max_epochs=2", "train.patience=1", "train.threads=1", "train.max_batches=4",
-         "tune.reject_collapsed=false"]  # towers trained on 4 batches rank nearly alike: tests/test_collapse.py checks rejection
+         "tune.reject_collapsed=false"]  # towers trained on 4 batches rank nearly alike: tests/unit/evaluation/test_collapse.py checks rejection
 
 
 def _search(args: list[str]) -> subprocess.Popen:

@@ -20,7 +20,7 @@ from bench.existing.itemcf import ItemCFChannel, fit_itemcf, retrieve
 from bench.protocol.ragged import Ragged
 from bench.protocol.requests import DAY_MS, Positives, build_requests
 
-from .conftest import compose_config
+from tests.conftest import compose_config
 
 H = 3_600_000
 D2 = 1_651_939_200_000  # 2022-05-08 00:00 Beijing: the test day (first_test_ms)

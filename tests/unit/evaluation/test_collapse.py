@@ -15,7 +15,7 @@ import pytest
 import bench.evaluation.collapse as collapse
 from bench.evaluation.collapse import modal_top_share, ranking_spread
 from tests.conftest import compose_config
-from tests.test_tuning import SHORT
+from tests.e2e.test_tuning import SHORT
 
 
 def test_modal_top_share_counts_sets_not_orders() -> None:
