@@ -128,6 +128,19 @@ def render_calibration(result: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+def _finite_json(x):
+    """NaN and infinities as None (JSON has neither), recursively."""
+    if isinstance(x, dict):
+        return {k: _finite_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_json(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
 def write_calibration(runs: TableRuns, folder: Path, command: str, **kwargs) -> list[Path]:
     """`<stem>_calibration.md` and `.json` in `folder` for one Table 1."""
     result = table_calibration(runs, **kwargs)
@@ -135,6 +148,6 @@ def write_calibration(runs: TableRuns, folder: Path, command: str, **kwargs) -> 
     text = render_calibration(result, command)
     write_atomic(md, lambda f: f.write(text))
     js = md.with_suffix(".json")
-    payload = json.dumps(result, indent=1, sort_keys=True, default=float) + "\n"
+    payload = json.dumps(_finite_json(result), indent=1, sort_keys=True, default=float, allow_nan=False) + "\n"
     write_atomic(js, lambda f: f.write(payload))
     return [md, js]

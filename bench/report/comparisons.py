@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.evaluation.metrics import COMPARISONS, TWIN_VARIANT, Comparison
 from bench.report.collect import Job, TableRuns, paired_arrays, request_users
-from bench.report.stats import CellStats, Pooled, crossed_stats, delta_of, pooled, seeds_needed
+from bench.report.stats import CellStats, Pooled, crossed_stats, delta_of, pooled, seeds_needed, users_factor_needed
 
 VARIANT = "na"  # Table 1's variant (the paper's IncRec-NA): its records hold every self-arm
 
@@ -60,6 +60,7 @@ class PooledComparison:
     result: Pooled | None  # None with fewer than two rows that have an interval
     delta: float | None  # the backbones' mean δ
     seeds: int | None  # seeds per backbone that would bring the pooled sensitivity to δ (None: seeds alone cannot)
+    users: float | None = None  # × the test users that would, at the rows' own seeds (None: users alone cannot)
 
     @property
     def verdict(self) -> str:
@@ -80,7 +81,7 @@ class PooledComparison:
 
     def to_dict(self) -> dict:
         return {"pooled": None if self.result is None else self.result.to_dict(), "delta": self.delta,
-                "verdict": self.verdict, "seeds_needed": self.seeds,
+                "verdict": self.verdict, "seeds_needed": self.seeds, "users_factor_needed": self.users,
                 "backbones": [r.model for r in self.rows
                               if r.stats is not None and r.stats.n_seeds >= 2 and r.stats.se > 0],
                 "components": {k: list(v) for k, v in self.components().items()}}
@@ -103,6 +104,15 @@ def _arms(runs: TableRuns, model: str, c: Comparison) -> tuple[list[Job], list[J
     return a_jobs, b_jobs, ""
 
 
+def same_base(a_jobs: list[Job], b_jobs: list[Job], k: int) -> bool:
+    """Whether two arms' records, seed by seed, served the same base (identical Base@K hits): the twin and
+    IncRec-NA skip the same base top K only then (they read it from the stage cache, or retrain it
+    deterministically)."""
+    b_by = {j.seed: j for j in b_jobs}
+    return all(np.array_equal(j.arrays.get(f"Base@{k}/hits"), b_by[j.seed].arrays.get(f"Base@{k}/hits"))
+               for j in a_jobs if j.seed in b_by)
+
+
 def row_comparison(runs: TableRuns, model: str, c: Comparison, k: int) -> RowComparison:
     """`c` at K for one backbone: D[s, r] = a − b per seed both arms have and per test request."""
     a_jobs, b_jobs, missing = _arms(runs, model, c)
@@ -111,6 +121,9 @@ def row_comparison(runs: TableRuns, model: str, c: Comparison, k: int) -> RowCom
     arrays = paired_arrays(a_jobs, f"{c.a}@{k}", b_jobs, f"{c.b}@{k}")
     if arrays is None:
         return RowComparison(model, c, None, None, f"the records predate {c.a if a_jobs[0].metric(f'{c.a}@{k}') is None else c.reference}@{k}")
+    if c.b_from == "twin" and not same_base(a_jobs, b_jobs, k):
+        return RowComparison(model, c, None, None, f"the twin's base differs from IncRec-NA's (Base@{k} hits per "
+                                                   "seed): their R-channels skip different items")
     a, b = arrays  # [S, R] each
     users = request_users(a_jobs[0])
     stats = crossed_stats(a - b, users)
@@ -131,7 +144,8 @@ def table1_comparisons(runs: TableRuns, models: list[str]) -> list[ComparisonsAt
             delta = float(np.mean(deltas)) if deltas else None
             result = pooled([r.stats for r in usable]) if len(usable) >= 2 else None
             needed = seeds_needed([r.stats for r in usable], delta) if result is not None and delta else None
-            at_k.pooled[c.name] = PooledComparison(c, rows, result, delta, needed)
+            users = users_factor_needed([r.stats for r in usable], delta) if result is not None and delta else None
+            at_k.pooled[c.name] = PooledComparison(c, rows, result, delta, needed, users)
         out.append(at_k)
     return out
 

@@ -443,16 +443,23 @@ def _row_variance(row: CellStats, n_seeds: np.ndarray | float, users_factor: np.
 def projected_mdd(rows: list[CellStats], n_seeds: np.ndarray | float | None = None,
                   users_factor: np.ndarray | float = 1.0) -> np.ndarray | float:
     """The pooled design sensitivity a table would have with `n_seeds` seeds (None: each row's own) and
-    `users_factor` × its users (PROTOCOL 5, Seeds): each row's SE² recomputed from its components, plus
-    the table's τ² (held fixed); pooled SE² = 1/Σ 1/(SE_i² + τ²) (the HKSJ scale at its expectation, 1);
-    mdd = (t(0.975, k−1) + t(0.80, k−1))·SE. nan with fewer than 2 poolable rows."""
+    `users_factor` × its users (PROTOCOL 5, Seeds): each row's SE² recomputed from its components
+    (_row_variance, rescaled so that at the row's own seeds and users it is the row's SE²: the floor and the
+    clustering carry over), plus the table's τ² (held fixed); pooled SE² = c / Σ 1/(SE_i² + τ²), with c the
+    pooled answer's own HKSJ scale (≥ 1, held fixed), so that with each row's own seeds the projection is the
+    sensitivity the table reports; mdd = (t(0.975, k−1) + t(0.80, k−1))·SE. nan with fewer than 2 poolable
+    rows."""
     use = [r for r in _poolable(rows) if _finite(r.sigma_seed, r.sigma_interaction, r.ms_request, r.ms_resid)]
     pool = pooled(use)
     if pool is None:
         return math.nan
     tau2 = pool.tau**2
-    w = sum(1.0 / (_row_variance(r, r.n_seeds if n_seeds is None else n_seeds, users_factor) + tau2) for r in use)
-    out = (stats.t.ppf(0.975, pool.df) + stats.t.ppf(POWER, pool.df)) / np.sqrt(w)
+    own = [_row_variance(r, r.n_seeds) for r in use]  # the components' SE² at each row's own design
+    ratio = [r.se**2 / v if v > 0 else 1.0 for r, v in zip(use, own)]
+    scale = pool.se**2 * sum(1.0 / (r.se**2 + tau2) for r in use)  # HKSJ scale of the pooled answer (≥ 1)
+    w = sum(1.0 / (q * _row_variance(r, r.n_seeds if n_seeds is None else n_seeds, users_factor) + tau2)
+            for r, q in zip(use, ratio))
+    out = (stats.t.ppf(0.975, pool.df) + stats.t.ppf(POWER, pool.df)) * np.sqrt(scale / w)
     return float(out) if np.ndim(out) == 0 else out
 
 

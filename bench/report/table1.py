@@ -248,6 +248,9 @@ def design_lines(numbers: list[Table1K]) -> list[str]:
                 continue
             seeds = (f"δ is reached at {a.seeds} seeds per backbone" if a.seeds is not None
                      else "seeds alone do not reach δ")
+            seeds += ("; at the rows' own seeds, δ needs no more users" if a.users is not None and a.users <= 1.0 else
+                      f"; at the rows' own seeds, {a.users:.2f}× the test users would" if a.users is not None else
+                      "; users alone do not reach δ")
             lines.append(f"- Design, {c.name}@{at.k}: σ_seed {_range(*comp['sigma_seed'])}, σ_request "
                          f"{_range(*comp['sigma_request'])}, σ_interaction {_range(*comp['sigma_interaction'])} points "
                          f"per request over the backbones; pooled sensitivity {100 * a.result.mdd:.2f} points against "

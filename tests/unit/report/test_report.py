@@ -17,7 +17,7 @@ from bench.evaluation.metrics import METRIC_NAMES
 from bench.report.protocol import render_protocol
 from bench.report.summary import table_summary
 from bench.report.stats import (crossed_stats, format_interval, mean_std, minimum_detectable_difference, paired_p,
-                                pooled, seeds_needed, two_level_bootstrap)
+                                pooled, seeds_needed, two_level_bootstrap, users_factor_needed)
 from bench.report.page import render
 from bench.report.table1 import table1, table1_numbers
 from bench.report.ablations import table2, table3
@@ -302,6 +302,7 @@ def test_table1_header_protocol_premise_and_design(tmp_path: Path) -> None:
     rows = [crossed_stats(arm_array(m, "IncR") - arm_array(m, "SupR"), USERS) for m in BOTH]
     pool, delta = pooled(rows), 0.1 * (arm_array("dssm", "SupR").mean() + arm_array("sasrec", "SupR").mean()) / 2
     seeds = seeds_needed(rows, delta)
+    users = users_factor_needed(rows, delta)
 
     def span(name: str) -> str:
         low, high = (f"{100 * f(getattr(r, name) for r in rows):.2f}" for f in (min, max))
@@ -310,7 +311,9 @@ def test_table1_header_protocol_premise_and_design(tmp_path: Path) -> None:
     assert (f"- Design, IncR − SupR@10: σ_seed {span('sigma_seed')}, σ_request {span('sigma_request')}, "
             f"σ_interaction {span('sigma_interaction')} points per request over the backbones; pooled sensitivity "
             f"{100 * pool.mdd:.2f} points against δ 3.33: "
-            + (f"δ is reached at {seeds} seeds per backbone." if seeds else "seeds alone do not reach δ.")) in head
+            + (f"δ is reached at {seeds} seeds per backbone" if seeds else "seeds alone do not reach δ")
+            + (f"; at the rows' own seeds, {users:.2f}× the test users would." if users else
+               "; users alone do not reach δ.")) in head
     assert "- Design, Inc − Sup@20: " in head and "- Design, IncR − ShufR" not in head  # primary and paper's only
     # best epoch / epochs run per trained model (base, variant, seed base, A/A base)
     assert "| dssm | 3.0 / 7.0 | 2.0 / 6.0 | 4.0 / 8.0 | 5.0 / 9.0 |" in full
@@ -757,3 +760,17 @@ def test_regenerate_command_of_recbole_and_builtin_backbones_in_one_table(tmp_pa
         f"python -m bench -m experiment=table1 dataset=kuairand_sample model=unified seeds=1 hydra.sweep.dir={tmp_path} && "
         f"python -m bench -m experiment=table1 dataset=kuairand_sample model=recbole model.recbole_model=NARM,SINE seeds=1 "
         f"hydra.sweep.dir={tmp_path} && python -m bench.report {tmp_path}")
+
+
+def test_a_twin_on_another_base_is_not_compared(tmp_path: Path) -> None:
+    """IncR − ShufR needs the twin to skip the same base top K as IncRec-NA: a twin record whose Base@K hits differ
+    from IncRec-NA's for a seed (its base retrained differently) is named, not compared."""
+    make_table1(tmp_path)
+    npz = tmp_path / "dssm_na_permuted_seed1" / "per_request.npz"
+    arrays = dict(np.load(npz))
+    arrays["Base@10/hits"] = 1 - arrays["Base@10/hits"]  # another base for this seed
+    np.savez(npz, **arrays)
+    at10 = table1_numbers(collect([tmp_path])[0])[0]
+    row = next(r for r in at10.rows if r.model == "dssm").comparisons["IncR − ShufR"]
+    assert row.stats is None and row.missing.startswith("the twin's base differs from IncRec-NA's (Base@10 hits")
+    assert next(r for r in at10.rows if r.model == "sasrec").comparisons["IncR − ShufR"].stats is not None

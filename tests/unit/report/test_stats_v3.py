@@ -294,3 +294,16 @@ def test_seeds_needed_is_none_when_tau_alone_exceeds_delta() -> None:
     assert p.tau > 0.03
     assert seeds_needed(rows, 0.01) is None
     assert seeds_needed(rows[:1], 0.01) is None  # one row: nothing to pool
+
+
+def test_the_projection_at_the_rows_own_seeds_is_the_reported_sensitivity() -> None:
+    """projected_mdd holds the pooled answer's own HKSJ scale and each row's floor: with the rows' own seeds it
+    reproduces the sensitivity the table reports, so seeds_needed never reads "δ at 3 seeds" for a 5-seed table
+    whose reported sensitivity lies above δ (a review found the scale-1 projection did)."""
+    rng = np.random.default_rng(3)
+    rows = [crossed_stats(rng.normal(mu, 0.26, (5, 400)) + rng.normal(0, 0.02, (5, 1)))
+            for mu in (0.00, 0.03, -0.02, 0.05, 0.01, -0.04)]  # rows that scatter: HKSJ scale > 1
+    p = pooled(rows)
+    assert projected_mdd(rows) == pytest.approx(p.mdd, rel=1e-9)
+    assert seeds_needed(rows, p.mdd * 0.999) is None or seeds_needed(rows, p.mdd * 0.999) > 5
+    assert seeds_needed(rows, p.mdd * 1.001) <= 5
