@@ -25,7 +25,6 @@ from bench.report.ablations import ablation_metrics, exposure_label
 from bench.report.cells import MODEL_ORDER, Cell, Diff, diff_text, ordered
 from bench.report.checks import agreement_text, under_floor_text
 
-PRIMARY = next(c.name for c in COMPARISONS if c.role == "primary")
 ROLE_WORDS = {"primary": "primary", "paper": "the paper's", "control": "control", "aa": "A/A"}
 
 

@@ -20,7 +20,6 @@ from bench.report.stats import POOLED_METHOD, format_interval
 from bench.report.cells import MODEL_ORDER, Cell, bold_max, cell, measured, ordered
 from bench.report.checks import agreement_text, popularity_agreement, seeds_collapsed, seeds_under_floor, under_floor_text
 
-POP_PREFIX = "Pop_"
 
 
 def _columns() -> tuple[str, ...]:
