@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from bench.protocol.ragged import Ragged, segment_ranges
-from bench.protocol.requests import DAY_MS, DAY_TZ_HOURS
+from bench.protocol.requests import calendar_day
 from bench.protocol.samples import Samples
 from models.increc import TrainBatch
 from models.inputs import UserInput
@@ -52,7 +52,7 @@ class TrainingSet:
         changed = None
         if shuffle_labels_seed is not None:
             rows = targets.row_ids()  # [T] the request of each training target, ascending
-            groups = rows if shuffle_within == "request" else request_day(req.t1)[rows]
+            groups = rows if shuffle_within == "request" else calendar_day(req.t1)[rows]  # the day of each target's T1
             shuffled = permute_within_groups(groups, is_itg, np.random.default_rng(shuffle_labels_seed))
             changed = {"share": float((shuffled != is_itg).mean()) if len(is_itg) else 0.0,
                        "expected": expected_changed_share(groups, is_itg), "within": shuffle_within,
@@ -64,11 +64,6 @@ class TrainingSet:
             has = has | (exposures.lengths() > 0)
         rows = np.flatnonzero(req.is_train & has)
         return cls(samples, profiles, n_items, max_len, targets, is_itg, exposures, rows, with_exposures, changed)
-
-
-def request_day(t1: np.ndarray, tz_hours: int = DAY_TZ_HOURS) -> np.ndarray:
-    """[R] the calendar day (UTC+tz_hours, PROTOCOL 1's split days) of each request's T1."""
-    return (t1 + tz_hours * 3_600_000) // DAY_MS
 
 
 def permute_within_groups(groups: np.ndarray, flags: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -86,11 +86,16 @@ class Requests:
         return Ragged.from_rows(rows, self.positives.tab[idx], self.n)
 
 
+def calendar_day(time_ms: np.ndarray | int, tz_hours: int = DAY_TZ_HOURS) -> np.ndarray | int:
+    """The calendar day (UTC+tz_hours) of each time: PROTOCOL 1's split days, and the groups of the
+    na_permuted control's flags (PROTOCOL 5)."""
+    return (time_ms + tz_hours * 3_600_000) // DAY_MS
+
+
 def first_test_millisecond(time_ms: np.ndarray, test_days: int, tz_hours: int = DAY_TZ_HOURS) -> int:
     """Midnight (UTC+tz_hours) that starts the last `test_days` calendar days of the log."""
-    offset = tz_hours * 3_600_000
-    last_day = (int(time_ms.max()) + offset) // DAY_MS
-    return (last_day - test_days + 1) * DAY_MS - offset
+    last_day = calendar_day(int(time_ms.max()), tz_hours)
+    return (last_day - test_days + 1) * DAY_MS - tz_hours * 3_600_000
 
 
 def _distinct_per_row(rows: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -36,6 +36,13 @@ def _relative(path: Path) -> Path:
         return path
 
 
+def out_option(out: Path | None) -> str:
+    """' --out DIR' for a report command writing elsewhere than the default results/ ('' otherwise)."""
+    if out is None or out.resolve() == (PROJECT_ROOT / "results").resolve():
+        return ""
+    return f" --out {_relative(out)}"
+
+
 def regenerate_command(runs: TableRuns, out: Path | None = None) -> str:
     """The sweep and report commands that reproduce this table: the overrides every job shares (minus
     the swept keys), the seed count, the folder the records are in, and the report's --out when it is not
@@ -64,9 +71,7 @@ def regenerate_command(runs: TableRuns, out: Path | None = None) -> str:
     if folder != Path("outputs") / "experiments" / runs.dataset / runs.table:  # not the experiment's own folder
         tail.append(f"hydra.sweep.dir={folder}")
     sweeps = [" ".join([*common, *models, *tail]) for models in (model_sweeps(runs) if swept_models else [[]])]
-    report = f"python -m bench.report {folder}"
-    if out is not None and out.resolve() != (PROJECT_ROOT / "results").resolve():
-        report += f" --out {_relative(out)}"
+    report = f"python -m bench.report {folder}{out_option(out)}"
     return " && ".join(f"python -m bench -m {sweep}" for sweep in sweeps) + f" && {report}"
 
 
@@ -126,8 +131,7 @@ def write_calibrations(dirs: list[Path], out: Path, draws: int, plants: int) -> 
         folder = out / runs.dataset
         folder.mkdir(parents=True, exist_ok=True)
         folders = " ".join(str(_relative(Path(d))) for d in dirs)
-        command = (f"python -m bench.report --calibrate {folders}"
-                   + ("" if out.resolve() == (PROJECT_ROOT / "results").resolve() else f" --out {_relative(out)}")
+        command = (f"python -m bench.report --calibrate {folders}{out_option(out)}"
                    + ("" if draws == 1000 else f" --draws {draws}") + ("" if plants == 200 else f" --plants {plants}"))
         written += write_calibration(runs, folder, command, draws=draws, plants=plants)
     return written

@@ -38,6 +38,11 @@ class RowComparison:
         return None if self.reference_mean is None else delta_of(self.reference_mean)
 
     @property
+    def poolable(self) -> bool:
+        """Whether the row enters the pooled answer: an interval (two seeds or more) and a positive SE (stats.pooled)."""
+        return self.stats is not None and self.stats.n_seeds >= 2 and self.stats.se > 0
+
+    @property
     def verdict(self) -> str:
         if self.stats is None:
             return "not measured"
@@ -73,7 +78,7 @@ class PooledComparison:
 
     def components(self) -> dict[str, tuple[float, float]]:
         """Range (min, max) over the pooled rows of σ_seed, σ_request, σ_interaction, in hit-rate units."""
-        got = [r.stats for r in self.rows if r.stats is not None and r.stats.n_seeds >= 2 and r.stats.se > 0]
+        got = [r.stats for r in self.rows if r.poolable]
         if not got:
             return {}
         return {name: (min(getattr(s, name) for s in got), max(getattr(s, name) for s in got))
@@ -82,8 +87,7 @@ class PooledComparison:
     def to_dict(self) -> dict:
         return {"pooled": None if self.result is None else self.result.to_dict(), "delta": self.delta,
                 "verdict": self.verdict, "seeds_needed": self.seeds, "users_factor_needed": self.users,
-                "backbones": [r.model for r in self.rows
-                              if r.stats is not None and r.stats.n_seeds >= 2 and r.stats.se > 0],
+                "backbones": [r.model for r in self.rows if r.poolable],
                 "components": {k: list(v) for k, v in self.components().items()}}
 
 
@@ -139,7 +143,7 @@ def table1_comparisons(runs: TableRuns, models: list[str]) -> list[ComparisonsAt
             at_k.rows[model] = {c.name: row_comparison(runs, model, c, k) for c in COMPARISONS}
         for c in COMPARISONS:
             rows = [at_k.rows[m][c.name] for m in models]
-            usable = [r for r in rows if r.stats is not None and r.stats.n_seeds >= 2 and r.stats.se > 0]  # as pooled()
+            usable = [r for r in rows if r.poolable]
             deltas = [r.delta for r in usable if r.delta is not None]
             delta = float(np.mean(deltas)) if deltas else None
             result = pooled([r.stats for r in usable]) if len(usable) >= 2 else None
@@ -150,8 +154,8 @@ def table1_comparisons(runs: TableRuns, models: list[str]) -> list[ComparisonsAt
     return out
 
 
-def pts(x: float | None, signed: bool = True) -> str:
-    """A difference in percentage points ("—" where missing)."""
+def pts(x: float | None) -> str:
+    """A difference in percentage points, signed ("—" where missing)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
-    return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
+    return f"{100 * x:+.2f}"
