@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from bench.config import CONF_DIR, PROJECT_ROOT, register_resolvers
+from bench.config import PROJECT_ROOT, compose
 
 SAMPLE_DIR = PROJECT_ROOT.parent / "shared" / "data" / "kuairand-pure-sample"
 
@@ -32,12 +31,10 @@ def real_sample() -> Path:
 
 
 def compose_config(*overrides: str) -> DictConfig:
-    """The app's config as `python -m bench OVERRIDES` would compose it (without the Hydra runtime).
-    The stage cache is off unless an override sets a cache key, so every test computes what it checks."""
-    register_resolvers()
+    """The app's config as `python -m bench OVERRIDES` would compose it (bench.config.compose, without the Hydra
+    runtime). The stage cache is off unless an override sets a cache key, so every test computes what it checks."""
     extra = [] if any(o.startswith("cache.") for o in overrides) else ["cache.enabled=false"]
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=[*overrides, *extra])
+    return compose(*overrides, *extra)
 
 
 @pytest.fixture(scope="session")

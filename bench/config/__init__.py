@@ -1,4 +1,5 @@
-"""Config helpers shared by the entry point and the tests: resolvers and derived defaults."""
+"""The run config: its schema registered with Hydra, composed from conf/, and the helpers the entry point and
+the tests share (resolvers, derived defaults). The schema itself is bench.config.schema."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ CONF_DIR = PROJECT_ROOT / "conf"
 
 
 def register_resolvers() -> None:
-    """`${project_root:}` in YAML: the repository root, so default paths do not depend on the cwd;
-    `${dataset_label:}`: the dataset's name in tuning paths (`dataset_label`)."""
+    """What composing conf/ needs, registered once: the schema (bench.config.schema) in Hydra's ConfigStore, and
+    the resolvers `${project_root:}` (the repository root, so default paths do not depend on the cwd),
+    `${dataset_label:}` (the dataset's name in tuning paths) and `${sweep_seeds:}`."""
+    from bench.config.schema import register_schema
+
+    register_schema()
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("dataset_label"):
@@ -91,3 +96,26 @@ def int_list(value, key: str) -> list[int]:
         return [int(v) for v in items]
     except (TypeError, ValueError):
         raise ConfigError(f"{key}={value!r}: give an integer or a list of integers") from None
+
+
+def compose(*overrides: str, hydra_section: bool = False) -> DictConfig:
+    """The config `python -m bench OVERRIDES` runs with (without Hydra's runtime), or a one-line ConfigError:
+    an unknown key with its section's keys and the nearest one, a value of the wrong type, an unknown option."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from bench.config.schema import config_error
+
+    register_resolvers()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        try:
+            return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra_section)
+        except (HydraException, OmegaConfBaseException) as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+            if isinstance(cause, OmegaConfBaseException):
+                return_error = config_error(cause)
+            else:
+                return_error = ConfigError(" ".join(str(exc).split("Config search path")[0].split()))
+            raise return_error from None

@@ -1,5 +1,5 @@
-"""Models and training settings from the config: the variant (models.increc.Variant), the training and
-speed settings (bench.engine.train, bench.engine.levers) and a fresh IncRec of the configured backbone."""
+"""Models from the config: the variant (models.increc.Variant) and a fresh IncRec of the configured backbone.
+The training settings are the config's own `train` section, typed (bench.config.schema.train_settings)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.data.schema import Dataset
 from bench.errors import ConfigError
-from bench.engine.train import TrainConfig
-from bench.engine.levers import Levers
 from models.increc import IncRec, Variant
 from models.item_tower import ItemTower
 
@@ -23,23 +21,6 @@ def variant_from_config(cfg: DictConfig) -> Variant:
         return Variant(**fields)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"increc: {exc}") from None
-
-
-def train_config(cfg: DictConfig) -> TrainConfig:
-    """The training settings of `cfg.train` (and the backbone's negative sampler)."""
-    t = cfg.train
-    return TrainConfig(epochs=int(t.epochs), batch_size=int(t.batch_size), lr=float(t.lr),
-                       n_negatives=int(t.n_negatives), negatives=str(cfg.model.get("negatives", "uniform")),
-                       progress=bool(t.progress), max_batches=t.get("max_batches"),
-                       early_stopping=bool(t.get("early_stopping", False)), max_epochs=int(t.get("max_epochs", 40)),
-                       patience=int(t.get("patience", 4)), levers=levers_config(cfg))
-
-
-def levers_config(cfg: DictConfig) -> Levers:
-    """The training-speed settings of `cfg.train` (bench.engine.levers)."""
-    t = cfg.train
-    return Levers(precision=str(t.get("precision", "auto")), dropout_sampler=str(t.get("dropout_sampler", "bits")),
-                  item_vectors_once=bool(t.get("item_vectors_once", True)), compile=bool(t.get("compile", False)))
 
 
 def sparse_item_grads(setting: bool | str, n_items: int) -> bool:
@@ -60,8 +41,8 @@ def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> In
         list(Dataset.cardinalities(ds.items).values()),
         dim=int(cfg.model.dim),
         use_side_features=bool(cfg.model.item_side_features),
-        sparse=sparse_item_grads(cfg.train.get("sparse_item_grads", "auto"), ds.n_items),
-        **({"normalize": True} if cfg.model.get("item_normalize", False) else {}),
+        sparse=sparse_item_grads(cfg.train.sparse_item_grads, ds.n_items),
+        **({"normalize": True} if cfg.model.item_normalize else {}),
     )
     profile_cards = list(Dataset.cardinalities(ds.users).values())
     n_scenarios = int(ds.log["tab"].max()) + 1
@@ -69,7 +50,7 @@ def build_model(cfg: DictConfig, ds: Dataset, variant: Variant, seed: int) -> In
     try:
         return IncRec(item_tower, lambda: make_tower(item_tower=item_tower, profile_cardinalities=profile_cards,
                                                      n_scenarios=n_scenarios), variant,
-                      interests=str(cfg.model.get("interest_scoring", "closest")))
+                      interests=str(cfg.model.interest_scoring))
     except (TypeError, ValueError) as exc:  # a combination of user-tower settings its constructor refuses
         raise ConfigError(f"model.user_tower ({cfg.model.name}): {' '.join(str(exc).split())}") from None
 

@@ -32,7 +32,7 @@ def deterministic_torch(fill_uninitialized_memory: bool = False) -> None:
 
 def start_job(cfg: DictConfig) -> tuple[int, torch.device]:
     """Threads, seeds and deterministic kernels for one job (a run or a tuning trial); its seed and device."""
-    if cfg.train.get("threads") is not None:
+    if cfg.train.threads is not None:
         torch.set_num_threads(int(cfg.train.threads))
     seed = int(cfg.seed)
     np.random.seed(seed)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from bench.config.schema import Levers
 
 import torch
 
@@ -42,14 +42,6 @@ def resolve_precision(setting: str, device: torch.device) -> str:
     if setting == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return setting
-
-
-@dataclass(frozen=True)
-class Levers:
-    precision: str = "auto"
-    dropout_sampler: str = "bits"
-    item_vectors_once: bool = True
-    compile: bool = False
 
 
 REFERENCE = Levers(precision="fp32", dropout_sampler="torch", item_vectors_once=False, compile=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -15,25 +14,11 @@ from tqdm.auto import tqdm
 from bench.engine.batches import TrainingSet, train_batch
 from bench.engine.early_stopping import EarlyStopping
 from bench.errors import DataError
-from bench.engine.levers import Levers, apply_levers, compile_report
+from bench.config.schema import Train
+from bench.engine.levers import apply_levers, compile_report
 from models.increc import IncRec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 4  # passes over the training requests when early_stopping is off
-    batch_size: int = 256  # requests per step
-    lr: float = 0.01  # AdaGrad learning rate
-    n_negatives: int = 1024  # items sampled uniformly from the pool per batch (N of eq. 2, 4, 6)
-    negatives: str = "uniform"  # uniform (from the pool) | in_batch (the batch's positives, logQ-corrected)
-    progress: bool = True  # show a progress bar per epoch
-    max_batches: int | None = None  # stop each epoch after this many batches (smoke tests, memory probes)
-    early_stopping: bool = False  # train up to max_epochs, stop after `patience` epochs without a better validation value
-    max_epochs: int = 40  # early stopping: at most this many epochs
-    patience: int = 4  # early stopping: epochs without improvement before stopping
-    levers: Levers = Levers()  # training-speed settings: precision, dropout sampler, shared history, compile
 
 
 def training_step(model: IncRec, optimiser: torch.optim.Optimizer, batch) -> dict[str, torch.Tensor]:
@@ -83,8 +68,8 @@ def _validate(model: IncRec, evaluate: Callable[[IncRec], float], device: torch.
     return value, round(time.perf_counter() - start, 3)
 
 
-def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str,
-          evaluate: Callable[[IncRec], float] | None = None) -> dict:
+def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.device, desc: str,
+          evaluate: Callable[[IncRec], float] | None = None, negatives: str = "uniform") -> dict:
     """Train in place; returns per-epoch wall times, mean losses and the validation curve.
 
     cfg.early_stopping: up to cfg.max_epochs epochs; after each, `evaluate(model)` (required; higher
@@ -97,7 +82,8 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
     without it. History: epoch_seconds (training only), batches, batches_available, loss,
     valid_seconds (per evaluated epoch), valid_curve, best_epoch (1-based), best_value, epochs_run,
     stopped ("patience" | "max_epochs" with early stopping, "epochs" without), levers (the speed
-    settings applied: bench.engine.levers).
+    settings applied: bench.engine.levers). `negatives`: the backbone's sampler (model.negatives): uniform
+    from the pool, or in_batch (the batch's positives, logQ-corrected).
     """
     if cfg.early_stopping and evaluate is None:
         raise ValueError("train: cfg.early_stopping needs an evaluate hook (the validation metric after each epoch)")
@@ -111,7 +97,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
         torch.sparse.check_sparse_tensor_invariants.disable()
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
-    log_q = ts.log_q() if cfg.negatives == "in_batch" else None
+    log_q = ts.log_q() if negatives == "in_batch" else None
     n_epochs = cfg.max_epochs if cfg.early_stopping else cfg.epochs
     stopper = None
     if evaluate is not None and (cfg.early_stopping or n_epochs > 0):
@@ -129,7 +115,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: t
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{n_epochs}{last}", leave=False,
                    disable=None if cfg.progress else True)
         for rows in bar:
-            batch = train_batch(ts, rows, cfg.n_negatives, rng, cfg.negatives, log_q).to(device)
+            batch = train_batch(ts, rows, cfg.n_negatives, rng, negatives, log_q).to(device)
             parts = training_step(model, optimiser, batch)
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + value.detach()

@@ -15,7 +15,7 @@ twotower.yaml) or
 several by `channels:` (conf/existing/multi.yaml), each a mapping with its own `_target_`, `name` and
 `budget`; R_u is then the de-duplicated union (bench.existing.multi). A new channel is one module
 with a class following `Channel` and one YAML. Its keys are its constructor's parameters, checked
-like a user tower's (bench.config.spec); its constructor refuses values out of range with a
+like a user tower's (bench.config.targets); its constructor refuses values out of range with a
 ValueError naming the parameter, which `build_channels` turns into a ConfigError naming the key.
 """
 
@@ -106,7 +106,7 @@ def _one(node: DictConfig, where: str, n_items: int) -> BudgetedChannel:
     cls = _class(node._target_, where)
     try:
         channel = cls(**params)
-    except TypeError as exc:  # an unknown parameter (bench.config.spec names it first in a full run)
+    except TypeError as exc:  # an unknown parameter (bench.config.targets names it first in a full run)
         raise ConfigError(f"{where}: {exc}") from None
     except ValueError as exc:  # the constructor's range checks: "window=1: at least 2 ..."
         raise ConfigError(f"{where}.{exc}") from None

@@ -84,8 +84,11 @@ class TwoTowerChannel:
 
     def bind(self, cfg: DictConfig, ds, req) -> None:
         """The run's config, dataset and requests, which training and ranking read."""
+        from bench.config import compose
+
         sub = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-        sub.model = OmegaConf.load(self._model_yaml())
+        sub.model = compose(f"model={self.model}").model  # the backbone's YAML through its schema; its
+        # interpolations (the history length) read this run's sections
         sub.train.early_stopping = False
         sub.train.epochs = self.epochs
         self._bound = (sub, ds, req)
@@ -119,7 +122,8 @@ class TwoTowerChannel:
 
     def _train(self, cutoff: int) -> "FittedTwoTower":
         from bench.engine.batches import TrainingSet
-        from bench.engine.build import build_model, train_config
+        from bench.config.schema import train_settings
+        from bench.engine.build import build_model
         from bench.protocol.samples import Samples
         from bench.engine.train import train
         from bench.engine.device import resolve_device
@@ -140,7 +144,8 @@ class TwoTowerChannel:
         cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):  # the run's own random streams (CPU, and its GPU's) stay as they were
             model = build_model(cfg, ds, Variant(name="off"), self.seed)
-            log = train(model, ts, train_config(cfg), self.seed, device, desc=f"existing twotower ({self.model})")
+            log = train(model, ts, train_settings(cfg), self.seed, device, desc=f"existing twotower ({self.model})",
+                        negatives=str(cfg.model.negatives))
         np.random.set_state(state)
         return FittedTwoTower(model, samples, profiles, max_len, device, int(cfg.eval.batch_size), cutoff, log,
                               self.search)

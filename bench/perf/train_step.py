@@ -31,7 +31,8 @@ from omegaconf import DictConfig
 from bench.engine.batches import TrainingSet, train_batch
 from bench.pipeline.cache import StageCache
 from bench.config import CONF_DIR, register_resolvers
-from bench.engine.build import build_model, levers_config, train_config, variant_from_config
+from bench.config.schema import train_settings
+from bench.engine.build import build_model, variant_from_config
 from bench.perf.retrieval import matmul_gflops
 from bench.pipeline.prepare import prepare
 from bench.pipeline.run import StageTimer
@@ -70,11 +71,12 @@ def step_workload(overrides: list[str], n_batches: int, seed: int = 0) -> StepWo
     variant = variant_from_config(cfg.increc)
     ts = TrainingSet.build(samples, prep.ds.profiles(), prep.ds.n_items, int(cfg.requests.max_len),
                            with_exposures=variant.alignment)
-    tc = train_config(cfg)
+    tc = train_settings(cfg)
+    negatives = str(cfg.model.negatives)
     rng = np.random.default_rng(seed)
-    log_q = ts.log_q() if tc.negatives == "in_batch" else None
+    log_q = ts.log_q() if negatives == "in_batch" else None
     rows = bucketed_batches(ts, tc.batch_size, rng)[:n_batches]
-    batches = [train_batch(ts, r, tc.n_negatives, rng, tc.negatives, log_q) for r in rows]
+    batches = [train_batch(ts, r, tc.n_negatives, rng, negatives, log_q) for r in rows]
     return StepWorkload(cfg, prep, batches)
 
 
@@ -84,7 +86,7 @@ def fresh_model(work: StepWorkload, cfg: DictConfig | None = None, seed: int = 0
     optimiser, and the levers applied (bench.engine.levers)."""
     cfg = cfg if cfg is not None else work.cfg
     model = build_model(cfg, work.prep.ds, variant_from_config(cfg.increc), seed).train()
-    applied = apply_levers(model, levers_config(cfg), torch.device("cpu"))
+    applied = apply_levers(model, train_settings(cfg).levers, torch.device("cpu"))
     return model, torch.optim.Adagrad(model.parameters(), lr=float(cfg.train.lr)), applied
 
 

@@ -9,15 +9,13 @@ never fails on its fifth job for a typo.
 
 from __future__ import annotations
 
-from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from bench.config import CONF_DIR, register_resolvers
+from bench.config import CONF_DIR, compose
 from bench.pipeline.validate import validate
-from bench.config.spec import unknown_key
+from bench.config.schema import unknown_key
 from bench.errors import ConfigError
 
 GROUPS = tuple(sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()))  # dataset, existing, experiment, increc, model
@@ -39,10 +37,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _compose(overrides: list[str]) -> DictConfig:
-    try:
-        return compose("config", overrides=overrides, return_hydra_config=True)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(_one_line(exc)) from None
+    """The config with Hydra's section (the sweep's parameters), or a one-line ConfigError."""
+    return compose(*overrides, hydra_section=True)
 
 
 def _check_keys(cfg: DictConfig, keys: list[str]) -> None:
@@ -80,22 +76,20 @@ def precheck(argv: list[str]) -> None:
         if key not in GROUPS and not o.is_add() and not o.is_force_add() and not o.is_delete():
             key_overrides.append(key)
 
-    register_resolvers()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        groups_only = [f for f in fixed if f.split("=", 1)[0].lstrip("+~") in GROUPS]
-        _check_keys(_compose(groups_only), key_overrides)
-        first = _compose(fixed)
-        params = first.hydra.sweeper.get("params") or {}
-        for key, value in params.items():  # an experiment's sweep, unless the command line sets the key
-            if key in swept or any(f.split("=", 1)[0] == key for f in fixed) or "$" in str(value):
-                continue
-            values = _values(OverridesParser.create().parse_override(f"{key}={value}"))
-            if len(values) > 1:
-                swept[key] = values
-            elif values:  # one value: every job of the sweep has it (e.g. model=recbole beside its model list)
-                fixed.append(f"{key}={values[0]}")
-        validate(first)
-        for key, values in swept.items():
-            for value in values[1:]:
-                cfg = _compose([f for f in fixed if f.split("=", 1)[0].lstrip("+~") != key] + [f"{key}={value}"])
-                validate(cfg)
+    groups_only = [f for f in fixed if f.split("=", 1)[0].lstrip("+~") in GROUPS]
+    _check_keys(_compose(groups_only), key_overrides)
+    first = _compose(fixed)
+    params = first.hydra.sweeper.get("params") or {}
+    for key, value in params.items():  # an experiment's sweep, unless the command line sets the key
+        if key in swept or any(f.split("=", 1)[0] == key for f in fixed) or "$" in str(value):
+            continue
+        values = _values(OverridesParser.create().parse_override(f"{key}={value}"))
+        if len(values) > 1:
+            swept[key] = values
+        elif values:  # one value: every job of the sweep has it (e.g. model=recbole beside its model list)
+            fixed.append(f"{key}={values[0]}")
+    validate(first)
+    for key, values in swept.items():
+        for value in values[1:]:
+            cfg = _compose([f for f in fixed if f.split("=", 1)[0].lstrip("+~") != key] + [f"{key}={value}"])
+            validate(cfg)

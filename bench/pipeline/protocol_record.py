@@ -27,7 +27,7 @@ def protocol_record(cfg: DictConfig, sample_stats: dict) -> dict:
     """The record's `protocol` entry; logs each warning it holds."""
     fit = str(cfg.existing.get("fit", "rolling"))
     valid_days = int(cfg.requests.get("valid_days", 0))
-    early = bool(cfg.train.get("early_stopping", False))
+    early = bool(cfg.train.early_stopping)
     warnings = []
     if fit == "all":
         warnings.append("existing.fit=all: the existing system is fit on the validation and test periods too, so the "

@@ -28,7 +28,8 @@ from bench.evaluation.evaluate import EvalSet, Ranker, per_request_arrays, ranki
 from bench.engine.machine import machine
 from bench.evaluation.metrics import SEED2_OFFSET, SEED_OFFSET, Rankings, curve_ks, popularity_ranking, record_comparisons
 from bench.pipeline.stages import Evaluation, standalone_base, trained_variant
-from bench.engine.build import train_config, variant_from_config
+from bench.config.schema import train_settings
+from bench.engine.build import variant_from_config
 from bench.engine.device import start_job
 from bench.pipeline.prepare import prepare
 from bench.pipeline.protocol_record import protocol_record
@@ -93,7 +94,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     timer = StageTimer()
     seed, device = start_job(cfg)
     variant = variant_from_config(cfg.increc)
-    train_cfg = train_config(cfg)
+    train_cfg = train_settings(cfg)
     cache = StageCache(cfg.cache.dir if cfg.cache.enabled else None)
 
     prep = prepare(cfg, cache, timer, bool(cfg.train.progress))

@@ -25,7 +25,8 @@ from bench.evaluation.evaluate import EvalSet, Ranker, selection_metric
 from bench.engine.machine import cpu_vendor
 from bench.pipeline.prepare import Prepared, cache_parts
 from bench.protocol.samples import Samples
-from bench.engine.train import TrainConfig, train
+from bench.config.schema import Train
+from bench.engine.train import train
 from bench.engine.levers import resolve_precision
 from models.increc import IncRec, Variant
 
@@ -53,7 +54,7 @@ class TrainedModel:
     model: IncRec | None = None  # the selected model, when asked for (keep_model; never from the stage cache)
 
 
-def _fit(model: IncRec, ts: TrainingSet, train_cfg: TrainConfig, seed: int, ev: Evaluation, desc: str,
+def _fit(model: IncRec, ts: TrainingSet, train_cfg: Train, negatives: str, seed: int, ev: Evaluation, desc: str,
          base_valid_top: np.ndarray | None, rank_valid: bool, keep_model: bool) -> TrainedModel:
     """Train to the selected epoch (early stopping on the validation requests, when on), then rank the test
     requests once, and the validation requests when `rank_valid` (the base: its top K₀ is what a variant's
@@ -61,7 +62,7 @@ def _fit(model: IncRec, ts: TrainingSet, train_cfg: TrainConfig, seed: int, ev: 
     evaluate, name = None, None
     if train_cfg.early_stopping and ev.valid is not None:  # run() refuses early stopping without validation rows
         name, evaluate = selection_metric(ev.ranker, ev.valid, ev.k0, base_valid_top)
-    training = train(model, ts, train_cfg, seed, ev.ranker.device, desc=desc, evaluate=evaluate)
+    training = train(model, ts, train_cfg, seed, ev.ranker.device, desc=desc, evaluate=evaluate, negatives=negatives)
     training["selection_metric"] = name
     valid_ranked = ev.ranker(model, ev.valid.rows, ev.k0) if rank_valid and ev.valid is not None else None
     if valid_ranked is not None:  # a base: does its selected tower still tell requests apart?
@@ -73,7 +74,7 @@ def _fit(model: IncRec, ts: TrainingSet, train_cfg: TrainConfig, seed: int, ev: 
 
 
 def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, seed: int,
-                    train_cfg: TrainConfig, cache: StageCache, timer, role: str = "base",
+                    train_cfg: Train, cache: StageCache, timer, role: str = "base",
                     keep_model: bool = False) -> TrainedModel:
     """The base model trained alone with L_b and selected by its validation Base@K₀: trained here, or read
     from the stage cache (one entry per dataset, backbone config, training config, evaluated rows and seed)."""
@@ -92,7 +93,7 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
     with timer(f"train_{role}"):
         model = build_model(cfg, prep.ds, Variant(name="off"), seed)
         ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len, with_exposures=False)
-        trained = _fit(model, ts, train_cfg, seed, ev, role, base_valid_top=None, rank_valid=True, keep_model=keep_model)
+        trained = _fit(model, ts, train_cfg, str(cfg.model.negatives), seed, ev, role, base_valid_top=None, rank_valid=True, keep_model=keep_model)
     cache.save(BASE_STAGE, key, {"ranked": trained.test_ranked, "eval_rows": ev.test.rows, "valid_rows": valid_rows,
                                  "valid_ranked": np.zeros((0, ev.k0), np.int64) if trained.valid_ranked is None
                                  else trained.valid_ranked, "training": json_array(trained.training)})
@@ -100,7 +101,7 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
 
 
 def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, variant: Variant, seed: int,
-                    train_cfg: TrainConfig, base: TrainedModel, timer, keep_model: bool = False) -> TrainedModel:
+                    train_cfg: Train, base: TrainedModel, timer, keep_model: bool = False) -> TrainedModel:
     """The variant's towers, selected by Inc@K₀ against the base's validation top K₀ (IncRec variants) or by
     the serving tower's Base@K₀ (TB-ITG, TB-boost)."""
     with timer("train_variant"):
@@ -109,7 +110,7 @@ def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
                                with_exposures=variant.alignment,
                                shuffle_labels_seed=seed if variant.shuffle_labels else None,
                                shuffle_within=variant.shuffle_within)
-        trained = _fit(model, ts, train_cfg, seed, ev, f"increc={variant.name}",
+        trained = _fit(model, ts, train_cfg, str(cfg.model.negatives), seed, ev, f"increc={variant.name}",
                        base_valid_top=base.valid_ranked if variant.incremental else None, rank_valid=False,
                        keep_model=keep_model)
     if ts.labels_changed is not None:  # a label control: how much of the labelling it actually changed (PROTOCOL 5)

@@ -1,14 +1,18 @@
-"""The run config checked before any work starts (unknown keys and types, then ranges and combinations), each
-error naming the key and what it accepts. It reads the whole config, the existing system's channels and the
-RecBole towers included, so it sits with the pipeline."""
+"""The run config checked before any work starts, each error naming the key and what it accepts: every section
+against its schema (bench.config.schema: keys, types, choices and ranges; bench.config.targets: a user tower's
+and the existing system's constructors), then the combinations that span sections. It reads the whole config,
+the existing system's channels and the RecBole towers included, so it sits with the pipeline."""
 
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from bench.config import int_list, resolve_ks
+from bench.config import resolve_ks
+from bench.config.schema import (DATASET_BY_KIND, DATASET_KINDS, Increc, Model, RecBoleModel, Run, config_error,
+                                 typed_section)
+from bench.config.targets import check_existing, check_user_tower
 from bench.errors import ConfigError
-from models.losses import INTEREST_SCORING
 
 
 def _check(ok: bool, key: str, value, rule: str) -> None:
@@ -17,76 +21,56 @@ def _check(ok: bool, key: str, value, rule: str) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Reject bad values before any work starts, naming the key and what it accepts: unknown keys and
-    types first (bench.config.spec), then ranges and combinations. A broken interpolation
-    (`${...}` naming no key) is a ConfigError too."""
-    from omegaconf.errors import OmegaConfBaseException
-
+    """Reject bad values before any work starts, naming the key and what it accepts: the schema first, then
+    ranges and combinations. A broken interpolation (`${...}` naming no key) is a ConfigError too."""
     try:
         _validate(cfg)
     except OmegaConfBaseException as exc:
+        raise config_error(exc) from None
+
+
+def check_schema(cfg: DictConfig) -> None:
+    """Every section against its schema, whether `cfg` was composed by Hydra (already typed) or built by hand."""
+    ds = cfg.dataset
+    kind = ds.get("kind")
+    _check(kind in DATASET_KINDS, "dataset.kind", kind, f"expected one of {list(DATASET_KINDS)}")
+    required = {"atomic": ("name", "root"), "kuairand": ("root",)}.get(kind, ())
+    for key in required:
+        if OmegaConf.is_missing(ds, key) or not ds.get(key):
+            hint = ("pass dataset.root=DIR dataset.name=NAME (the files are DIR/NAME.inter, NAME.item, NAME.user)"
+                    if kind == "atomic" else "pass dataset.root=DIR")
+            raise ConfigError(f"dataset.{key} is required for dataset={ds.get('name', kind)}: {hint}")
+    top = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # Hydra's own section is Hydra's to check
+    typed_section(top, "", Run)
+    typed_section(cfg, "dataset", DATASET_BY_KIND[kind])
+    typed_section(cfg, "model", RecBoleModel if "recbole_model" in cfg.model else Model)
+    check_user_tower(cfg.model)
+    check_existing(cfg.existing)
+    typed_section(cfg, "increc", Increc)
+    from models.increc import Variant
+
+    try:
+        Variant(**OmegaConf.to_container(cfg.increc, resolve=True))
+    except (TypeError, ValueError) as exc:  # an unknown key, or a combination, e.g. IncRec-ori without alignment
         raise ConfigError(" ".join(str(exc).split())) from None
 
 
 def _validate(cfg: DictConfig) -> None:
-    from bench.config.spec import check_config
-    from models.increc import Variant
-
-    ds = cfg.dataset
-    if ds.get("kind") == "atomic":
-        for key in ("name", "root"):
-            if OmegaConf.is_missing(ds, key):
-                raise ConfigError(f"dataset.{key} is required for dataset=atomic: pass dataset.root=DIR dataset.name=NAME "
-                                  "(the files are DIR/NAME.inter, NAME.item, NAME.user)")
-    check_config(cfg)
-    try:
-        Variant(**OmegaConf.to_container(cfg.increc, resolve=True))
-    except ValueError as exc:  # an inconsistent combination, e.g. IncRec-ori without the alignment tower
-        raise ConfigError(str(exc)) from None
-    if ds.kind == "kuairand" and (OmegaConf.is_missing(ds, "root") or not ds.root):
-        raise ConfigError(f"dataset.root is required for dataset={ds.name}: pass dataset.root=DIR")
+    check_schema(cfg)
+    ds, r, t = cfg.dataset, cfg.requests, cfg.train
     if ds.kind == "synthetic":
         from bench.data.synthetic import PRESETS
 
         _check(ds.preset in PRESETS, "dataset.preset", ds.preset, f"choose one of {list(PRESETS)}")
         resolve_ks(cfg.eval.ks, PRESETS[ds.preset].n_items)  # the pool is known before any data is read
-    ks = cfg.eval.ks
-    if ks != "auto":
-        _check(min(int_list(ks, "eval.ks")) >= 1, "eval.ks", ks, "K values must be positive, or 'auto'")
-    r = cfg.requests
-    int_list(r.primary_tabs, "requests.primary_tabs")
-    _check(r.session_gap_min > 0, "requests.session_gap_min", r.session_gap_min, "must be positive")
-    _check(r.horizon_h > 0, "requests.horizon_h", r.horizon_h, "must be positive")
-    _check(int(r.max_len) >= 1, "requests.max_len", r.max_len, "the history needs at least one position")
-    _check(int(r.test_days) >= 1, "requests.test_days", r.test_days, "at least one test day")
-    _check(int(r.get("valid_days", 0)) >= 0, "requests.valid_days", r.get("valid_days"), "0 (protocol v1: no validation) or more")
-    t = cfg.train
-    _check(int(t.epochs) >= 0, "train.epochs", t.epochs, "must be 0 or more")
-    _check(int(t.get("max_epochs", 1)) >= 1, "train.max_epochs", t.get("max_epochs"), "at least 1")
-    _check(int(t.get("patience", 1)) >= 1, "train.patience", t.get("patience"), "at least 1")
-    if bool(t.get("early_stopping", False)) and int(r.get("valid_days", 0)) == 0:
+    if t.early_stopping and int(r.valid_days) == 0:
         raise ConfigError("train.early_stopping=true needs validation requests: requests.valid_days=0 has none "
                           "(protocol v1 is existing.fit=train_period requests.valid_days=0 train.early_stopping=false)")
-    _check(int(t.batch_size) >= 1, "train.batch_size", t.batch_size, "must be at least 1")
-    _check(float(t.lr) > 0, "train.lr", t.lr, "must be positive")
-    _check(int(t.n_negatives) >= 1, "train.n_negatives", t.n_negatives, "must be at least 1")
-    if t.get("max_batches") is not None:
-        _check(int(t.max_batches) >= 1, "train.max_batches", t.max_batches,
-               "must be at least 1, or null for every batch")
-    _check(t.threads is None or int(t.threads) >= 1, "train.threads", t.threads, "at least 1, or null for torch's default")
-    _check(str(t.device) in ("auto", "cpu") or str(t.device).startswith("cuda"), "train.device", t.device,
-           "auto, cpu, cuda or cuda:N")
-    e = cfg.eval
-    _check(int(e.batch_size) >= 1, "eval.batch_size", e.batch_size, "must be at least 1")
-    _check(int(e.curve_points) >= 0, "eval.curve_points", e.curve_points, "must be 0 or more")
-    if e.get("valid_max_requests") is not None:
-        _check(int(e.valid_max_requests) >= 1, "eval.valid_max_requests", e.valid_max_requests, "at least 1, or null for all")
-    _check(int(cfg.seeds) >= 1, "seeds", cfg.seeds, "at least one seed")
     if cfg.get("experiment_name") == "tune":
         if cfg.get("tuned") is True:
             raise ConfigError("tuned=true with experiment=tune: a search starts from the backbone's own YAML")
         given = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)  # only the command-line check sees hydra
-        if "hydra" in cfg and not given and "space" not in cfg.get("tune", {}):
+        if "hydra" in cfg and not given and not cfg.tune.get("space"):
             raise ConfigError(f"experiment=tune: model {cfg.model.name} has no search space; add "
                               f"conf/tune/{cfg.model.name}.yaml with a 'space' mapping (config key: sweep expression)")
     from bench.existing.channel import build_channels
@@ -98,10 +82,6 @@ def _validate(cfg: DictConfig) -> None:
         name = str(cfg.model.recbole_model)
         _check(name not in NOT_SERVED, "model.recbole_model", name,
                f"cannot be a user tower here: {NOT_SERVED.get(name, '')}")
-    negatives = cfg.model.get("negatives", "uniform")
-    _check(negatives in ("uniform", "in_batch"), "model.negatives", negatives, "choose uniform or in_batch")
-    scoring = cfg.model.get("interest_scoring", "closest")
-    _check(scoring in INTEREST_SCORING, "model.interest_scoring", scoring, f"choose one of {list(INTEREST_SCORING)}")
     tower = cfg.model.user_tower
     if "n_heads" in tower:
         _check(int(cfg.model.dim) % int(tower.n_heads) == 0, "model.user_tower.n_heads", tower.n_heads,

@@ -29,7 +29,8 @@ from bench.config import resolve_ks
 from bench.pipeline.validate import validate
 from bench.errors import ConfigError, DataError
 from bench.evaluation.evaluate import EvalSet, Ranker, selection_metric
-from bench.engine.build import build_model, train_config
+from bench.config.schema import train_settings
+from bench.engine.build import build_model
 from bench.pipeline.prepare import prepare
 from bench.pipeline.record import code_version, write_json_atomic
 from bench.protocol.requests import Requests
@@ -100,7 +101,8 @@ def run_trial(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None
     with timer("train_base"):
         model = build_model(cfg, prep.ds, Variant(name="off"), seed)
         ts = TrainingSet.build(samples, ranker.profiles, prep.ds.n_items, ranker.max_len, with_exposures=False)
-        training = train(model, ts, train_config(cfg), seed, device, desc="tune", evaluate=evaluate)
+        training = train(model, ts, train_settings(cfg), seed, device, desc="tune", evaluate=evaluate,
+                         negatives=str(cfg.model.negatives))
     value = training["best_value"]
     if value is None or not np.isfinite(value):
         raise DataError(f"the trial's validation {name} is not finite at any epoch")

@@ -1,7 +1,7 @@
 """Bad configuration and degenerate data: one-line errors naming the key or what is missing, never a NaN.
 
 Reader errors on bad files are in test_kuairand_reader.py; here: the config schema
-(bench.config.spec), the command-line precheck (bench.pipeline.precheck, through `python -m bench`) and
+(bench.config.schema, bench.config.targets), the command-line precheck (bench.pipeline.precheck, through `python -m bench`) and
 data that reads fine but cannot make a benchmark (bench.pipeline.prepare.check_requests, bench.pipeline.run).
 """
 

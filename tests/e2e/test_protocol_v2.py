@@ -14,7 +14,8 @@ from bench.pipeline.cache import StageCache
 from bench.evaluation.evaluate import EvalSet, Ranker, ranking_depth, selection_metric
 from bench.evaluation.metrics import CONTROLS
 from bench.pipeline.stages import Evaluation, standalone_base, trained_variant
-from bench.engine.build import train_config, variant_from_config
+from bench.config.schema import train_settings
+from bench.engine.build import variant_from_config
 from bench.pipeline.prepare import prepare
 from bench.pipeline.run import StageTimer, run
 from bench.evaluation.evaluate import format_table
@@ -81,7 +82,7 @@ def test_best_epoch_weights_are_the_ones_scored(tmp_path: Path, synthetic_cache:
     ranker = Ranker(samples, prep.ds.profiles(), int(cfg.requests.max_len), torch.device("cpu"), 4096)
     ev = Evaluation(ranker, EvalSet.build(samples, "test"), EvalSet.build(samples, "valid"),
                     ranking_depth(ks, prep.budget, prep.ds.n_items), min(ks))
-    train_cfg = train_config(cfg)
+    train_cfg = train_settings(cfg)
     base = standalone_base(cfg, prep, samples, ev, 0, train_cfg, StageCache(None), StageTimer(), keep_model=True)
     _, base_metric = selection_metric(ranker, ev.valid, ev.k0)
     assert base_metric(base.model) == pytest.approx(base.training["best_value"], abs=1e-12)

@@ -19,7 +19,8 @@ from bench.engine.early_stopping import EarlyStopping
 from bench.errors import DataError
 from bench.pipeline.prepare import prepare
 from bench.protocol.samples import split_groups
-from bench.engine.train import TrainConfig, bucketed_batches, train
+from bench.config.schema import Train
+from bench.engine.train import bucketed_batches, train
 from bench.engine.levers import REFERENCE
 from models.increc import IncRec, Variant
 from tests.conftest import compose_config
@@ -154,8 +155,9 @@ def _model(tiny, seed: int = 0) -> IncRec:
     return build_model(cfg, ds, Variant(name="off"), seed)
 
 
-def _cfg(**kw) -> TrainConfig:
-    return TrainConfig(**({"batch_size": 64, "n_negatives": 64, "progress": False, "max_batches": 2, "epochs": 3} | kw))
+def _cfg(**kw) -> Train:
+    return Train(**({"batch_size": 64, "n_negatives": 64, "progress": False, "max_batches": 2, "epochs": 3,
+                     "early_stopping": False} | kw))
 
 
 def _params(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -166,7 +168,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _old_train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, device: torch.device, desc: str) -> dict:
+def _old_train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.device, desc: str) -> dict:
     """bench.engine.train.train as it was before the evaluate hook (fixed epochs), kept verbatim as the reference."""
     if len(ts.rows) == 0:
         raise DataError("no training request has a target (or exposure): nothing to train on")
@@ -175,7 +177,7 @@ def _old_train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, devi
         torch.sparse.check_sparse_tensor_invariants.disable()
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
-    log_q = ts.log_q() if cfg.negatives == "in_batch" else None
+    log_q = None  # uniform negatives
     history: dict[str, list] = {"epoch_seconds": [], "batches": [], "batches_available": [], "loss": []}
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
@@ -184,7 +186,7 @@ def _old_train(model: IncRec, ts: TrainingSet, cfg: TrainConfig, seed: int, devi
         sums: dict[str, torch.Tensor] = {}
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if cfg.progress else True)
         for rows in bar:
-            batch = train_batch(ts, rows, cfg.n_negatives, rng, cfg.negatives, log_q).to(device)
+            batch = train_batch(ts, rows, cfg.n_negatives, rng, "uniform", log_q).to(device)
             parts = model.loss(batch)
             optimiser.zero_grad(set_to_none=True)
             parts["total"].backward()
@@ -223,7 +225,7 @@ def test_fixed_epochs_are_bit_identical_to_the_old_loop(tiny) -> None:
     old = _old_train(old_model, ts, _cfg(), 0, CPU, "old")
     torch.manual_seed(7)
     new_model = _model(tiny)
-    new = train(new_model, ts, _cfg(levers=REFERENCE), 0, CPU, "new")  # the speed levers off: the old arithmetic
+    new = train(new_model, ts, _cfg(**vars(REFERENCE)), 0, CPU, "new")  # the speed levers off: the old arithmetic
     assert new["loss"] == old["loss"] and new["batches"] == old["batches"] == [2, 2, 2]
     assert new["batches_available"] == old["batches_available"]
     assert _same(_params(new_model), _params(old_model))

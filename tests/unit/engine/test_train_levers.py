@@ -14,10 +14,11 @@ from bench.engine import levers as train_levers
 from bench.engine.batches import TrainingSet, train_batch
 from bench.pipeline.cache import StageCache
 from bench.errors import ConfigError
-from bench.engine.build import build_model, levers_config, train_config, variant_from_config
+from bench.config.schema import Train, train_settings
+from bench.engine.build import build_model, variant_from_config
 from bench.pipeline.prepare import prepare
 from bench.protocol.samples import split_groups
-from bench.engine.train import TrainConfig, train
+from bench.engine.train import train
 from bench.engine.levers import REFERENCE, Levers, apply_levers, resolve_precision
 from bench.pipeline.validate import validate
 from models.dropout import Dropout, attention, bits_mask, dropout, set_sampler
@@ -114,8 +115,8 @@ def test_config_refuses_unknown_lever_values() -> None:
             validate(compose_config(override))
     reference = compose_config("train.precision=fp32", "train.dropout_sampler=torch", "train.item_vectors_once=false",
                                "train.compile=false")
-    assert levers_config(reference) == REFERENCE and train_config(reference).levers == REFERENCE
-    assert levers_config(compose_config()) == Levers()  # the defaults: auto, bits, once, no compile
+    assert train_settings(reference).levers == REFERENCE
+    assert train_settings(compose_config()).levers == Levers()  # the defaults: auto, bits, once, no compile
 
 
 # ---------------------------------------------------------------- the loss under each lever
@@ -176,8 +177,8 @@ def test_bf16_autocast_runs_the_towers_in_bf16_and_the_loss_in_fp32(tiny_sasrec)
 
 def test_training_records_the_levers_and_reproduces(tiny_sasrec) -> None:
     cfg, ds, ts, _ = tiny_sasrec
-    tc = TrainConfig(epochs=1, batch_size=64, n_negatives=64, progress=False, max_batches=2,
-                     levers=Levers(precision="bf16", dropout_sampler="bits"))
+    tc = Train(epochs=1, batch_size=64, n_negatives=64, progress=False, max_batches=2, early_stopping=False,
+               precision="bf16", dropout_sampler="bits")
     runs = []
     for _ in range(2):
         model = build_model(cfg, ds, variant_from_config(cfg.increc), 0)
@@ -199,13 +200,12 @@ def test_compile_failure_falls_back_to_eager(tiny_sasrec, monkeypatch) -> None:
         return call
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    tc = TrainConfig(epochs=1, batch_size=64, n_negatives=64, progress=False, max_batches=2, levers=REFERENCE)
+    tc = Train(epochs=1, batch_size=64, n_negatives=64, progress=False, max_batches=2, early_stopping=False,
+               **vars(REFERENCE))
     eager = build_model(cfg, ds, variant_from_config(cfg.increc), 0)
     train(eager, ts, tc, 0, CPU, "eager")
     fallback = build_model(cfg, ds, variant_from_config(cfg.increc), 0)
-    history = train(fallback, ts, TrainConfig(**(vars(tc) | {"levers": Levers(precision="fp32", dropout_sampler="torch",
-                                                                              item_vectors_once=False, compile=True)})),
-                    0, CPU, "compiled")
+    history = train(fallback, ts, Train(**(vars(tc) | {"compile": True})), 0, CPU, "compiled")
     assert history["levers"]["compile"] and "no C++ compiler found" in history["levers"]["compile_failed"]
     assert history["levers"]["compile_seconds"] == 0.0
     eager_params = dict(eager.named_parameters())

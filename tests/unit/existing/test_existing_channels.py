@@ -296,7 +296,7 @@ def test_twotower_fits_once_on_the_training_period_or_every_refit_days(tmp_path:
     trained: list[int] = []
     real_train = bench.engine.train.train
 
-    def spy_train(model, ts, cfg, seed, device, desc, evaluate=None):
+    def spy_train(model, ts, cfg, seed, device, desc, evaluate=None, negatives="uniform"):
         if desc.startswith("existing twotower"):  # what the channel trains on, read from the run's own requests
             req = _bound_requests[0]
             cutoff = ts.samples.requests.first_valid_ms
@@ -304,7 +304,7 @@ def test_twotower_fits_once_on_the_training_period_or_every_refit_days(tmp_path:
             assert (req.t1[ts.rows] < cutoff).all() and not req.is_test[ts.rows].any()
             times = req.target_times[np.isin(req.targets.row_ids(), ts.rows)]
             assert ts.targets.values.size == int((times < cutoff).sum())  # every target before the cutoff, no other
-        return real_train(model, ts, cfg, seed, device, desc, evaluate)
+        return real_train(model, ts, cfg, seed, device, desc, evaluate, negatives)
 
     _bound_requests: list = []
     real_bind = twotower.TwoTowerChannel.bind
