@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -46,14 +47,28 @@ def digested_files(root: Path) -> list[Path]:
     return files
 
 
+def code_text(path: Path) -> bytes:
+    """What of a module can change a result: its syntax tree without docstrings (comments and layout are not in
+    it), so editing a docstring, a comment or the formatting leaves the digest as it was."""
+    tree = ast.parse(path.read_bytes())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False).encode()
+
+
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """sha256 over the paths and bytes of the code that makes a result (digested_files): what cache keys and
-    resumed runs compare, so any edit of that code (committed or not) changes it, and an edit of the report,
-    the perf sections or the tuning front end does not."""
+    """sha256 over the paths and syntax trees (code_text) of the code that makes a result (digested_files):
+    what cache keys and resumed runs compare, so any edit of that code's statements (committed or not)
+    changes it, and an edit of a docstring or comment there, of the report, the perf sections or the tuning
+    front end does not."""
     h = hashlib.sha256()
     for path in digested_files(PROJECT_ROOT):
-        h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + code_text(path) + b"\0")
     return h.hexdigest()
 
 

@@ -32,15 +32,6 @@ TABLE3_TAOBAO: dict[str, tuple[float, ...]] = {
     "IncRec": (1.44, 1.66, 2.30, 2.92, 3.41, 4.35),
 }
 
-# our backbone names -> the paper's row (both ComiRec extractors map to its single ComiRec row)
-BACKBONE_LABELS = {
-    "youtube_dnn": "YouTube-DNN",
-    "dssm": "DSSM",
-    "sasrec": "SASRec",
-    "comirec_dr": "ComiRec",
-    "comirec_sa": "ComiRec",
-    "kuaiformer": "KuaiFormer",
-}
 VARIANT_LABELS = {
     "off": "TB-Online",
     "tb_itg": "TB-ITG",

@@ -65,5 +65,14 @@ def test_the_digest_covers_the_code_that_makes_results_only(tmp_path: Path, monk
             (tmp_path / rel).write_text("x = 3\n")
             assert digest() != first, rel
             first = digest()
+        engine = tmp_path / "bench" / "engine" / "train.py"
+        engine.write_text('"""A module."""\n\n\ndef f(a):\n    """Adds one."""\n    return a + 1  # eq. 1\n')
+        first = digest()
+        engine.write_text('"""The module, documented anew."""\n\ndef f(a):\n    """Adds one (eq. 1)."""\n\n    return (a +\n            1)\n')
+        assert digest() == first  # docstrings, comments and layout: the same code
+        engine.write_text('"""The module."""\n\ndef f(a):\n    """Adds one."""\n    return a + 2\n')
+        assert digest() != first  # a statement changed
+        engine.write_text('"""The module."""\n\ndef f(a):\n    """Adds one."""\n    return "a + 1"\n')
+        assert digest() != first  # a string that is not a docstring is code
     finally:
         record.code_digest.cache_clear()
