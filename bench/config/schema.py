@@ -163,6 +163,7 @@ class Tune:
     dir: str = "${project_root:}/tuned"
     report_dir: str = "${project_root:}/results"
     reject_collapsed: bool = True
+    confirm: bool = True
     space: Optional[dict[str, Any]] = None  # config key -> sweep expression
 
     def __post_init__(self) -> None:

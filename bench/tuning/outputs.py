@@ -17,6 +17,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -25,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
 
 from bench.pipeline.record import write_atomic  # noqa: E402
+from bench.tuning.confirm import Candidate  # noqa: E402
 from bench.tuning.trial import TRIAL_RECORD  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string in the file
@@ -72,8 +74,11 @@ def _fmt(v) -> str:
 
 
 def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: Path, *, dataset: str, model: str,
-                         command: str, space: dict, sampler: str) -> dict:
-    """Write the tuned file, the report and its plot; returns the tuned file's mapping."""
+                         command: str, space: dict, sampler: str,
+                         confirm_with: Callable[[list[Candidate]], tuple[Candidate, dict]] | None = None) -> dict:
+    """Write the tuned file, the report and its plot; returns the tuned file's mapping. `confirm_with`
+    (bench.tuning.confirm.confirm_in, from experiment=tune) reruns the best trials at other seeds first and
+    picks the value set written (the best trial, when it is None)."""
     rows = collect_trials(study, sweep_dir)
     finished = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
     done = [r for r in finished if not (r.record or {}).get("rejected")]  # a collapsed tower is never picked
@@ -81,7 +86,13 @@ def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: 
         raise RuntimeError(f"no trial of the search in {sweep_dir} completed" + (
             f" with a personalised tower ({len(finished)} rejected as collapsed; see their trial.json)" if finished else "")
             + ": nothing to write")
-    best = max(done, key=lambda r: (r.value, -r.number))  # the earliest of equal values
+    ranked = sorted(done, key=lambda r: (-r.value, r.number))  # the earliest of equal values first
+    confirmation = None
+    if confirm_with is not None:
+        chosen, confirmation = confirm_with([Candidate(r.number, dict(r.params), float(r.value)) for r in ranked])
+        best = next(r for r in ranked if r.number == chosen.trial)
+    else:
+        best = ranked[0]
     metric = (best.record or {}).get("objective", {}).get("metric", "selection metric")
     seconds = [r.record["seconds"] for r in finished if r.record]  # a rejected trial spent its time too
     starts = [t.datetime_start for t in study.trials if t.datetime_start]
@@ -105,7 +116,13 @@ def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: 
         "data_fingerprint": (best.record or {}).get("data_fingerprint"),
     }
     tuned = {"provenance": provenance, "values": {k: _value(v) for k, v in best.params.items()}}
-    header = (f"# Tuned values of {model} on {dataset}: the best of {len(done)} trials by validation {metric}"
+    if confirmation is not None:
+        tuned["confirmation"] = confirmation
+    picked = ("the best" if confirmation is None else
+              f"the first of the best {len(confirmation['checked'])} confirmed at seeds {confirmation['seeds']}"
+              if confirmation["outcome"] == "passed" else
+              f"none of the best {len(confirmation['checked'])} confirmed at seeds {confirmation['seeds']}; the best mean")
+    header = (f"# Tuned values of {model} on {dataset}: {picked} of {len(done)} trials by validation {metric}"
               + (f" ({len(finished) - len(done)} more rejected as collapsed)" if len(finished) > len(done) else "") + ".\n"
               f"# Written by `{command}`; read by tuned=true (and by experiment=table1..3 under tuned=auto).\n")
     write_atomic(tuned_file, lambda f: f.write(header + yaml.safe_dump(tuned, sort_keys=False)))
@@ -113,7 +130,7 @@ def write_search_outputs(study, sweep_dir: Path, tuned_file: Path, report_file: 
     plot = report_file.with_name(f"{model}_trials.png")
     _plot(done, metric, plot, f"{model} on {dataset}")
     write_atomic(report_file, lambda f: f.write(_report(rows, best, metric, provenance, space, sampler, dataset, model,
-                                                        tuned_file, plot)))
+                                                        tuned_file, plot, confirmation)))
     return tuned
 
 
@@ -135,7 +152,7 @@ def _plot(done: list[TrialRow], metric: str, path: Path, title: str) -> None:
 
 
 def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space: dict, sampler: str, dataset: str,
-            model: str, tuned_file: Path, plot: Path) -> str:
+            model: str, tuned_file: Path, plot: Path, confirmation: dict | None = None) -> str:
     names = sorted({k for r in rows for k in r.params})
     lines = [f"# Tuning {model} on {dataset}", "",
              f"- Command: `{prov['command']}`",
@@ -159,6 +176,8 @@ def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space
               + (f" at epoch {best.record['objective']['best_epoch']} of {best.record['objective']['epochs_run']}"
                  if best.record else ""), ""]
     lines += [f"- `{k}` = {_fmt(v)}" for k, v in best.params.items()]
+    if confirmation is not None:
+        lines += confirmation_lines(confirmation, metric)
     lines += ["", "## Trials", "", f"![validation {metric} per trial]({plot.name})", "",
               "| trial | state | " + " | ".join(f"`{n}`" for n in names) + f" | valid {metric} | best epoch | epochs | seconds |",
               "| " + " | ".join(["---"] * (len(names) + 6)) + " |"]
@@ -175,3 +194,18 @@ def _report(rows: list[TrialRow], best: TrialRow, metric: str, prov: dict, space
               "an edge of the space says the space may be too narrow there. Values closer together than the "
               "seed-to-seed spread of one configuration are not evidence that one configuration is better.", ""]
     return "\n".join(lines)
+
+
+def confirmation_lines(confirmation: dict, metric: str) -> list[str]:
+    """The report's section on the value sets rerun at other seeds (bench.tuning.confirm)."""
+    lines = ["", "## Confirmed at other seeds", "",
+             f"Each value set is {confirmation['rule']}. Outcome: **{confirmation['outcome']}** (trial "
+             f"{confirmation['chosen_trial']} written).", "",
+             f"| trial | valid {metric} at seeds {confirmation['seeds']} | mean | sd | drop | collapsed | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for c in confirmation["checked"]:
+        values = [c["search_value"], *c["values"]]
+        lines.append(f"| {c['trial']} | {', '.join(f'{v:.4f}' for v in values)} | {c['mean_of_three']:.4f} | "
+                     f"{c['sd']:.4f} | {c['drop']:.4f} | {'yes' if any(c['collapsed']) else 'no'} | "
+                     f"{'passed' if c['passed'] else c['why_not']} |")
+    return lines

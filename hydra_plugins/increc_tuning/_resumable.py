@@ -17,8 +17,9 @@ What it adds to `hydra-optuna-sweeper`'s OptunaSweeperImpl:
   Job numbers continue after the existing trials, so no trial folder is overwritten, and the sampler
   is reseeded with `seed + trials so far`, so a resumed search does not redraw its first points (its
   later points therefore differ from an uninterrupted search's);
-- after the last trial: the tuned values file and the report (bench.tuning.outputs), rewritten only
-  when trials were added or the tuned file is missing.
+- after the last trial: the best trials confirmed at two more seeds (bench.tuning.confirm; `tune.confirm`),
+  then the tuned values file and the report (bench.tuning.outputs), rewritten only when trials were added
+  or the tuned file is missing.
 """
 
 import fcntl
@@ -174,9 +175,15 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
         typed = [str(o) for o in cfg.hydra.overrides.hydra if not str(o).startswith(HIDDEN_HYDRA_OVERRIDES)]
         command = "python -m bench -m " + " ".join([*(str(o) for o in cfg.hydra.overrides.task), *typed])
         sampler = cfg.hydra.sweeper.sampler
+        confirm_with = None
+        if cfg.tune.confirm:  # the best trials rerun at two more seeds before a value set is written
+            from bench.tuning.confirm import confirm_in
+
+            confirm_with = lambda candidates: confirm_in(cfg, candidates, sweep_dir)  # noqa: E731
         write_search_outputs(
             study, sweep_dir, tuned_path(cfg), Path(str(cfg.tune.report_dir)) / label / "tuning" / f"{cfg.model.name}.md",
             dataset=label, model=str(cfg.model.name), command=command,
             space={str(k): str(v) for k, v in self.params.items()},
             sampler=f"{str(sampler._target_).rsplit('.', 1)[-1]} (seed {sampler.get('seed')}, "
-                    f"{sampler.get('n_startup_trials', 0)} random start-up trials; optuna {optuna.__version__})")
+                    f"{sampler.get('n_startup_trials', 0)} random start-up trials; optuna {optuna.__version__})",
+            confirm_with=confirm_with)

@@ -66,9 +66,18 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
         assert t.value == records[t.number]["objective"]["value"]
         assert records[t.number]["objective"]["split"] == "valid"
         assert records[t.number]["config"]["model"]["dim"] == t.params["model.dim"]  # the trial ran the sampled point
-    best = max(complete, key=lambda t: t.value)
-
+    ranked = sorted(complete, key=lambda t: (-t.value, t.number))
     tuned = yaml.safe_load((tmp_path / "tuned" / "synthetic_tiny" / "youtube_dnn.yaml").read_text())
+    confirmation = tuned["confirmation"]  # the best trials rerun at seeds 1 and 2 before the file was written
+    assert confirmation["seeds"] == [0, 1, 2] and confirmation["checked"][0]["trial"] == ranked[0].number
+    for check in confirmation["checked"]:
+        for seed, value in zip((1, 2), check["values"]):
+            rec = json.loads((sweep / f"confirm_trial{check['trial']}_seed{seed}" / "trial.json").read_text())
+            assert rec["seed"] == seed and rec["objective"]["split"] == "valid"
+            assert round(rec["objective"]["value"], 6) == value
+    best = next(t for t in complete if t.number == confirmation["chosen_trial"])
+    assert confirmation["outcome"] != "passed" or best.number == next(
+        c["trial"] for c in confirmation["checked"] if c["passed"])
     assert tuned["values"] == best.params
     assert tuned["provenance"]["best_value"] == best.value and tuned["provenance"]["n_trials"] == 2
     command = tuned["provenance"]["command"]
