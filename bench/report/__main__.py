@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.config import PROJECT_ROOT
 from bench.errors import BenchError
-from bench.report.collect import ReportError, TableRuns, collect
+from bench.report.collect import ReportError, TableRuns, check_one_cpu_kind, collect
 from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
 from bench.report.protocol import protocol_file, render_protocol
@@ -71,8 +71,13 @@ def regenerate_command(runs: TableRuns, out: Path | None = None) -> str:
     if folder != Path("outputs") / "experiments" / runs.dataset / runs.table:  # not the experiment's own folder
         tail.append(f"hydra.sweep.dir={folder}")
     sweeps = [" ".join([*common, *models, *tail]) for models in (model_sweeps(runs) if swept_models else [[]])]
-    report = f"python -m bench.report {folder}{out_option(out)}"
+    report = f"python -m bench.report {folder}{out_option(out)}{mixed_option(runs)}"
     return " && ".join(f"python -m bench -m {sweep}" for sweep in sweeps) + f" && {report}"
+
+
+def mixed_option(runs: TableRuns) -> str:
+    """' --mixed-cpu' for a table whose records come from several CPU kinds ('' otherwise)."""
+    return " --mixed-cpu" if len(runs.cpu_kinds()) > 1 else ""
 
 
 def model_sweeps(runs: TableRuns) -> list[list[str]]:
@@ -97,12 +102,15 @@ def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
     return [(m, v) for m in runs.models() for v in ordered(runs.variants(), order) if not (v == "off" and runs.table == "table2")]
 
 
-def write_report(dirs: list[Path], out: Path) -> list[Path]:
+def write_report(dirs: list[Path], out: Path, mixed_cpu: bool = False) -> list[Path]:
     """Write one markdown file (and its plots, JSON summary and <table>_protocol.md, the premise
-    diagnostics of bench.report.protocol) per (dataset, table) found under `dirs`."""
+    diagnostics of bench.report.protocol) per (dataset, table) found under `dirs`; a table whose records
+    come from several CPU kinds only with `mixed_cpu`."""
     written = []
     tables = collect(dirs)
     for runs in tables:
+        if not mixed_cpu:
+            check_one_cpu_kind(runs)
         folder = out / runs.dataset
         folder.mkdir(parents=True, exist_ok=True)
         order = panel_order(runs)
@@ -121,18 +129,21 @@ def write_report(dirs: list[Path], out: Path) -> list[Path]:
     return written
 
 
-def write_calibrations(dirs: list[Path], out: Path, draws: int, plants: int) -> list[Path]:
+def write_calibrations(dirs: list[Path], out: Path, draws: int, plants: int, mixed_cpu: bool = False) -> list[Path]:
     """<stem>_calibration.md and .json beside every Table 1 found under `dirs` (bench.report.calibration_page)."""
     written = []
     tables = [t for t in collect(dirs) if t.table == "table1"]
     if not tables:
         raise ReportError(f"no Table 1 records under {', '.join(map(str, dirs))}: calibration reads Table 1")
     for runs in tables:
+        if not mixed_cpu:
+            check_one_cpu_kind(runs)
         folder = out / runs.dataset
         folder.mkdir(parents=True, exist_ok=True)
         folders = " ".join(str(_relative(Path(d))) for d in dirs)
         command = (f"python -m bench.report --calibrate {folders}{out_option(out)}"
-                   + ("" if draws == 1000 else f" --draws {draws}") + ("" if plants == 200 else f" --plants {plants}"))
+                   + ("" if draws == 1000 else f" --draws {draws}") + ("" if plants == 200 else f" --plants {plants}")
+                   + mixed_option(runs))
         written += write_calibration(runs, folder, command, draws=draws, plants=plants)
     return written
 
@@ -152,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocols", type=Path, nargs=2, metavar=("V1_DIR", "V2_DIR"), action="append",
                         help="with --findings: compare the Table 1 summaries (table1.json) of these two folders; "
                              "repeat it for one comparison per dataset")
+    parser.add_argument("--mixed-cpu", action="store_true",
+                        help="report a table whose records come from several CPU kinds (refused otherwise: such a "
+                             "table regenerates on no one machine); its header says so")
     args = parser.parse_args(argv)
     if args.findings is None and (not args.dirs or args.protocols):
         parser.error("give record folders, or --findings RESULTS [--protocols V1_DIR V2_DIR]...")
@@ -163,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--draws and --plants must be at least 1")
     try:
         if args.calibrate:
-            for path in write_calibrations(args.dirs, args.out, args.draws, args.plants):
+            for path in write_calibrations(args.dirs, args.out, args.draws, args.plants, args.mixed_cpu):
                 print(path)
             return 0
         if args.findings is not None:
@@ -172,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                + [f"--protocols {v1} {v2}" for v1, v2 in pairs])
             print(write_findings(args.findings, command, pairs))
             return 0
-        for path in write_report(args.dirs, args.out):
+        for path in write_report(args.dirs, args.out, args.mixed_cpu):
             print(path)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

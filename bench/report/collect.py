@@ -90,6 +90,34 @@ class TableRuns:
     def any(self) -> Job:
         return self.jobs[min(self.jobs)]
 
+    def cpu_kinds(self) -> dict[str, int]:
+        """CPU kind (cpu_kind) -> how many of the table's jobs ran on it."""
+        kinds: dict[str, int] = {}
+        for job in self.jobs.values():
+            kind = cpu_kind(job.record)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return dict(sorted(kinds.items()))
+
+
+def cpu_kind(record: dict) -> str:
+    """The kind of CPU a record's metrics repeat on: its vendor (dropout masks differ by vendor) and whether it
+    has native bf16 (what train.precision=auto trains in), as bench.pipeline.resume compares them."""
+    machine = record.get("machine", {})
+    bf16 = machine.get("native_bf16")
+    return (f"{machine.get('cpu_vendor') or 'unrecorded vendor'}, "
+            + {True: "native bf16", False: "no native bf16"}.get(bf16, "bf16 support unrecorded"))
+
+
+def check_one_cpu_kind(runs: TableRuns) -> None:
+    """A ReportError when a table's records come from more than one CPU kind (PROTOCOL 5's reproducibility:
+    such a table regenerates on no single machine); `--mixed-cpu` lets the report through, saying so."""
+    kinds = runs.cpu_kinds()
+    if len(kinds) > 1:
+        raise ReportError(f"{runs.dataset} {runs.stem}: the records come from {len(kinds)} CPU kinds ("
+                          + "; ".join(f"{k}: {n} jobs" for k, n in kinds.items())
+                          + "), so the table regenerates on no one machine: rerun them on one kind, or pass "
+                          "--mixed-cpu to report them as they are")
+
 
 def paired_arrays(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) -> tuple[np.ndarray, np.ndarray] | None:
     """[S, R] per-request values of `a_metric` (from a_jobs) and of `b_metric` (from b_jobs), one row per

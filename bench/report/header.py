@@ -50,6 +50,16 @@ def machines_text(runs: TableRuns) -> str:
     return "; ".join(f"{kind} ({n} jobs)" for kind, n in sorted(kinds.items()))
 
 
+def cpu_kind_line(runs: TableRuns) -> str:
+    """The CPU kind every record ran on (bench.report.collect.cpu_kind), or the kinds of a table let through
+    with --mixed-cpu."""
+    kinds = runs.cpu_kinds()
+    if len(kinds) == 1:
+        return f"- CPU kind: {next(iter(kinds))} (every record; its metrics repeat on this kind of CPU)."
+    return ("- CPU kind: **mixed** (reported with --mixed-cpu; this table regenerates on no one machine): "
+            + "; ".join(f"{k} ({n} jobs)" for k, n in kinds.items()) + ".")
+
+
 def dirty_rows(runs: TableRuns) -> str:
     """The rows (backbone / variant: seeds) whose records ran code with uncommitted changes in bench/ or models/
     ("" when none did; README or docs edits never count, bench.pipeline.record.code_version)."""
@@ -90,6 +100,7 @@ def header(runs: TableRuns, command: str, design: list[str] | None = None) -> st
         + (f" (**made with uncommitted changes in bench/ or models/**: {dirty})" if dirty else "") + "; "
         f"job time {seconds / 60:.1f} min summed over {len(runs.jobs)} jobs (a timing: varies run to run); "
         f"stage cache {hits} hits of {len(events)} lookups; machine {machines_text(runs)}.",
+        cpu_kind_line(runs),
         "",
     ])
 

@@ -774,3 +774,32 @@ def test_a_twin_on_another_base_is_not_compared(tmp_path: Path) -> None:
     row = next(r for r in at10.rows if r.model == "dssm").comparisons["IncR − ShufR"]
     assert row.stats is None and row.missing.startswith("the twin's base differs from IncRec-NA's (Base@10 hits")
     assert next(r for r in at10.rows if r.model == "sasrec").comparisons["IncR − ShufR"].stats is not None
+
+
+def test_a_table_of_several_cpu_kinds_is_refused_unless_told(tmp_path: Path, capsys) -> None:
+    """Dropout masks differ by CPU vendor and train.precision=auto by native bf16: a mixed table regenerates on no
+    one machine (issue 42). The report refuses it, names the kinds, and with --mixed-cpu says so in the header and
+    in its own regenerate command."""
+    make_table1(tmp_path / "runs")
+    for path in (tmp_path / "runs").glob("*/run.json"):
+        record = json.loads(path.read_text())
+        intel = "seed1" in path.parent.name
+        record["machine"] |= {"cpu_vendor": "GenuineIntel" if intel else "AuthenticAMD", "native_bf16": intel}
+        path.write_text(json.dumps(record))
+    out = ["--out", str(tmp_path / "results")]
+    assert report_main([str(tmp_path / "runs"), *out]) == 2
+    err = capsys.readouterr().err
+    assert "2 CPU kinds (AuthenticAMD, no native bf16: 6 jobs; GenuineIntel, native bf16: 6 jobs)" in err
+    assert "--mixed-cpu" in err and not (tmp_path / "results" / "handmade" / "table1.md").exists()
+    assert report_main([str(tmp_path / "runs"), *out, "--mixed-cpu"]) == 0
+    text = (tmp_path / "results" / "handmade" / "table1.md").read_text()
+    assert "- CPU kind: **mixed** (reported with --mixed-cpu" in text
+    assert f"python -m bench.report {tmp_path / 'runs'} --out {tmp_path / 'results'} --mixed-cpu`" in text
+
+    for path in (tmp_path / "runs").glob("*/run.json"):  # one kind: the header names it
+        record = json.loads(path.read_text())
+        record["machine"] |= {"cpu_vendor": "AuthenticAMD", "native_bf16": False}
+        path.write_text(json.dumps(record))
+    assert report_main([str(tmp_path / "runs"), *out]) == 0
+    text = (tmp_path / "results" / "handmade" / "table1.md").read_text()
+    assert "- CPU kind: AuthenticAMD, no native bf16 (every record" in text and "--mixed-cpu" not in text
