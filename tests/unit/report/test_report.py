@@ -803,3 +803,18 @@ def test_a_table_of_several_cpu_kinds_is_refused_unless_told(tmp_path: Path, cap
     assert report_main([str(tmp_path / "runs"), *out]) == 0
     text = (tmp_path / "results" / "handmade" / "table1.md").read_text()
     assert "- CPU kind: AuthenticAMD, no native bf16 (every record" in text and "--mixed-cpu" not in text
+
+
+def test_the_non_primary_projection_follows_seeds_and_requests(tmp_path: Path) -> None:
+    from bench.report.target_tabs import THRESHOLD, projected, render
+
+    make_table1(tmp_path / "runs", seeds={"dssm": (0, 1, 2), "sasrec": (0, 1, 2)})
+    full, few, many_seeds = (projected(tmp_path / "runs", f, s) for f, s in ((1.0, 3), (0.1, 3), (0.1, 30)))
+    assert [r["model"] for r in full] == ["dssm", "dssm", "sasrec", "sasrec"]
+    for a, b, c in zip(full, few, many_seeds):
+        assert a["sensitivity"] < b["sensitivity"] and c["sensitivity"] < b["sensitivity"]
+    counts = {s: {"target_tabs": s, "test_requests": 50, "evaluated_test_requests": n, "evaluated_test_users": n,
+                  "evaluated_valid_requests": n} for s, n in (("all", 40), ("non_primary", 4))}
+    text = render(counts, few, "cmd", "runs")
+    verdict = "**No run:**" if min(r["sensitivity"] for r in few) >= THRESHOLD else "**Runs:**"
+    assert verdict in text and "non_primary keeps 10.0% of the evaluated test requests." in text
