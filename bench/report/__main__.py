@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bench.config import PROJECT_ROOT
-from bench.errors import BenchError
+from bench.errors import one_line_errors
 from bench.report.collect import ReportError, TableRuns, check_one_cpu_kind, collect
 from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
@@ -175,23 +175,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--calibrate reads record folders: give them, without --findings")
     if args.calibrate and (args.draws < 1 or args.plants < 1):
         parser.error("--draws and --plants must be at least 1")
-    try:
+
+    def work() -> None:
         if args.calibrate:
             for path in write_calibrations(args.dirs, args.out, args.draws, args.plants, args.mixed_cpu):
                 print(path)
-            return 0
+            return
         if args.findings is not None:
             pairs = [tuple(pair) for pair in args.protocols or []]
             command = " ".join(["python -m bench.report --findings", str(args.findings)]
                                + [f"--protocols {v1} {v2}" for v1, v2 in pairs])
             print(write_findings(args.findings, command, pairs))
-            return 0
+            return
         for path in write_report(args.dirs, args.out, args.mixed_cpu):
             print(path)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return one_line_errors(work)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from bench.config import PROJECT_ROOT, compose
-from bench.errors import BenchError
+from bench.errors import one_line_errors
 from bench.evaluation.evaluate import EvalSet
 from bench.evaluation.metrics import COMPARISONS
 from bench.pipeline.cache import StageCache
@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
         counts = {s: count(args.overrides, s) for s in SETTINGS}
         factor = counts["non_primary"]["evaluated_test_requests"] / counts["all"]["evaluated_test_requests"]
         rows = projected(args.records, factor, args.seeds)
@@ -135,10 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(folder / "target_tabs.md", lambda f: f.write(text))
         write_json_atomic({"command": command, "counts": counts, "projected": rows}, folder / "target_tabs.json")
         print(folder / "target_tabs.md")
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return one_line_errors(work)
 
 
 if __name__ == "__main__":

@@ -207,19 +207,19 @@ def confirm_tuned_file(overrides: list[str], work_root: Path) -> dict:
     return data
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
     from bench.config import PROJECT_ROOT
-    from bench.errors import BenchError
+    from bench.errors import one_line_errors
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
     overrides = [a for a in argv if "=" in a]
-    try:
+
+    def work() -> None:
         data = confirm_tuned_file(overrides, PROJECT_ROOT / "outputs" / "confirm")
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    print(json.dumps(data["confirmation"], indent=1))
+        print(json.dumps(data["confirmation"], indent=1))
+
+    return one_line_errors(work)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
