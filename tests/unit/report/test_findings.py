@@ -361,12 +361,22 @@ def test_findings_opens_with_the_pooled_answers(tmp_path: Path) -> None:
     lines = opening.splitlines()
     first = lines.index(answers[0])
     assert [line.split(": ")[0] for line in lines[first + 1 : first + 5]] == [
-        "  - IncR − ShufR@10 (control)", "  - IncR − SeedR@10 (control)", "  - SeedR − Seed2R@10 (A/A)",
-        "  - Inc − Sup@10 (the paper's)"]
+        "  - IncR − ShufR@10 (control)", "  - SeedR − Seed2R@10 (A/A)", "  - IncR − SeedR@10 (control)",
+        "  - Inc − Sup@10 (the paper's)"]  # issue 42: the mechanism control and the A/A right after the answer
     assert lines[first + 5] == answers[1]  # then K = 20
     shuf = pooled([crossed_stats(np.subtract(*compared(m, "IncR − ShufR")), USERS) for m in BOTH])
     assert lines[first + 1].startswith(f"  - IncR − ShufR@10 (control): {100 * shuf.estimate:+.2f} points "
                                        f"{format_interval(shuf.low, shuf.high)} over 2 backbones, **")
+    section = text.split("\n## handmade")[1].split("\n## ")[0]  # the premise before the per-backbone rows
+    assert section.index("### Premise diagnostics") < section.index("### Table 1")
+    assert "positive control" not in opening  # no synthetic dataset among these
+    (results / "synthetic").mkdir()
+    (results / "synthetic" / "table1.json").write_text(json.dumps(s | {"dataset": "synthetic"}))
+    assert report_main(["--findings", str(results)]) == 0
+    opening = (results / "FINDINGS.md").read_text().split("\n## ")[0]
+    control = next(line for line in opening.splitlines() if line.startswith("**The positive control.**"))
+    verdict = s["table1"]["10"]["pooled"]["IncR − SupR"]["verdict"]
+    assert f"finds: synthetic: {verdict} at K = 10" in control and "; and on the real data: handmade: " in control
     # no sentence counts backbones or cells as votes for a comparison (v2's "holds 0 for 11 of 11 backbones")
     for page in (text, (results / "handmade" / "table1.md").read_text()):
         assert "holds 0 for" not in page and "backbone-K cells" not in page and "interval lies above 0 for" not in page
