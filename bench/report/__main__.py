@@ -14,7 +14,7 @@ from bench.errors import one_line_errors
 from bench.report.collect import ReportError, TableRuns, check_one_cpu_kind, collect
 from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
-from bench.report.protocol import protocol_file, render_protocol
+from bench.report.diagnostics import protocol_file, render_protocol
 from bench.pipeline.record import write_atomic
 from bench.report.summary import table_summary, write_summary
 from bench.report.calibration_page import write_calibration
@@ -104,7 +104,7 @@ def panel_order(runs: TableRuns) -> list[tuple[str, str]]:
 
 def write_report(dirs: list[Path], out: Path, mixed_cpu: bool = False) -> list[Path]:
     """Write one markdown file (and its plots, JSON summary and <table>_protocol.md, the premise
-    diagnostics of bench.report.protocol) per (dataset, table) found under `dirs`; a table whose records
+    diagnostics of bench.report.diagnostics) per (dataset, table) found under `dirs`; a table whose records
     come from several CPU kinds only with `mixed_cpu`."""
     written = []
     tables = collect(dirs)

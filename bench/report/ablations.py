@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bench.report import paper
 from bench.report.collect import Job, TableRuns
-from bench.report.protocol import md_table
+from bench.report.diagnostics import md_table
 from bench.report.cells import BOOTSTRAP_DRAWS, Cell, Diff, TABLE2_ORDER, TABLE3_ORDER, bold_max, cell, diff_p, diff_text, difference, measured, ordered
 
 

@@ -24,7 +24,7 @@ from bench.pipeline.record import write_atomic
 from bench.report.calibration import COVERAGE_TARGET, POWER_TARGET, mc_band, markdown, planted, simulate
 from bench.report.collect import TableRuns, request_users
 from bench.report.comparisons import VARIANT, table1_comparisons
-from bench.report.protocol import md_table
+from bench.report.diagnostics import md_table
 from bench.report.cells import MODEL_ORDER, ordered
 
 PRIMARY = next(c for c in COMPARISONS if c.role == "primary")

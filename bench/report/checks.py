@@ -9,7 +9,7 @@ import numpy as np
 
 from bench.report import paper
 from bench.report.collect import Job, TableRuns
-from bench.report.protocol import md_table, pct
+from bench.report.diagnostics import md_table, pct
 from bench.report.cells import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.pipeline.record import write_atomic
 from bench.report.collect import ReportError
 from bench.report.paper import VARIANT_LABELS
-from bench.report.protocol import FIT_MEANING, md_table, premise_rows, warmup_implication, warmup_rows
+from bench.report.diagnostics import FIT_MEANING, md_table, premise_rows, warmup_implication, warmup_rows
 from bench.evaluation.metrics import COMPARISONS
 from bench.report.stats import format_interval
 from bench.report.summary import read_summary

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bench.report import paper
 from bench.report.collect import TableRuns
-from bench.report.protocol import md_table, mdd_line, protocol_lines
+from bench.report.diagnostics import md_table, mdd_line, protocol_lines
 
 
 TITLES = {

@@ -17,7 +17,7 @@ from typing import cast
 
 from bench.pipeline.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
-from bench.report.protocol import inc_sup_spread, premise, protocol, splits, warmup
+from bench.report.diagnostics import inc_sup_spread, premise, protocol, splits, warmup
 from bench.report.table1 import Table1K, table1_numbers
 from bench.report.ablations import ABLATION_REFERENCE, Ablation, ablation_numbers
 from bench.report.cells import Cell, Diff

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bench.evaluation.metrics import COMPARISONS, METRICS, TWIN_VARIANT, metric as declared
 from bench.report.collect import Job, TableRuns
 from bench.report.comparisons import ComparisonsAtK, PooledComparison, RowComparison, pts, table1_comparisons
-from bench.report.protocol import md_table
+from bench.report.diagnostics import md_table
 from bench.report.stats import POOLED_METHOD, format_interval
 from bench.report.cells import MODEL_ORDER, Cell, bold_max, cell, measured, ordered
 from bench.report.checks import agreement_text, popularity_agreement, seeds_collapsed, seeds_under_floor, under_floor_text

@@ -212,7 +212,7 @@ def test_the_default_trial_is_skipped_when_the_default_lies_outside_the_space() 
 
 
 def test_summary_puts_default_and_tuned_runs_of_a_backbone_on_one_row() -> None:
-    from bench.tuning.summary import rows, table
+    from bench.tuning.default_vs_tuned import rows, table
 
     def record(applied, valid, test):
         return {"config": {"model": {"name": "dssm"}, "tuning_applied": applied},

@@ -14,7 +14,7 @@ from bench.config import PROJECT_ROOT
 from bench.report.__main__ import main as report_main, regenerate_command
 from bench.report.collect import ReportError, collect
 from bench.evaluation.metrics import METRIC_NAMES
-from bench.report.protocol import render_protocol
+from bench.report.diagnostics import render_protocol
 from bench.report.summary import table_summary
 from bench.report.stats import (crossed_stats, format_interval, mean_std, minimum_detectable_difference, paired_p,
                                 pooled, seeds_needed, two_level_bootstrap, users_factor_needed)
@@ -366,7 +366,7 @@ def test_protocol_md_from_the_records(tmp_path: Path) -> None:
 def test_the_request_only_spread_reads_increc_na_beside_its_twin(tmp_path: Path) -> None:
     """inc_sup_spread (v2's MDD, still used by Tables 2 and 3 and the fallback header line) reads IncRec-NA's
     rows of Table 1, never its permuted twin's (which would overwrite them under the same backbone label)."""
-    from bench.report.protocol import inc_sup_spread
+    from bench.report.diagnostics import inc_sup_spread
 
     make_table1(tmp_path)  # with the na_permuted twin (its Inc's hits: ShufR's)
     (runs,) = collect([tmp_path])

@@ -1,4 +1,4 @@
-"""`python -m bench.tuning.summary RUN_JSON... [--out FILE]`: default against tuned configuration, per backbone.
+"""`python -m bench.tuning.default_vs_tuned RUN_JSON... [--out FILE]`: default against tuned configuration, per backbone.
 
 Reads run records of `python -m bench model=M increc=off tuned=false|true ...` (the test requests scored once,
 after the search) and prints one markdown row per backbone: the selected epoch's validation value (the
@@ -45,7 +45,7 @@ def table(summary: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tuning.summary", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.tuning.default_vs_tuned", description=__doc__)
     parser.add_argument("records", nargs="+", type=Path, help="run.json files (tuned=false and tuned=true runs)")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = parser.parse_args(argv)
