@@ -138,3 +138,20 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_cpu_and_da
     assert finished_record(cfg, tmp_path / "job") is None
     rerun = run(cfg, tmp_path / "job")
     assert not rerun.resumed and rerun.record["data_fingerprint"] != first.record["data_fingerprint"]
+
+
+def test_submitit_local_launcher_runs_a_sweep_through_the_slurm_path(tmp_path: Path, synthetic_cache: Path) -> None:
+    """hydra/launcher=submitit_local pickles each job, runs it in its own process and reads its result back: the
+    same path as submitit_slurm, on this machine (issue 43). Both jobs finish with a whole record."""
+    common = [*SWEEP, f"dataset.cache_dir={synthetic_cache}", f"cache.dir={tmp_path / 'cache'}", "train.max_batches=3",
+              "train.threads=1"]
+    proc = sweep([*common, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                  f"hydra.sweep.dir={tmp_path / 'submitit'}"])
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert "Submitit" in out or (tmp_path / "submitit" / ".submitit").is_dir(), out  # submitit launched the jobs
+    for increc in ("off", "na"):
+        record = json.loads((tmp_path / "submitit" / f"youtube_dnn_{increc}_seed0" / "run.json").read_text())
+        assert record["config"]["increc"]["name"] == increc and record["metrics"]["Base@20"] is not None
+    results = list((tmp_path / "submitit" / ".submitit").rglob("*_result.pkl"))
+    assert len(results) == 2  # each job's return value came back through submitit's pickles

@@ -140,3 +140,41 @@ def test_changed_data_invalidates_the_cache(tmp_path: Path, synthetic_cache: Pat
     assert changed["cache"] == {"prepared": "miss", "base": "miss"}
     assert changed["data_fingerprint"] != first["data_fingerprint"]
     assert changed["dataset_stats"]["log_duplicates"] == first["dataset_stats"]["log_duplicates"] + 1
+
+
+WRITER = """
+import sys, time
+import numpy as np
+from bench.pipeline.cache import StageCache
+root, start, rank = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+cache = StageCache(root)
+arrays = {"x": np.arange(2_000_000, dtype=np.int64), "tag": np.array([7])}  # 16 MB: a write takes a while
+while time.time() < start:
+    time.sleep(0.001)
+for _ in range(5):
+    cache.save("stage", "same-key", arrays)
+    got = cache.load("stage", "same-key")
+    assert got is not None and np.array_equal(got["x"], arrays["x"]), cache.events
+print("ok", rank)
+"""
+
+
+def test_two_processes_writing_one_entry_leave_it_whole(tmp_path: Path) -> None:
+    """Two jobs of a sweep (or two cluster nodes on shared storage) that compute the same stage at once both write
+    its entry; each write goes to a temporary file renamed into place, so every read by either finds a whole entry
+    and the entry left behind is whole (issue 43)."""
+    import subprocess
+    import sys
+    import time
+
+    from bench.config import PROJECT_ROOT
+
+    start = time.time() + 2.0
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(start), str(rank)], cwd=PROJECT_ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [o.strip().splitlines()[-1] for o in outs] == ["ok 0", "ok 1"]
+    cache = StageCache(tmp_path)
+    assert cache.load("stage", "same-key")["x"].sum() == sum(range(2_000_000)) and cache.events["stage"] == "hit"
+    assert [p.name for p in (tmp_path / "stage").iterdir()] == ["same-key.npz"]  # no temporary file left behind
