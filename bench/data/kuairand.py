@@ -7,7 +7,7 @@ Point it at a directory (or its `data/` subfolder, the layout of the official ar
 - `video_features_basic_<release>[_partN].csv[.gz]`, required: it defines the item pool;
 - `user_features_<release>.csv[.gz]`, optional: profiles (all unknown when absent).
 
-Quirks of the real files it survives (see the sample's README): exact duplicate rows (dropped and
+Quirks of the real files it survives (see the sample's own README): exact duplicate rows (dropped and
 counted); `date` disagreeing with `time_ms` (only `time_ms` is read as time); out-of-range codes and
 blanks in feature files (mapped to the unknown code 0); comma-separated `tag` lists (first tag kept).
 """

@@ -58,7 +58,7 @@ class Metric:
     truth: str = "itg"  # itg | etg
     control: bool = False  # a control of PROTOCOL 5 (rules out a cheaper explanation of Inc > Sup)
     curve: bool = False  # recorded on the hit-rate-vs-K grid for the plots
-    description: str = ""  # one line for tables and the README
+    description: str = ""  # one line for tables and the docs
 
 
 SEED_OFFSET = 1000  # Seed@K's second base uses seed + SEED_OFFSET (PROTOCOL 5)

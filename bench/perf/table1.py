@@ -1,6 +1,6 @@
 """Table 1 on the real KuaiRand-Pure sample from an empty stage cache: its wall minutes under protocol v2.
 
-Runs, in a child process, the sweep the README documents for Table 1 on 2 cores:
+Runs, in a child process, the sweep docs/performance.md documents for Table 1 on 2 cores:
 
     python -m bench -m experiment=table1 dataset=kuairand_sample seeds=5 \
         hydra/launcher=joblib hydra.launcher.n_jobs=2 train.threads=1

@@ -76,7 +76,7 @@ def _validate(cfg: DictConfig) -> None:
     from bench.existing.channel import build_channels
 
     build_channels(cfg.existing, n_items=1)  # each channel's constructor checks its own ranges; budgets checked here
-    if cfg.model.get("recbole_model") is not None:  # model=recbole: a served name (the README's RecBole table)
+    if cfg.model.get("recbole_model") is not None:  # model=recbole: a served name (docs/backbones.md's RecBole table)
         from models.backbones.recbole_seq import NOT_SERVED
 
         name = str(cfg.model.recbole_model)

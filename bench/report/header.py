@@ -41,7 +41,7 @@ def tuning_line(runs: TableRuns) -> str:
 
 
 def machines_text(runs: TableRuns) -> str:
-    """The CPU kinds the jobs ran on, with how many jobs each: metrics repeat only on the same kind (README)."""
+    """The CPU kinds the jobs ran on, with how many jobs each: metrics repeat only on the same kind (docs/running.md)."""
     kinds: dict[str, int] = {}
     for job in runs.jobs.values():
         m = job.record.get("machine", {})

@@ -398,3 +398,6 @@ def test_readme_results_quote_the_findings_answer() -> None:
     assert quoted, f"unexpected answer line: {answer[0]}"
     readme = " ".join((PROJECT_ROOT / "README.md").read_text().split())
     assert quoted.group(0) in readme, f"README does not quote the findings' answer: {quoted.group(0)}"
+    for line in (PROJECT_ROOT / "README.md").read_text().splitlines():  # every answer line it quotes, verbatim
+        if re.match(r"- \w+/table1\w*\.md, K = \d+: ", line):
+            assert line in findings, f"README quotes a line results/FINDINGS.md does not hold: {line}"

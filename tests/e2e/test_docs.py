@@ -1,0 +1,36 @@
+"""The documentation site builds with every link and anchor checked (`mkdocs build --strict`), and the README
+stays a short entry point: the two commands first, at most 200 lines, linking pages that exist."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.config import PROJECT_ROOT
+
+
+def test_the_site_builds_strict(tmp_path: Path) -> None:
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("mkdocs", reason="the docs extra (mkdocs-material) is not installed")
+        pytest.importorskip("material", reason="the docs extra (mkdocs-material) is not installed")
+    out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240,
+                         env=os.environ | {"NO_MKDOCS_2_WARNING": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "site" / "extending" / "index.html").exists()
+    assert (tmp_path / "site" / "results" / "FINDINGS" / "index.html").exists()  # the findings page is on the site
+
+
+def test_the_readme_is_a_short_entry_point() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    lines = readme.splitlines()
+    assert len(lines) <= 200
+    commands = [line.split("#")[0].strip() for line in lines[lines.index("```bash") + 1:lines.index("```bash") + 3]]
+    assert commands == ["make run", "make test"]
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+        assert (PROJECT_ROOT / target).exists(), target
