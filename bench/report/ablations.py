@@ -1,4 +1,4 @@
-"""The paper's Tables 2 and 3 (layout of the paper, cells in %), still under protocol v2's statistics.
+"""The paper's Tables 2 and 3 (layout of the paper, cells in %), under protocol v3's statistics (PROTOCOL 5).
 
 Table 2: base ("TB-Online"), TB-ITG, TB-boost, IncRec-NA on one backbone: Base@K and Inc@K, where
          the TB-Online row's Inc@K is its Sup@K (what extending the base to 2K adds); p and the interval: each
@@ -9,13 +9,15 @@ Tables 2 and 3 end each backbone's rows with the popularity floor: Pop_Base@K as
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
 from bench.report import paper
 from bench.report.collect import Job, TableRuns
 from bench.report.diagnostics import md_table
-from bench.report.cells import BOOTSTRAP_DRAWS, Cell, Diff, TABLE2_ORDER, TABLE3_ORDER, bold_max, cell, diff_p, diff_text, difference, measured, ordered
+from bench.report.cells import (Cell, Diff, TABLE2_ORDER, TABLE3_ORDER, bold_max, cell, diff_p, diff_text, diff_verdict,
+                                difference, measured, ordered)
 
 
 # the popularity row of Tables 2 and 3: Pop_Base in the Base column, Pop_Sup in the Inc column
@@ -85,6 +87,29 @@ def ablation_of(runs: TableRuns, model: str) -> Ablation:
     return Ablation(model, rows, runs.table == "table2" or bool(ref), popularity_cells(floor_jobs, ks))
 
 
+def sensitivities(numbers: list[Ablation], ks: list[int]) -> dict[int, list[float]]:
+    """Per K, the design sensitivity of every tested difference of the table (protocol v3; seeds ≥ 2)."""
+    out: dict[int, list[float]] = {}
+    for k in ks:
+        out[k] = [d.mdd for ab in numbers for r in ab.rows for m, d in r.diffs.items()
+                  if d is not None and d.mdd is not None and not math.isnan(d.mdd) and m.endswith(f"@{k}")]
+    return out
+
+
+def sensitivity_line(numbers: list[Ablation], ks: list[int]) -> str:
+    """The header's statistics line of Table 2 or 3 under protocol v3."""
+    per_k = sensitivities(numbers, ks)
+    if not any(per_k.values()):
+        return "- Sensitivity: none (one seed gives no interval)."
+    def span(values: list[float]) -> str:
+        low, high = (f"{100 * f(values):.2f}" for f in (min, max))
+        return low if low == high else f"{low}–{high}"
+    return ("- Sensitivity (protocol v3, 80% power, two-sided α = 0.05): "
+            + ", ".join(f"{span(v)} pts at K = {k}" for k, v in per_k.items() if v)
+            + " over the tested differences: (t_0.975 + t_0.80)·SE with each difference's SE from its crossed "
+            "seed × request variance components (requests clustered by user) and Satterthwaite's df.")
+
+
 def ablation_numbers(runs: TableRuns) -> list[Ablation]:
     """ablation_of for every backbone of Table 2 or 3."""
     return [ablation_of(runs, model) for model in runs.models()]
@@ -100,13 +125,14 @@ def table2(runs: TableRuns, model: str, numbers: list[Ablation] | None = None) -
     ab = _ablation(runs, model, numbers)
     head = ["variant"]
     for k in ks:
-        head += [f"Base@{k}", f"Inc@{k}", f"p@{k}", f"Inc − Sup@{k} [95%]"]
+        head += [f"Base@{k}", f"Inc@{k}", f"p@{k}", f"Inc − Sup@{k} [95%]", f"verdict@{k}"]
     rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)]
             + [t for k in ks for t in (r.cells[f"Base@{k}"].text(), r.cells[f"Inc@{k}"].text(),
-                                       diff_p(r.diffs[f"Inc@{k}"]), diff_text(r.diffs[f"Inc@{k}"]))]
+                                       diff_p(r.diffs[f"Inc@{k}"]), diff_text(r.diffs[f"Inc@{k}"]),
+                                       diff_verdict(r.diffs[f"Inc@{k}"]))]
             for r in ab.rows]
     if ab.popularity is not None:  # the floor: popularity's top K as Base, its ranks K+1..2K in the Inc column (TB-Online's place)
-        rows.append(["popularity"] + [t for base, nxt in ab.popularity for t in (base.text(), nxt.text(), "—", "—")])
+        rows.append(["popularity"] + [t for base, nxt in ab.popularity for t in (base.text(), nxt.text(), "—", "—", "—")])
     return md_table(head, rows)
 
 
@@ -131,15 +157,17 @@ def table3(runs: TableRuns, model: str, numbers: list[Ablation] | None = None) -
     if ab.popularity is not None:  # the floor, as in Table 2: its top K as Base, its next K in the Inc column; no exposure
         rows.append(["popularity"] + [t for base, nxt in ab.popularity for t in (base.text(), nxt.text())] + ["—"] * len(ks))
     main = md_table(["variant"] + [exposure_label(m) for m in metrics], rows)
-    p_rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)] + [t for m in tested for t in (diff_text(r.diffs[m]), diff_p(r.diffs[m]))]
+    p_rows = [[paper.VARIANT_LABELS.get(r.variant, r.variant)]
+              + [t for m in tested for t in (diff_text(r.diffs[m]), diff_p(r.diffs[m]), diff_verdict(r.diffs[m]))]
               for r in ab.rows if r.variant != "na" and ab.has_reference]
-    head = ["vs IncRec-NA"] + [t for m in tested for t in (f"{exposure_label(m)} − NA [95%]", "p")]
+    head = ["vs IncRec-NA"] + [t for m in tested for t in (f"{exposure_label(m)} − NA [95%]", "p", "verdict")]
     return main, md_table(head, p_rows)
 
 
-INTERVAL_NOTE = (f"[95%]: the mean difference in percentage points and its 95% two-level bootstrap interval "
-                 f"({BOOTSTRAP_DRAWS} draws: seeds resampled with replacement, then test requests with replacement, "
-                 "the same requests for every seed of a draw).")
+INTERVAL_NOTE = ("[95%]: the mean difference in percentage points and its 95% t interval from the crossed seed × "
+                 "request variance components, requests clustered by user (protocol v3, PROTOCOL 5); p: the matching "
+                 "t-test of a zero mean. Verdict, against δ = 10% of the reference arm's mean: holds (interval above "
+                 "0), reversed (below 0), equivalent (the 90% interval inside ±δ), cannot tell (otherwise).")
 
 
 POP_ROW_NOTE = ("The popularity row is the floor, never bold: the training-popularity ranking's top K as Base@K and "

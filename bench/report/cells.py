@@ -1,5 +1,6 @@
-"""A table's cells: mean ± sd over seeds, v2's paired difference (Tables 2 and 3), bold, and the row order
-(the backbones in `experiment=table1`'s own order)."""
+"""A table's cells: mean ± sd over seeds, the paired difference of Tables 2 and 3 under protocol v3's statistics
+(PROTOCOL 5: crossed seed × request components, a t interval, a verdict against δ), bold, and the row order (the
+backbones in `experiment=table1`'s own order)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from omegaconf import OmegaConf
 
 from bench.config import CONF_DIR
-from bench.report.collect import Job, paired_arrays
-from bench.report.stats import format_p, mean_std, paired_p, two_level_bootstrap
+from bench.report.collect import Job, paired_arrays, request_users
+from bench.report.stats import crossed_stats, delta_of, format_p, mean_std
 
 
 def sweep_backbones() -> tuple[str, ...]:
@@ -30,12 +31,6 @@ TABLE2_ORDER = ("off", "tb_itg", "tb_boost", "na")
 TABLE3_ORDER = ("na", "ori", "on")
 
 
-BOOTSTRAP_DRAWS = 2000
-
-
-BOOTSTRAP_SEED = 0
-
-
 @dataclass
 class Cell:
     mean: float
@@ -51,18 +46,25 @@ class Cell:
 
 @dataclass
 class Diff:
-    """A paired difference a − b: mean over seeds and requests, its bootstrap interval, the Wilcoxon p."""
+    """A paired difference a − b under protocol v3 (PROTOCOL 5): the mean over seeds and requests, its 95% t
+    interval from the crossed seed × request components (requests clustered by user), the t-test p, and the
+    verdict against δ = 10% of the reference arm b (holds, reversed, equivalent, cannot tell)."""
 
     mean: float
     low: float
     high: float
     p: float
+    verdict: str | None = None  # None: read back from a summary written before the verdict existed
+    delta: float | None = None
+    mdd: float | None = None  # the design sensitivity (t(0.975) + t(0.80))·SE (nan with one seed)
 
     def text(self) -> str:
+        if math.isnan(self.low) or math.isnan(self.high):
+            return f"{100 * self.mean:+.2f} (one seed: no interval)"
         return f"{100 * self.mean:+.2f} [{100 * self.low:+.2f}, {100 * self.high:+.2f}]"
 
     def sign(self) -> int:
-        """+1 when the interval lies above 0, -1 below, 0 when it holds 0."""
+        """+1 when the interval lies above 0, -1 below, 0 when it holds 0 (or there is none)."""
         return 1 if self.low > 0 else -1 if self.high < 0 else 0
 
 
@@ -84,15 +86,21 @@ def measured(jobs: list[Job], metric: str) -> bool:
 
 
 def difference(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) -> Diff | None:
-    """a_metric (a_jobs) − b_metric (b_jobs), paired per seed and request over the seeds both have: the
-    mean, the 95% two-level bootstrap interval (seeds, then requests) and the Wilcoxon p of the
-    per-request values averaged over those seeds. None where a side did not measure its metric."""
+    """a_metric (a_jobs) − b_metric (b_jobs), paired per seed and request over the seeds both have, under protocol
+    v3's statistics (bench.report.stats.crossed_stats, requests clustered by user when the records give them).
+    None where a side did not measure its metric."""
     arrays = paired_arrays(a_jobs, a_metric, b_jobs, b_metric)
     if arrays is None:
         return None
-    a, b = arrays
-    low, high = two_level_bootstrap(a - b, n_boot=BOOTSTRAP_DRAWS, seed=BOOTSTRAP_SEED)
-    return Diff(float((a - b).mean()), low, high, paired_p(a.mean(axis=0), b.mean(axis=0)))
+    a, b = arrays  # [S, R] each
+    stats = crossed_stats(a - b, request_users(a_jobs[0]))
+    delta = delta_of(float(b.mean()))
+    verdict = stats.verdict(delta) if stats.n_seeds >= 2 else "no interval (one seed)"
+    return Diff(stats.estimate, stats.low, stats.high, stats.p, verdict, delta, stats.mdd)
+
+
+def diff_verdict(d: Diff | None) -> str:
+    return "—" if d is None or d.verdict is None else d.verdict
 
 
 def bold_max(cells: list[Cell]) -> None:

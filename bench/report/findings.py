@@ -34,12 +34,7 @@ def _pts(x: float | None) -> str:
 
 
 def _interval(d: dict | None) -> str:
-    return diff_text(None if d is None else Diff(d["mean"], d["low"], d["high"], d["p"]))
-
-
-def _side(d: dict | None) -> int | None:
-    """+1 when a difference's 95% interval lies above 0, -1 below, 0 when it holds 0; None if not measured."""
-    return None if d is None else Diff(d["mean"], d["low"], d["high"], d["p"]).sign()
+    return diff_text(None if d is None else _as_diff(d))
 
 
 def _cell(c: dict | None) -> str:
@@ -221,9 +216,16 @@ def positive_control_lines(summaries: dict[str, dict[str, dict]]) -> list[str]:
             f"finds: {found}" + (f"; and on the real data: {other}." if other else "."), ""]
 
 
+def _as_diff(d: dict) -> Diff:
+    """A summary's tested difference back as a Diff (a missing interval bound is nan)."""
+    nan = float("nan")
+    return Diff(d["mean"], nan if d["low"] is None else d["low"], nan if d["high"] is None else d["high"], d["p"],
+                d.get("verdict"), d.get("delta"))
+
+
 def _ablation_reading(d: dict | None) -> str:
-    side = _side(d)
-    return {None: "—", 1: "higher", -1: "lower", 0: "cannot tell"}[side]
+    """The verdict of a tested difference against δ (protocol v3)."""
+    return "—" if d is None else d.get("verdict") or "—"
 
 
 def ablation_section(stem: str, s: dict) -> list[str]:
@@ -340,7 +342,7 @@ def render_findings(results: Path, command: str, protocols: list[tuple[Path, Pat
             parts += ablation_section(stem, tables[stem])
         if others:
             parts += ["Ablations: " + ", ".join(f"[{stem}.md]({dataset}/{stem}.md)" for stem in others)
-                      + " (their MDD per K: " + "; ".join(
+                      + " (their largest sensitivity per K: " + "; ".join(
                           f"{stem} " + ", ".join(f"{_pts(m['mdd'])} pts at K = {k}" for k, m in tables[stem]["mdd"].items())
                           for stem in others) + ").", ""]
     for v1_dir, v2_dir in protocols or []:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import cast
 
 from bench.report.collect import TableRuns
-from bench.report.stats import TEST_NAME
 from bench.report.table1 import Table1K, column_note, design_lines, table1, table1_numbers
-from bench.report.ablations import INTERVAL_NOTE, POP_ROW_NOTE, Ablation, ablation_numbers, table2, table3
+from bench.report.ablations import (INTERVAL_NOTE, POP_ROW_NOTE, Ablation, ablation_numbers, sensitivity_line, table2,
+                                    table3)
 from bench.report.checks import collapsed_text, training_rows, training_table
 from bench.report.header import header, paper_block
 
@@ -22,8 +22,8 @@ def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1
                  "Bold: the largest of the second-K channels (every hit-rate column but Base) in each row. "
                  + column_note(), ""]
     else:
-        parts = [header(runs, command)]
         ablations = ablation_numbers(runs) if numbers is None else cast("list[Ablation]", numbers)
+        parts = [header(runs, command, [sensitivity_line(ablations, runs.any.record["ks"])])]
         for model in runs.models():
             parts += [f"Backbone: `{model}`", ""]
             if runs.table == "table2":
@@ -32,10 +32,10 @@ def render(runs: TableRuns, command: str, plots: list[str], numbers: list[Table1
                 main, p_table = table3(runs, model, ablations)
                 parts += [main, "", p_table, ""]
         if runs.table == "table2":
-            parts += [f"p: {TEST_NAME}; each variant's Inc@K against the TB-Online row (the base's Sup@K). "
+            parts += ["Each variant's Inc@K against the TB-Online row (the base's Sup@K). "
                       f"{INTERVAL_NOTE} Bold: the best Inc@K of each column. TB-Online's Inc@K is its Sup@K. {POP_ROW_NOTE}", ""]
         else:
-            parts += [f"p: {TEST_NAME}; each variant against IncRec-NA on the same metric. {INTERVAL_NOTE} "
+            parts += [f"Each variant against IncRec-NA on the same metric. {INTERVAL_NOTE} "
                       f"Bold: the best Inc@K and Exposure Hit@K of each column. {POP_ROW_NOTE}", ""]
     training_by_row = training_rows(runs)
     training = training_table(training_by_row)

@@ -28,10 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-TEST_NAME = ("two-sided Wilcoxon signed-rank test, paired per test request "
-             "(each request's hit rate averaged over the seeds both sides share)")
-
-
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof = 1; 0 for a single value) of per-seed results."""
     a = np.asarray(values, dtype=np.float64)

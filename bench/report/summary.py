@@ -17,14 +17,15 @@ from typing import cast
 
 from bench.pipeline.record import write_atomic
 from bench.report.collect import ReportError, TableRuns, existing_name
-from bench.report.diagnostics import inc_sup_spread, premise, protocol, splits, warmup
+from bench.report.diagnostics import premise, protocol, splits, warmup
 from bench.report.table1 import Table1K, table1_numbers
-from bench.report.ablations import ABLATION_REFERENCE, Ablation, ablation_numbers
+from bench.report.ablations import ABLATION_REFERENCE, Ablation, ablation_numbers, sensitivities
 from bench.report.cells import Cell, Diff
 
-SUMMARY_VERSION = 3  # 3: Table 1 under protocol v3 (comparisons with variance components, pooled answers)
+SUMMARY_VERSION = 4  # 3: Table 1 under protocol v3 (comparisons with variance components, pooled answers);
+# 4: Tables 2 and 3 under protocol v3 too (t intervals, verdicts)
 # versions read_summary still reads, per table: Tables 2 and 3 have not changed since version 2
-READABLE = {2: ("table2", "table3"), 3: ("table1", "table2", "table3")}
+READABLE = {4: ("table1", "table2", "table3")}
 
 
 def _num(x: float | None) -> float | None:
@@ -37,7 +38,8 @@ def _cell(c: Cell) -> dict[str, float | None]:
 
 
 def _diff(d: Diff | None) -> dict[str, float | None] | None:
-    return None if d is None else {"mean": d.mean, "low": d.low, "high": d.high, "p": _num(d.p)}
+    return None if d is None else {"mean": d.mean, "low": _num(d.low), "high": _num(d.high), "p": _num(d.p),
+                                   "verdict": d.verdict, "delta": d.delta, "mdd": _num(d.mdd)}
 
 
 def pair_key(a: str, b: str) -> str:
@@ -62,16 +64,6 @@ def _existing(record: dict) -> dict:
     out = {"name": existing_name(record), "budget": record.get("existing_budget")}
     if cfg.get("channels"):
         out["channels"] = {str(c.get("name")): c.get("budget") for c in cfg["channels"]}
-    return out
-
-
-def _mdd(runs: TableRuns) -> dict[str, dict]:
-    out = {}
-    for k in runs.any.record["ks"]:
-        s = inc_sup_spread(runs, k)
-        if s.sds:
-            out[str(k)] = {"n": s.n, "pooled_sd": s.pooled_sd, "mdd": s.mdd,
-                           "rows": {r: {"sd": s.sds[r], "mean": s.means[r], "mdd": s.row_mdd(r)} for r in sorted(s.sds)}}
     return out
 
 
@@ -130,13 +122,13 @@ def table_summary(runs: TableRuns, command: str, numbers: list[Table1K] | list[A
         "tuning": _tuning(runs),
         "command": command,
     }
-    if runs.table != "table1":  # Tables 2 and 3 still state v2's MDD (not yet moved to protocol v3)
-        out["mdd"] = _mdd(runs)
     if runs.table == "table1":
         out["table1"] = _table1_block(table1_numbers(runs) if numbers is None else cast("list[Table1K]", numbers))
     else:
-        out["ablation"] = _ablation_block(ablation_numbers(runs) if numbers is None else cast("list[Ablation]", numbers),
-                                          list(rec["ks"]))
+        ablations = ablation_numbers(runs) if numbers is None else cast("list[Ablation]", numbers)
+        out["ablation"] = _ablation_block(ablations, list(rec["ks"]))
+        out["mdd"] = {str(k): {"mdd": max(v), "min": min(v)} for k, v in sensitivities(ablations, list(rec["ks"])).items()
+                      if v}  # protocol v3: the largest design sensitivity of the table's tested differences
         out["reference"] = ABLATION_REFERENCE[runs.table]
     return out
 

@@ -16,7 +16,7 @@ from bench.report.findings import pooled_line, render_findings
 from bench.report.stats import crossed_stats, format_interval, pooled, seeds_needed
 from bench.report.summary import SUMMARY_VERSION, read_summary, table_summary
 from bench.report.table1 import table1_numbers
-from tests.unit.report.test_report import (BOTH, COMPARED, KS, R, TB_ITG_INC_HITS, USERS, compared, make_ablations, make_table1,
+from tests.unit.report.test_report import (BOTH, COMPARED, KS, R, TB_ITG_INC_HITS, TB_ITG_INC_HITS_SEED1, USERS, compared, make_ablations, make_table1,
                                make_under_floor, rolling_fits)
 
 
@@ -316,7 +316,7 @@ def test_ablation_summaries_and_their_findings(tmp_path: Path) -> None:
     assert list(rows) == ["off", "tb_itg", "tb_boost", "na"]
     assert rows["off"]["cells"]["Inc@10"]["mean"] == pytest.approx(0.05)  # TB-Online's Inc@K is its Sup@K
     assert rows["off"]["diffs"]["Inc@10"] is None
-    expected = ((TB_ITG_INC_HITS - np.array([0, 1, 0, 1, 0, 1])) / 4).mean()
+    expected = ((np.stack([TB_ITG_INC_HITS, TB_ITG_INC_HITS_SEED1]) - np.array([0, 1, 0, 1, 0, 1])) / 4).mean()
     assert rows["tb_itg"]["diffs"]["Inc@10"]["mean"] == pytest.approx(expected)
     md = (folder / "table2.md").read_text()
     d = rows["tb_itg"]["diffs"]["Inc@10"]
@@ -329,8 +329,9 @@ def test_ablation_summaries_and_their_findings(tmp_path: Path) -> None:
     assert report_main(["--findings", str(tmp_path / "results")]) == 0
     text = (tmp_path / "results" / "FINDINGS.md").read_text()
     assert "### Table 2 (table2.md)" in text and "### Table 3 (table3.md)" in text
-    assert f"| TB-ITG | 30.00 ± 0.00 | {100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] | higher |" in text
-    assert "| TB-boost | 40.00 ± 0.00 | +0.00 [+0.00, +0.00] | cannot tell |" in text
+    assert f"| TB-ITG | 30.00 ± 0.00 | {100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] | {d['verdict']} |" in text
+    assert d["verdict"] in ("holds", "reversed", "equivalent", "cannot tell") and d["mdd"] > 0
+    assert "| TB-boost | 40.00 ± 0.00 | +0.00 [+0.00, +0.00] | equivalent |" in text  # no difference at all
     assert "| TB-Online | 5.00 ± 0.00 | — | — |" in text
 
 

@@ -16,8 +16,8 @@ from bench.report.collect import ReportError, collect
 from bench.evaluation.metrics import METRIC_NAMES
 from bench.report.diagnostics import render_protocol
 from bench.report.summary import table_summary
-from bench.report.stats import (crossed_stats, format_interval, mean_std, minimum_detectable_difference, paired_p,
-                                pooled, seeds_needed, two_level_bootstrap, users_factor_needed)
+from bench.report.stats import (crossed_stats, delta_of, format_interval, mean_std, minimum_detectable_difference, paired_p,
+                                pooled, seeds_needed, users_factor_needed)
 from bench.report.page import render
 from bench.report.table1 import table1, table1_numbers
 from bench.report.ablations import table2, table3
@@ -588,23 +588,32 @@ def test_backbones_with_different_seed_counts_pool(tmp_path: Path) -> None:
         collect([tmp_path / "runs"])
 
 
-TB_ITG_INC_HITS = np.array([1, 2, 3, 4, 4, 4])  # TB-ITG's per-request Inc@10 hits in make_ablations (size 4 each)
+TB_ITG_INC_HITS = np.array([1, 2, 3, 4, 4, 4])  # TB-ITG's per-request Inc@10 hits in make_ablations (size 4 each), seed 0
+TB_ITG_INC_HITS_SEED1 = np.array([1, 2, 2, 4, 3, 4])  # and seed 1: two seeds give protocol v3 an interval
+SUP_HITS = np.array([0, 1, 0, 1, 0, 1])  # every other per-request array of make_ablations
 
 
 def make_ablations(root: Path) -> None:
-    """Hand-made Table 2 (root/t2) and Table 3 (root/t3) records of dssm, one seed: every per-request array is
-    [0, 1, 0, 1, 0, 1] but TB-ITG's Inc@10 (TB_ITG_INC_HITS)."""
-    per = {f"{n}@{k}": np.array([0, 1, 0, 1, 0, 1]) for n in ("Base", "Sup", "Inc", "Exposure") for k in KS}
-    for variant, inc in (("off", None), ("tb_itg", 0.3), ("tb_boost", 0.4), ("na", 0.2)):
-        m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1} | POP
-        if inc is not None:
-            m |= {"Inc@10": inc, "Inc@20": inc + 0.1}
-        extra = {"Inc@10": TB_ITG_INC_HITS} if variant == "tb_itg" else {}
-        write_record(root / "t2", "table2", "dssm", variant, 0, m, per | extra)
-    for variant, inc, exp in (("na", 0.2, 0.1), ("ori", 0.15, 0.3), ("on", 0.18, 0.35)):
-        m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1, "Inc@10": inc, "Inc@20": inc,
-             "Exposure@10": exp, "Exposure@20": exp} | POP
-        write_record(root / "t3", "table3", "dssm", variant, 0, m, per)
+    """Hand-made Table 2 (root/t2) and Table 3 (root/t3) records of dssm, seeds 0 and 1: every per-request array is
+    SUP_HITS but TB-ITG's Inc@10 (TB_ITG_INC_HITS, TB_ITG_INC_HITS_SEED1)."""
+    per = {f"{n}@{k}": SUP_HITS for n in ("Base", "Sup", "Inc", "Exposure") for k in KS}
+    for seed, itg_hits in ((0, TB_ITG_INC_HITS), (1, TB_ITG_INC_HITS_SEED1)):
+        for variant, inc in (("off", None), ("tb_itg", 0.3), ("tb_boost", 0.4), ("na", 0.2)):
+            m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1} | POP
+            if inc is not None:
+                m |= {"Inc@10": inc, "Inc@20": inc + 0.1}
+            extra = {"Inc@10": itg_hits} if variant == "tb_itg" else {}
+            write_record(root / "t2", "table2", "dssm", variant, seed, m, per | extra)
+        for variant, inc, exp in (("na", 0.2, 0.1), ("ori", 0.15, 0.3), ("on", 0.18, 0.35)):
+            m = {"Base@10": 0.1, "Sup@10": 0.05, "Base@20": 0.2, "Sup@20": 0.1, "Inc@10": inc, "Inc@20": inc,
+                 "Exposure@10": exp, "Exposure@20": exp} | POP
+            write_record(root / "t3", "table3", "dssm", variant, seed, m, per)
+
+
+def tb_itg_stats():
+    """Protocol v3's statistics of TB-ITG's Inc@10 − Sup@10 in make_ablations: [2 seeds, 6 requests], by user."""
+    d = (np.stack([TB_ITG_INC_HITS, TB_ITG_INC_HITS_SEED1]) - SUP_HITS) / 4
+    return d, crossed_stats(d, USERS)
 
 
 def test_table2_and_table3_layout(tmp_path: Path) -> None:
@@ -613,20 +622,17 @@ def test_table2_and_table3_layout(tmp_path: Path) -> None:
     rows = table2(t2, "dssm").splitlines()[2:]
     assert [r.split(" | ")[0] for r in rows] == ["| TB-Online", "| TB-ITG", "| TB-boost", "| IncRec-NA", "| popularity"]
     # the floor: Pop_Base@K as Base, Pop_Sup@K in the Inc column, nothing tested, never bold
-    assert rows[4] == "| popularity | 8.00 ± 0.00 | 3.00 ± 0.00 | — | — | 25.00 ± 0.00 | 4.00 ± 0.00 | — | — |"
+    assert rows[4] == ("| popularity | 8.00 ± 0.00 | 3.00 ± 0.00 | — | — | — | 25.00 ± 0.00 | 4.00 ± 0.00 | — | — | — |")
     assert rows[0].split(" | ")[2] == "5.00 ± 0.00"  # TB-Online's Inc@K is its Sup@K
     assert rows[2].split(" | ")[2] == "**40.00 ± 0.00**"  # TB-boost has the best Inc@10
-    from scipy.stats import wilcoxon
-
-    # TB-ITG's Inc@10 against the Sup@10 of the same standalone base, request by request
-    expected = wilcoxon((np.array([1, 2, 3, 4, 4, 4]) - np.array([0, 1, 0, 1, 0, 1])) / 4).pvalue
-    assert rows[0].split(" | ")[3] == "—" and rows[1].split(" | ")[3] == f"{expected:.4f}"
-    assert rows[2].split(" | ")[3] == "1.0000"  # TB-boost: the same per-request values as Sup: no difference
-    # the interval of Inc − Sup beside p: one seed, so a request bootstrap of the per-request differences
-    d = (np.array([1, 2, 3, 4, 4, 4]) - np.array([0, 1, 0, 1, 0, 1])) / 4
-    low, high = two_level_bootstrap(d[None, :], n_boot=2000, seed=0)
-    assert rows[1].split(" | ")[4] == f"{100 * d.mean():+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
-    assert rows[0].split(" | ")[4] == "—" and rows[2].split(" | ")[4] == "+0.00 [+0.00, +0.00]"
+    # TB-ITG's Inc@10 against the Sup@10 of the same standalone base, per seed and request: protocol v3's t interval
+    d, s = tb_itg_stats()
+    cells = rows[1].split(" | ")
+    assert cells[3] == f"{s.p:.4f}" and cells[4] == f"{100 * d.mean():+.2f} [{100 * s.low:+.2f}, {100 * s.high:+.2f}]"
+    assert cells[5] == s.verdict(delta_of(float((SUP_HITS / 4).mean())))  # δ = 10% of the reference arm, Sup@10
+    assert rows[0].split(" | ")[3] == "—" and rows[0].split(" | ")[4] == "—"
+    tb_boost = rows[2].split(" | ")  # the same per-request values as Sup: no difference, no spread
+    assert tb_boost[3] == "1.0000" and tb_boost[4] == "+0.00 [+0.00, +0.00]" and tb_boost[5] == "equivalent"
     main, p_table = table3(t3, "dssm")
     head = main.splitlines()[0]
     assert head == "| variant | Base@10 | Inc@10 | Base@20 | Inc@20 | Exposure Hit@10 | Exposure Hit@20 |"
@@ -634,7 +640,7 @@ def test_table2_and_table3_layout(tmp_path: Path) -> None:
     assert pop == ["| popularity", "8.00 ± 0.00", "3.00 ± 0.00", "25.00 ± 0.00", "4.00 ± 0.00", "—", "— |"]
     assert na[2] == "**20.00 ± 0.00**" and on[5] == "**35.00 ± 0.00**" and ori[5] == "30.00 ± 0.00"
     assert [r.split(" | ")[0] for r in p_table.splitlines()[2:]] == ["| IncRec-ori", "| IncRec"]
-    assert p_table.splitlines()[0].startswith("| vs IncRec-NA | Inc@10 − NA [95%] | p | Inc@20 − NA [95%] | p |")
+    assert p_table.splitlines()[0].startswith("| vs IncRec-NA | Inc@10 − NA [95%] | p | verdict | Inc@20 − NA [95%] | p |")
     ori_p = p_table.splitlines()[2].split(" | ")
     assert ori_p[1] == "+0.00 [+0.00, +0.00]" and ori_p[2] == "1.0000"  # the same per-request values as IncRec-NA
 
