@@ -199,12 +199,20 @@ def confirm_tuned_file(overrides: list[str], work_root: Path) -> dict:
 
     record["machine"] = {"cpu_vendor": cpu_vendor(), "native_bf16": native_bf16_cpu()}
     data["confirmation"] = record
-    if chosen.trial != best:
-        data["values"] = dict(chosen.params)
-        data["provenance"]["best_trial"] = chosen.trial
-    header = "".join(line + "\n" for line in path.read_text().splitlines() if line.startswith("#"))
-    write_atomic(path, lambda f: f.write(header + yaml.safe_dump(data, sort_keys=False)))
+    data["values"] = dict(chosen.params)  # the search's own provenance stays: the confirmation says what changed
+    header = [line for line in path.read_text().splitlines() if line.startswith("#") and not line.startswith(CONFIRMED)]
+    text = "\n".join([*header, confirmed_line(record)]) + "\n" + yaml.safe_dump(data, sort_keys=False)
+    write_atomic(path, lambda f: f.write(text))
     return data
+
+
+CONFIRMED = "# Confirmed by"
+
+
+def confirmed_line(record: dict) -> str:
+    """The tuned file's header line saying what the confirmation did (which trial's values the file holds)."""
+    return (f"{CONFIRMED} `{record['command']}` at seeds {record['seeds']}: {record['outcome']}; the values below "
+            f"are trial {record['chosen_trial']}'s.")
 
 
 def main(argv: list[str]) -> int:

@@ -67,3 +67,43 @@ def test_the_search_reports_trials_are_read_best_first() -> None:
     assert values == sorted(values, reverse=True) and len(cands) >= 10
     assert set(cands[0].params) == {"train.lr", "train.n_negatives", "model.user_tower.temperature", "model.dim"}
     assert all(isinstance(c.params["train.n_negatives"], int) for c in cands)
+
+
+def test_a_tuned_file_is_rewritten_with_its_confirmation(tmp_path, monkeypatch) -> None:
+    """python -m bench.tuning.confirm on a file written before the check: the search value measured again, the
+    next-best trial of the search's report tried when the first fails, the file's values those of the trial kept,
+    the search's provenance untouched and a header line saying what was done."""
+    import yaml
+
+    import bench.tuning.confirm as confirm_module
+    from bench.config import compose, dataset_label
+
+    overrides = ["model=dssm", f"tune.dir={tmp_path / 'tuned'}", f"tune.report_dir={tmp_path / 'results'}"]
+    label = dataset_label(compose("experiment=tune", *overrides))
+    tuned = tmp_path / "tuned" / label / "dssm.yaml"
+    tuned.parent.mkdir(parents=True)
+    provenance = {"best_trial": 4, "best_value": 0.2, "n_trials": 3}
+    tuned.write_text("# Tuned values of dssm: the best of 3 trials.\n"
+                     + yaml.safe_dump({"provenance": provenance, "values": {"train.lr": 0.05}}))
+    report = tmp_path / "results" / label / "tuning" / "dssm.md"
+    report.parent.mkdir(parents=True)
+    report.write_text("| trial | state | `train.lr` | valid Base@20 | best epoch | epochs | seconds |\n"
+                      "| --- | --- | --- | --- | --- | --- | --- |\n"
+                      "| 2 | COMPLETE | 0.01 | 0.1800 | 3 | 7 | 1.0 |\n"
+                      "| 4 | COMPLETE | 0.05 | 0.2000 | 3 | 7 | 1.0 |\n"
+                      "| 5 | REJECTED: collapsed | 0.09 | 0.1900 | 3 | 7 | 1.0 |\n")
+    values = {(0.05, 0): 0.20, (0.05, 1): 0.12, (0.05, 2): 0.13, (0.01, 0): 0.18, (0.01, 1): 0.179, (0.01, 2): 0.181}
+    calls = []
+
+    def fake_run(cfg, params, seed, out_dir):
+        calls.append((params["train.lr"], seed))
+        return values[(params["train.lr"], seed)], False
+
+    monkeypatch.setattr(confirm_module, "run_confirmation", fake_run)
+    data = confirm_module.confirm_tuned_file(overrides, tmp_path / "work")
+    assert calls == [(0.05, 0), (0.05, 1), (0.05, 2), (0.01, 0), (0.01, 1), (0.01, 2)]  # trial 5 was rejected
+    written = yaml.safe_load(tuned.read_text())
+    assert written["values"] == {"train.lr": 0.01} == data["values"] and written["provenance"] == provenance
+    assert written["confirmation"]["chosen_trial"] == 2 and written["confirmation"]["outcome"] == "passed"
+    assert tuned.read_text().splitlines()[1].startswith("# Confirmed by `python -m bench.tuning.confirm model=dssm")
+    assert "the values below are trial 2's." in tuned.read_text().splitlines()[1]
