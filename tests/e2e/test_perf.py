@@ -143,7 +143,11 @@ def test_end_to_end_at_its_time_limit_keeps_a_lower_bound(synthetic_cache) -> No
                    time_limit_s=12)
     assert f["tiny_end_to_end_s_at_least"] >= 12 and "tiny_end_to_end_s" not in f
     assert f["tiny_end_to_end"].startswith("stopped at the 12 s limit in stage ")
-    assert f["tiny_stage_load_s"] >= 0  # a stage it finished before the limit
+    # the stages it finished before the limit keep their seconds (on a loaded machine it may finish none in 12 s:
+    # then the message still names the stage it was in)
+    finished = {k: v for k, v in f.items() if k.startswith("tiny_stage_")}
+    assert all(v >= 0 for v in finished.values())
+    assert finished or f["tiny_end_to_end"].removeprefix("stopped at the 12 s limit in stage ").strip()
 
 
 def test_end_to_end_reports_time_memory_and_batches(synthetic_cache) -> None:
