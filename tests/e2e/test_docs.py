@@ -34,3 +34,18 @@ def test_the_readme_is_a_short_entry_point() -> None:
     assert commands == ["make run", "make test"]
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
         assert (PROJECT_ROOT / target).exists(), target
+
+
+def test_the_performance_figures_page_regenerates_from_the_saved_files(tmp_path: Path) -> None:
+    """docs/perf-figures.md is python -m bench.perf.page's output from results/perf/*.json, byte for byte: no figure
+    on it is typed by hand; each saved figure appears with its value."""
+    import json
+
+    from bench.perf.page import main
+
+    out = tmp_path / "perf-figures.md"
+    assert main(["--out", str(out)]) == 0
+    committed = (PROJECT_ROOT / "docs" / "perf-figures.md").read_text()
+    assert out.read_text().replace(f" --out {out}", "") == committed, "regenerate it: python -m bench.perf.page"
+    full = json.loads((PROJECT_ROOT / "results" / "perf" / "full.json").read_text())
+    assert "| `sasrec_epoch_speedup_vs_recbole` |" in committed and "sasrec" in full["sections"]
