@@ -33,6 +33,7 @@ from bench.evaluation.evaluate import EvalSet
 from bench.evaluation.metrics import COMPARISONS
 from bench.pipeline.cache import StageCache
 from bench.pipeline.prepare import prepare
+from bench.pipeline.run import StageTimer
 from bench.pipeline.record import write_atomic, write_json_atomic
 from bench.protocol.samples import split_groups
 from bench.report.collect import collect
@@ -43,17 +44,10 @@ SETTINGS = ("all", "non_primary")
 THRESHOLD = 0.02  # run DSSM and SASRec under non_primary when the projected sensitivity is below 2 points (issue 42)
 
 
-class _Timer:
-    def __call__(self, name: str):
-        import contextlib
-
-        return contextlib.nullcontext()
-
-
 def count(overrides: list[str], target_tabs: str) -> dict:
     """Test and validation requests, those with an incremental target (the evaluated ones), and their users."""
     cfg = compose(*overrides, f"requests.target_tabs={target_tabs}", "train.progress=false")
-    prep = prepare(cfg, StageCache(cfg.cache.dir if cfg.cache.enabled else None), _Timer(), progress=False)
+    prep = prepare(cfg, StageCache(cfg.cache.dir if cfg.cache.enabled else None), StageTimer(), progress=False)
     samples = split_groups(prep.req, prep.retrieved, prep.ds.n_items)
     test, valid = EvalSet.build(samples, "test"), EvalSet.build(samples, "valid")
     users = np.asarray(prep.req.user)[test.rows]  # [R_test]
