@@ -41,3 +41,10 @@ def compose_config(*overrides: str) -> DictConfig:
 def synthetic_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache folder for generated synthetic datasets, shared by the whole session."""
     return tmp_path_factory.mktemp("synthetic-cache")
+
+
+@pytest.fixture(scope="session")
+def shared_stage_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stage cache shared by tests whose runs read the same data: they prepare it (requests, existing system) once
+    and still train every model they check (a base is keyed by its whole config, and theirs differ)."""
+    return tmp_path_factory.mktemp("stage-cache")

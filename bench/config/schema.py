@@ -164,11 +164,30 @@ class Tune:
     report_dir: str = "${project_root:}/results"
     reject_collapsed: bool = True
     confirm: bool = True
+    max_candidates: int = 3  # trials confirmed, best first, before the best three-seed mean is kept
     space: Optional[dict[str, Any]] = None  # config key -> sweep expression
 
     def __post_init__(self) -> None:
+        _require(self.max_candidates >= 1, "tune.max_candidates", self.max_candidates, "expected an integer >= 1")
         _require(self.space is None or len(self.space) > 0, "tune.space", self.space,
                  "expected a mapping of config keys to sweep expressions")
+
+
+LOGGERS = ("none", "csv", "tensorboard", "mlflow")
+
+
+@dataclass
+class Logger:
+    """logger=none|csv|tensorboard|mlflow: where each epoch's losses, validation value and seconds go, per model
+    of the run, with the final metrics (bench.tracking). Never read back by the run: it changes no result."""
+
+    name: str = "none"
+    dir: Optional[str] = None  # csv, tensorboard: the folder written; null = <the run's folder>/logs
+    tracking_uri: str = "sqlite:///${project_root:}/outputs/mlflow.db"  # mlflow: a local store, no server
+    experiment: str = "increc-bench"  # mlflow: the experiment the runs go to
+
+    def __post_init__(self) -> None:
+        _choice("logger.name", self.name, LOGGERS)
 
 
 DATASET_KINDS = ("synthetic", "kuairand", "atomic")
@@ -205,12 +224,20 @@ class SyntheticDataset(Dataset):
 
 @dataclass
 class KuaiRandDataset(Dataset):
-    """dataset=kuairand / kuairand_sample: an official release's files (bench.data.kuairand)."""
+    """dataset=kuairand / kuairand_sample: an official release's files (bench.data.kuairand); `root: null` is the
+    downloaded copy of `release` (bench.data.download, issue 43), fetched on demand when `download` is true."""
 
-    root: str = MISSING
+    root: Optional[str] = None
     release: Optional[str] = None
     label: str = "is_click"
     include_random: bool = False
+    download: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.root is None and self.release not in ("pure", "1k", "27k"):
+            raise ConfigError(f"dataset.root is required for dataset={self.name} without a downloadable release: "
+                              f"set dataset.root=DIR or dataset.release=pure|1k|27k (its downloaded copy)")
 
 
 @dataclass
@@ -271,6 +298,7 @@ class Run:
     model: Any = MISSING
     increc: Any = MISSING
     existing: Any = MISSING
+    logger: Logger = field(default_factory=Logger)  # a group (conf/logger); a config without it logs nothing
 
     def __post_init__(self) -> None:
         _require(self.seeds >= 1, "seeds", self.seeds, "at least one seed")
@@ -292,7 +320,7 @@ Increc = _variant_schema()
 SCHEMAS: dict[str, type] = {"schema": Run, "schema/dataset/synthetic": SyntheticDataset,
                             "schema/dataset/kuairand": KuaiRandDataset, "schema/dataset/atomic": AtomicDataset,
                             "schema/model/tower": Model, "schema/model/recbole": RecBoleModel,
-                            "schema/increc/variant": Increc}
+                            "schema/increc/variant": Increc, "schema/logger/logger": Logger}
 TYPED_SECTIONS: dict[str, type] = {"requests": Requests, "train": Train, "eval": Eval, "cache": Cache, "tune": Tune}
 DATASET_BY_KIND: dict[str, type] = {"synthetic": SyntheticDataset, "kuairand": KuaiRandDataset,
                                     "atomic": AtomicDataset}

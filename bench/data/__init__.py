@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.data.atomic import find_atomic_files, load_atomic
+from bench.data.download import local_copy
 from bench.data.kuairand import KuaiRandFiles, find_files, load_kuairand
 from bench.data.schema import Dataset
 from bench.errors import ConfigError, DataError
@@ -13,12 +14,15 @@ KINDS = ("synthetic", "kuairand", "atomic")
 
 
 def dataset_root(cfg, progress: bool = True) -> Path:
-    """The directory a `dataset` config group points at (synthetic files are generated there first)."""
+    """The directory a `dataset` config group points at (synthetic files are generated there first; a KuaiRand
+    `root: null` is the downloaded copy of `release`, bench.data.download)."""
     kind = cfg.kind
     if kind == "synthetic":
         from bench.data.synthetic import ensure_generated
 
         root = ensure_generated(cfg.preset, int(cfg.data_seed), Path(cfg.cache_dir), progress=progress)
+    elif kind == "kuairand" and cfg.get("root") is None:  # the downloaded copy of the release (bench.data.download)
+        root = local_copy(str(cfg.release), fetch=bool(cfg.get("download", False)), progress=progress)
     elif kind in ("kuairand", "atomic"):
         root = Path(cfg.root)
         if not root.is_dir():

@@ -4,6 +4,7 @@ optionally to early stopping on a validation metric (PROTOCOL section 3, bench.e
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Callable
 
@@ -68,8 +69,22 @@ def _validate(model: IncRec, evaluate: Callable[[IncRec], float], device: torch.
     return value, round(time.perf_counter() - start, 3)
 
 
+def epoch_values(history: dict, i: int) -> dict[str, float]:
+    """Epoch i's (0-based) entries of a training history, as a tracker logs them (bench.tracking): loss/<part>,
+    epoch_seconds, and valid (the selection metric) and valid_seconds when the epoch was validated."""
+    values = {f"loss/{name}": value for name, value in history["loss"][i].items()}
+    values["epoch_seconds"] = history["epoch_seconds"][i]
+    curve, seconds = history.get("valid_curve") or [], history.get("valid_seconds") or []
+    if i < len(seconds):
+        values["valid_seconds"] = seconds[i]
+    if i < len(curve) and curve[i] is not None:
+        values["valid"] = curve[i]
+    return values
+
+
 def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.device, desc: str,
-          evaluate: Callable[[IncRec], float] | None = None, negatives: str = "uniform") -> dict:
+          evaluate: Callable[[IncRec], float] | None = None, negatives: str = "uniform",
+          on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> dict:
     """Train in place; returns per-epoch wall times, mean losses and the validation curve.
 
     cfg.early_stopping: up to cfg.max_epochs epochs; after each, `evaluate(model)` (required; higher
@@ -83,7 +98,8 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
     valid_seconds (per evaluated epoch), valid_curve, best_epoch (1-based), best_value, epochs_run,
     stopped ("patience" | "max_epochs" with early stopping, "epochs" without), levers (the speed
     settings applied: bench.engine.levers). `negatives`: the backbone's sampler (model.negatives): uniform
-    from the pool, or in_batch (the batch's positives, logQ-corrected).
+    from the pool, or in_batch (the batch's positives, logQ-corrected). `on_epoch(epoch, epoch_values(...))`,
+    if given, is called after each epoch (1-based) with what the history then holds of it (a tracker).
     """
     if cfg.early_stopping and evaluate is None:
         raise ValueError("train: cfg.early_stopping needs an evaluate hook (the validation metric after each epoch)")
@@ -105,7 +121,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
         stopper = EarlyStopping(cfg.patience if cfg.early_stopping else n_epochs + 1, n_epochs,
                                 keep_weights=cfg.early_stopping)
     history: dict[str, list] = {"epoch_seconds": [], "batches": [], "batches_available": [], "loss": [],
-                                "valid_seconds": []}
+                                "valid_seconds": [], "valid_curve": []}
     last = ""  # the last validation value, for the progress bar
     for epoch in range(n_epochs):
         start = time.perf_counter()
@@ -123,12 +139,17 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
         history["batches"].append(len(batches))
         history["batches_available"].append(len(available))
         history["loss"].append({k: round(float(v) / len(batches), 5) for k, v in sums.items()})
+        stop = False
         if stopper is not None:
             value, seconds = _validate(model, evaluate, device)
             history["valid_seconds"].append(seconds)
+            history["valid_curve"].append(value if math.isfinite(value) else None)  # the stopper's curve, so far
             last = f" valid {value:.4f}"
-            if stopper.update(value, model) and cfg.early_stopping:
-                break
+            stop = stopper.update(value, model) and cfg.early_stopping
+        if on_epoch is not None:
+            on_epoch(epoch + 1, epoch_values(history, epoch))
+        if stop:
+            break
     if stopper is None:
         summary = {"valid_curve": [], "best_epoch": None, "best_value": None, "epochs_run": n_epochs}
     else:

@@ -33,7 +33,7 @@ def data_fingerprint(files: list[Path]) -> str:
 # Code that reads results but never makes one: edits here must not invalidate the stage cache or finished records
 # (a report-only edit used to make a running sweep retrain its cached bases). Their own effect on a run, if any,
 # is through the config, which the cache keys and the resume check compare whole (tuning's applied values).
-DIGEST_EXCLUDED = ("bench/report", "bench/perf", "bench/tuning")
+DIGEST_EXCLUDED = ("bench/report", "bench/perf", "bench/tuning", "bench/tracking")
 
 
 def digested_files(root: Path) -> list[Path]:

@@ -14,12 +14,15 @@ from bench.engine.machine import cpu_vendor, native_bf16_cpu
 from bench.pipeline.record import code_digest, data_fingerprint, package_versions
 
 PER_REQUEST = "per_request.npz"
-RESUME_IGNORED = ("seeds", "cache", "tune", "tuned", "tuning_applied")  # top-level keys that never change a job's
-# result (the tuned values a run applied are in its model and train sections; their provenance is not a setting)
+RESUME_IGNORED = ("seeds", "cache", "tune", "tuned", "tuning_applied", "logger")  # top-level keys that never change
+# a job's result (the tuned values a run applied are in its model and train sections; their provenance is not a
+# setting; the logger only writes)
 IGNORED_IN_SECTION = {
     "train": ("progress",),  # progress bars
-    "dataset": ("root", "cache_dir"),  # where the data files are, not what they hold: the fingerprint checks that,
-}                                      # so records made in another checkout (committed ones, a clean clone) are kept
+    # where the data files are (or how they were fetched), not what they hold: the fingerprint checks that, so
+    # records made in another checkout (committed ones, a clean clone) are kept
+    "dataset": ("root", "cache_dir", "download"),
+}
 
 
 def _comparable(config: dict) -> dict:

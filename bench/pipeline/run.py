@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -28,7 +28,7 @@ from bench.evaluation.evaluate import EvalSet, Ranker, per_request_arrays, ranki
 from bench.engine.machine import machine
 from bench.evaluation.metrics import SEED2_OFFSET, SEED_OFFSET, Rankings, curve_ks, popularity_ranking, record_comparisons
 from bench.pipeline.stages import Evaluation, standalone_base, trained_variant
-from bench.config.schema import train_settings
+from bench.config.schema import Logger, train_settings, typed_section
 from bench.engine.build import variant_from_config
 from bench.engine.device import start_job
 from bench.pipeline.prepare import prepare
@@ -37,6 +37,8 @@ from bench.pipeline.record import code_version, package_versions, write_json_ato
 from bench.pipeline.resume import PER_REQUEST, finished_record
 from bench.protocol.samples import sample_statistics, split_groups
 from bench.config.tuned import check_tuned_data
+from bench.tracking import Tracker, make_tracker
+from bench.tracking.trackers import config_leaves
 
 log = logging.getLogger("bench")
 
@@ -91,6 +93,16 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         return RunResult(done, out_dir / "run.json", resumed=True)
     (out_dir / "run.json").unlink(missing_ok=True)  # a stale record must never sit beside new per-request values
     version = code_version()  # taken now: the code this run executes, even if the tree changes while it runs
+    tracker = make_tracker(typed_section(cfg, "logger", Logger), out_dir) if cfg.get("logger") else Tracker()
+    with closing(tracker):
+        tracker.start(out_dir.name, config_leaves(OmegaConf.to_container(cfg, resolve=True)))
+        result = _execute(cfg, out_dir, overrides, version, tracker)
+        tracker.final(result.record["metrics"])
+    return result
+
+
+def _execute(cfg: DictConfig, out_dir: Path, overrides: list[str] | None, version: dict, tracker: Tracker) -> RunResult:
+    """run()'s work once it has decided to compute: the stages, then the record."""
     timer = StageTimer()
     seed, device = start_job(cfg)
     variant = variant_from_config(cfg.increc)
@@ -130,18 +142,19 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     ranker = Ranker(samples, ds.profiles(), int(cfg.requests.max_len), device, int(cfg.eval.batch_size))
     ev = Evaluation(ranker, test, valid, ranking_depth(ks, prep.budget, ds.n_items), min(ks))
     training: dict[str, dict] = {}
-    base = standalone_base(cfg, prep, samples, ev, seed, train_cfg, cache, timer)
+    base = standalone_base(cfg, prep, samples, ev, seed, train_cfg, cache, timer, tracker=tracker)
     training["base"] = base.training
     rankings = {"base": base.test_ranked}
     if not variant.is_base:
         if bool(cfg.eval.get("seed_control", True)):  # the diversity control, and its A/A twin (PROTOCOL 5)
-            second = standalone_base(cfg, prep, samples, ev, seed + SEED_OFFSET, train_cfg, cache, timer, role="seed_base")
+            second = standalone_base(cfg, prep, samples, ev, seed + SEED_OFFSET, train_cfg, cache, timer, role="seed_base",
+                                     tracker=tracker)
             training["seed_base"], rankings["seed_base"] = second.training, second.test_ranked
             if bool(cfg.eval.get("aa_control", True)):
                 third = standalone_base(cfg, prep, samples, ev, seed + SEED2_OFFSET, train_cfg, cache, timer,
-                                        role="seed2_base")
+                                        role="seed2_base", tracker=tracker)
                 training["seed2_base"], rankings["seed2_base"] = third.training, third.test_ranked
-        trained = trained_variant(cfg, prep, samples, ev, variant, seed, train_cfg, base, timer)
+        trained = trained_variant(cfg, prep, samples, ev, variant, seed, train_cfg, base, timer, tracker=tracker)
         training["variant"], rankings["variant"] = trained.training, trained.test_ranked
 
     pos = req.positives

@@ -26,8 +26,9 @@ from bench.engine.machine import cpu_vendor
 from bench.pipeline.prepare import Prepared, cache_parts
 from bench.protocol.samples import Samples
 from bench.config.schema import Train
-from bench.engine.train import train
+from bench.engine.train import epoch_values, train
 from bench.engine.levers import resolve_precision
+from bench.tracking import Tracker
 from models.increc import IncRec, Variant
 
 log = logging.getLogger("bench")
@@ -55,14 +56,16 @@ class TrainedModel:
 
 
 def _fit(model: IncRec, ts: TrainingSet, train_cfg: Train, negatives: str, seed: int, ev: Evaluation, desc: str,
-         base_valid_top: np.ndarray | None, rank_valid: bool, keep_model: bool) -> TrainedModel:
+         base_valid_top: np.ndarray | None, rank_valid: bool, keep_model: bool, tracker: Tracker,
+         role: str) -> TrainedModel:
     """Train to the selected epoch (early stopping on the validation requests, when on), then rank the test
     requests once, and the validation requests when `rank_valid` (the base: its top K₀ is what a variant's
     selection metric removes)."""
     evaluate, name = None, None
     if train_cfg.early_stopping and ev.valid is not None:  # run() refuses early stopping without validation rows
         name, evaluate = selection_metric(ev.ranker, ev.valid, ev.k0, base_valid_top)
-    training = train(model, ts, train_cfg, seed, ev.ranker.device, desc=desc, evaluate=evaluate, negatives=negatives)
+    training = train(model, ts, train_cfg, seed, ev.ranker.device, desc=desc, evaluate=evaluate, negatives=negatives,
+                     on_epoch=lambda epoch, values: tracker.epoch(role, epoch, values))
     training["selection_metric"] = name
     valid_ranked = ev.ranker(model, ev.valid.rows, ev.k0) if rank_valid and ev.valid is not None else None
     if valid_ranked is not None:  # a base: does its selected tower still tell requests apart?
@@ -75,7 +78,7 @@ def _fit(model: IncRec, ts: TrainingSet, train_cfg: Train, negatives: str, seed:
 
 def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, seed: int,
                     train_cfg: Train, cache: StageCache, timer, role: str = "base",
-                    keep_model: bool = False) -> TrainedModel:
+                    keep_model: bool = False, tracker: Tracker | None = None) -> TrainedModel:
     """The base model trained alone with L_b and selected by its validation Base@K₀: trained here, or read
     from the stage cache (one entry per dataset, backbone config, training config, evaluated rows and seed)."""
     train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
@@ -89,11 +92,15 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
     if (cached is not None and np.array_equal(cached["eval_rows"], ev.test.rows)
             and np.array_equal(cached["valid_rows"], valid_rows)):
         valid_ranked = None if ev.valid is None else cached["valid_ranked"]
-        return TrainedModel(cached["ranked"], valid_ranked, from_json_array(cached["training"]))
+        training = from_json_array(cached["training"])
+        for i in range(len(training["loss"])):  # a cached base's epochs are logged as a trained one's are
+            (tracker or Tracker()).epoch(role, i + 1, epoch_values(training, i))
+        return TrainedModel(cached["ranked"], valid_ranked, training)
     with timer(f"train_{role}"):
         model = build_model(cfg, prep.ds, Variant(name="off"), seed)
         ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len, with_exposures=False)
-        trained = _fit(model, ts, train_cfg, str(cfg.model.negatives), seed, ev, role, base_valid_top=None, rank_valid=True, keep_model=keep_model)
+        trained = _fit(model, ts, train_cfg, str(cfg.model.negatives), seed, ev, role, base_valid_top=None,
+                       rank_valid=True, keep_model=keep_model, tracker=tracker or Tracker(), role=role)
     cache.save(BASE_STAGE, key, {"ranked": trained.test_ranked, "eval_rows": ev.test.rows, "valid_rows": valid_rows,
                                  "valid_ranked": np.zeros((0, ev.k0), np.int64) if trained.valid_ranked is None
                                  else trained.valid_ranked, "training": json_array(trained.training)})
@@ -101,7 +108,8 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
 
 
 def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, variant: Variant, seed: int,
-                    train_cfg: Train, base: TrainedModel, timer, keep_model: bool = False) -> TrainedModel:
+                    train_cfg: Train, base: TrainedModel, timer, keep_model: bool = False,
+                    tracker: Tracker | None = None) -> TrainedModel:
     """The variant's towers, selected by Inc@K₀ against the base's validation top K₀ (IncRec variants) or by
     the serving tower's Base@K₀ (TB-ITG, TB-boost)."""
     with timer("train_variant"):
@@ -112,7 +120,7 @@ def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
                                shuffle_within=variant.shuffle_within)
         trained = _fit(model, ts, train_cfg, str(cfg.model.negatives), seed, ev, f"increc={variant.name}",
                        base_valid_top=base.valid_ranked if variant.incremental else None, rank_valid=False,
-                       keep_model=keep_model)
+                       keep_model=keep_model, tracker=tracker or Tracker(), role="variant")
     if ts.labels_changed is not None:  # a label control: how much of the labelling it actually changed (PROTOCOL 5)
         trained.training["labels_changed_share"] = ts.labels_changed["share"]
         trained.training["labels_changed"] = ts.labels_changed

@@ -9,8 +9,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.config import resolve_ks
-from bench.config.schema import (DATASET_BY_KIND, DATASET_KINDS, Increc, Model, RecBoleModel, Run, config_error,
-                                 typed_section)
+from bench.config.schema import (DATASET_BY_KIND, DATASET_KINDS, Increc, Logger, Model, RecBoleModel, Run,
+                                 config_error, typed_section)
 from bench.config.targets import check_existing, check_user_tower
 from bench.errors import ConfigError
 
@@ -34,11 +34,10 @@ def check_schema(cfg: DictConfig) -> None:
     ds = cfg.dataset
     kind = ds.get("kind")
     _check(kind in DATASET_KINDS, "dataset.kind", kind, f"expected one of {list(DATASET_KINDS)}")
-    required = {"atomic": ("name", "root"), "kuairand": ("root",)}.get(kind, ())
+    required = {"atomic": ("name", "root")}.get(kind, ())  # kuairand: root or a release (its schema checks)
     for key in required:
         if OmegaConf.is_missing(ds, key) or not ds.get(key):
-            hint = ("pass dataset.root=DIR dataset.name=NAME (the files are DIR/NAME.inter, NAME.item, NAME.user)"
-                    if kind == "atomic" else "pass dataset.root=DIR")
+            hint = "pass dataset.root=DIR dataset.name=NAME (the files are DIR/NAME.inter, NAME.item, NAME.user)"
             raise ConfigError(f"dataset.{key} is required for dataset={ds.get('name', kind)}: {hint}")
     top = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # Hydra's own section is Hydra's to check
     typed_section(top, "", Run)
@@ -47,6 +46,8 @@ def check_schema(cfg: DictConfig) -> None:
     check_user_tower(cfg.model)
     check_existing(cfg.existing)
     typed_section(cfg, "increc", Increc)
+    if cfg.get("logger") is not None:
+        typed_section(cfg, "logger", Logger)
     from models.increc import Variant
 
     try:

@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger("bench")
 
 CONFIRM_OFFSETS = (1, 2)  # a tuned value set is rerun at the search's seed + these
-MAX_CANDIDATES = 3  # trials checked, best first, before the best three-seed mean is kept
+MAX_CANDIDATES = 3  # trials checked, best first, before the best three-seed mean is kept (tune.max_candidates)
 RULE = ("rerun at seeds {seeds} on validation only; fails when its tower collapses at any, or when the mean of "
         "those values is below the search value by more than the standard deviation of the three values")
 
@@ -134,8 +134,8 @@ def run_confirmation(cfg: DictConfig, params: dict, seed: int, out_dir: Path) ->
     return float(record["objective"]["value"]), bool(record.get("rejected"))
 
 
-def confirm_in(cfg: DictConfig, candidates: list[Candidate], work_dir: Path,
-               remeasure: bool = False) -> tuple[Candidate, dict]:
+def confirm_in(cfg: DictConfig, candidates: list[Candidate], work_dir: Path, remeasure: bool = False,
+               max_candidates: int = MAX_CANDIDATES) -> tuple[Candidate, dict]:
     """`confirm` at `cfg`'s seed, each run a trial of `cfg` under `work_dir/confirm_trial<N>_seed<S>`."""
     by_params = {json.dumps(c.params, sort_keys=True): c.trial for c in candidates}
 
@@ -143,7 +143,7 @@ def confirm_in(cfg: DictConfig, candidates: list[Candidate], work_dir: Path,
         trial = by_params[json.dumps(params, sort_keys=True)]
         return run_confirmation(cfg, params, seed, Path(work_dir) / f"confirm_trial{trial}_seed{seed}")
 
-    return confirm(candidates, run, search_seed=int(cfg.seed), remeasure=remeasure)
+    return confirm(candidates, run, search_seed=int(cfg.seed), remeasure=remeasure, max_candidates=max_candidates)
 
 
 # --------------------------------------------------------------------------- tuned files written before the check

@@ -179,7 +179,8 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
         if cfg.tune.confirm:  # the best trials rerun at two more seeds before a value set is written
             from bench.tuning.confirm import confirm_in
 
-            confirm_with = lambda candidates: confirm_in(cfg, candidates, sweep_dir)  # noqa: E731
+            def confirm_with(candidates):
+                return confirm_in(cfg, candidates, sweep_dir, max_candidates=int(cfg.tune.max_candidates))
         write_search_outputs(
             study, sweep_dir, tuned_path(cfg), Path(str(cfg.tune.report_dir)) / label / "tuning" / f"{cfg.model.name}.md",
             dataset=label, model=str(cfg.model.name), command=command,

@@ -23,14 +23,14 @@ NEAR_FLOOR = {"unified": "Base@20 0.146 on a 2-core AMD EPYC, 0.125 on a 2-core 
 
 
 @pytest.mark.parametrize("model", BACKBONES)
-def test_backbone_beats_popularity(model: str, tmp_path: Path, synthetic_cache: Path) -> None:
+def test_backbone_beats_popularity(model: str, tmp_path: Path, synthetic_cache: Path, shared_stage_cache: Path) -> None:
     """Protocol v2's schedule (early stopping on the validation day) gives every backbone a model above the floor
     at the larger K. At K = 10 tiny's 234 test requests leave a standard error of about 0.017 on a hit rate
     near 0.07, the size of the gap to popularity: DSSM's selected epoch measured 0.053 against 0.073 there.
     Patience 8: the 199 validation requests move Base@K₀ by about its standard error (0.02) from epoch to epoch,
     and patience 4 stopped SASRec on that noise after its first epoch (Base@20 0.111 against 0.134)."""
-    cfg = compose_config(*TINY, f"dataset.cache_dir={synthetic_cache}", f"model={model}", *CHEAPEST.get(model, ()),
-                         "increc=off", "train.max_epochs=20", "train.patience=8")
+    cfg = compose_config(*TINY, f"dataset.cache_dir={synthetic_cache}", f"cache.dir={shared_stage_cache}", f"model={model}",
+                         *CHEAPEST.get(model, ()), "increc=off", "train.max_epochs=20", "train.patience=8")
     rec = run(cfg, tmp_path).record
     m, n, k = rec["metrics"], rec["eval_requests"], max(rec["ks"])
     if model not in NEAR_FLOOR:
@@ -42,9 +42,11 @@ def test_backbone_beats_popularity(model: str, tmp_path: Path, synthetic_cache: 
 
 
 @pytest.mark.parametrize("model", BACKBONES)
-def test_every_variant_runs_with_every_backbone(model: str, tmp_path: Path, synthetic_cache: Path) -> None:
+def test_every_variant_runs_with_every_backbone(model: str, tmp_path: Path, synthetic_cache: Path,
+                                                shared_stage_cache: Path) -> None:
     """One epoch of IncRec (all three towers, eq. 7) per backbone, multi-interest ones included."""
-    cfg = compose_config(*TINY, f"dataset.cache_dir={synthetic_cache}", f"model={model}", "increc=on", "train.epochs=1",
+    cfg = compose_config(*TINY, f"dataset.cache_dir={synthetic_cache}", f"cache.dir={shared_stage_cache}", f"model={model}",
+                         "increc=on", "train.epochs=1",
                          "train.early_stopping=false", "eval.seed_control=false", "train.max_batches=3")
     rec = run(cfg, tmp_path).record
     for k in rec["ks"]:

@@ -97,31 +97,31 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path: Path, synthetic_c
 
 
 BACKBONES = tuple(sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")))  # every configured backbone
-_DRIVER = """
-import json, sys, tempfile
-from pathlib import Path
-from bench.pipeline.run import run
-from tests.conftest import compose_config
-out = {}
-for model in sys.argv[2:]:
-    cfg = compose_config("dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.epochs=1", "train.early_stopping=false", "eval.seed_control=false",
-                         "train.max_batches=2", "increc=off", f"model={model}", f"dataset.cache_dir={sys.argv[1]}")
-    out[model] = run(cfg, Path(tempfile.mkdtemp())).record["metrics"]
-print(json.dumps(out))
-"""
+_SAME = ["dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.epochs=1",
+         "train.early_stopping=false", "eval.seed_control=false", "train.max_batches=2", "increc=off", "train.threads=1"]
 
 
-def test_same_metrics_in_a_separate_process_for_every_backbone(synthetic_cache: Path) -> None:
-    """Two processes, same config and seed: identical metrics for each backbone (no hidden global state)."""
-    runs = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", _DRIVER, str(synthetic_cache), *BACKBONES], cwd=PROJECT_ROOT,
-                             check=True, capture_output=True, text=True, timeout=300)
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert list(runs[0]) == list(BACKBONES)
+def test_same_metrics_from_the_command_line_and_the_api_for_every_backbone(tmp_path: Path,
+                                                                            synthetic_cache: Path) -> None:
+    """Same config and seed, swept by `python -m bench -m model=...` in a fresh process and run through bench.api in
+    this one (after whatever the suite ran before): identical metrics for each backbone (no hidden global state,
+    and the API is the command line). Each side has its own stage cache, so each trains every base itself."""
+    from bench import api
+
+    given = [*_SAME, f"dataset.cache_dir={synthetic_cache}"]
+    out = subprocess.run([sys.executable, "-m", "bench", "-m", *given, f"model={','.join(BACKBONES)}",
+                          f"cache.dir={tmp_path / 'cli_cache'}", f"hydra.sweep.dir={tmp_path / 'cli'}"],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "cli").rglob("run.json"))]
+    from_cli = {" ".join(r["overrides"]): r["metrics"] for r in records}
+    assert len(from_cli) == len(BACKBONES)  # one job per backbone
     for model in BACKBONES:
-        assert runs[0][model] == runs[1][model], model
-        assert runs[0][model]["Base@10"] is not None  # the base only: IncRec's towers repeat in-process elsewhere
+        here = api.run([*given, f"model={model}", f"cache.dir={tmp_path / 'api_cache'}"],
+                       out_dir=tmp_path / "api" / model)
+        swept = next(m for o, m in from_cli.items() if f"model={model}" in o.split())
+        assert here.metrics == swept, model
+        assert here.metrics["Base@10"] is not None  # the base only: IncRec's towers repeat in-process elsewhere
 
 
 def test_real_sample_through_the_kuairand_dataset(tmp_path: Path, real_sample: Path) -> None:

@@ -232,12 +232,12 @@ def test_existing_channel_figures() -> None:
 def test_existing_systems_on_a_preset_each_in_its_own_process() -> None:
     from bench.perf.existing import systems_on_preset
 
-    f = systems_on_preset("tiny", {"popular": [], "nope": [], "twotower": [
+    f = systems_on_preset("tiny", {"nope": [], "twotower": [
         "existing.epochs=1", "train.max_batches=2", "existing.model=dssm", "existing.index=ivf", "existing.ivf_lists=4"]})
     assert f["tiny_load_only_s"] > 0 and f["tiny_load_only_peak_rss_gib"] > 0
-    assert f["tiny_existing_popular_s"] > f["tiny_existing_popular_fit_s"] >= 0  # fit seconds are rounded: may read 0
-    assert f["tiny_existing_popular_n_fits"] >= 2  # rolling: one fit per day
-    assert f["tiny_existing_popular_peak_rss_gib"] > 0
+    assert f["tiny_existing_twotower_s"] > f["tiny_existing_twotower_fit_s"] >= 0  # fit seconds are rounded: may read 0
+    assert f["tiny_existing_twotower_n_fits"] >= 2  # rolling: one fit per day
+    assert f["tiny_existing_twotower_peak_rss_gib"] > 0
     assert str(f["tiny_existing_nope"]).startswith("failed after")  # a system that does not compose is reported, not raised
     assert 0 < f["tiny_existing_twotower_twotower_recall_at_budget"] <= 1  # an approximate search reports its recall
     assert f["tiny_existing_twotower_twotower_index"] == "ivf, 4 lists, 4 probed, 1 fit(s)"

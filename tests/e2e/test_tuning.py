@@ -33,7 +33,8 @@ def _search(args: list[str]) -> subprocess.Popen:
 def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tmp_path: Path,
                                                                                synthetic_cache: Path) -> None:
     sweep = tmp_path / "sweep"
-    args = ["model=youtube_dnn", *SHORT, "hydra.sweeper.n_trials=2", f"dataset.cache_dir={synthetic_cache}",
+    args = ["model=youtube_dnn", *SHORT, "hydra.sweeper.n_trials=2", "tune.max_candidates=1",
+            f"dataset.cache_dir={synthetic_cache}",
             f"cache.dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}", f"tune.dir={tmp_path / 'tuned'}",
             f"tune.report_dir={tmp_path / 'results'}"]
     proc = _search(args)
@@ -70,6 +71,7 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
     tuned = yaml.safe_load((tmp_path / "tuned" / "synthetic_tiny" / "youtube_dnn.yaml").read_text())
     confirmation = tuned["confirmation"]  # the best trials rerun at seeds 1 and 2 before the file was written
     assert confirmation["seeds"] == [0, 1, 2] and confirmation["checked"][0]["trial"] == ranked[0].number
+    assert len(confirmation["checked"]) == 1  # tune.max_candidates=1: the best trial only, passed or not
     for check in confirmation["checked"]:
         for seed, value in zip((1, 2), check["values"]):
             rec = json.loads((sweep / f"confirm_trial{check['trial']}_seed{seed}" / "trial.json").read_text())
@@ -91,13 +93,12 @@ def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tm
     out, _ = other.communicate(timeout=240)
     assert other.returncode != 0 and "other overrides or another space" in out, out
 
-    run_dir = tmp_path / "run"  # tuned=true: a run picks the values up and records them
-    done = subprocess.run([sys.executable, "-m", "bench", "model=youtube_dnn", "increc=off", "tuned=true", *SHORT,
-                           "train.max_epochs=1", "eval.seed_control=false", f"dataset.cache_dir={synthetic_cache}",
-                           f"cache.dir={tmp_path / 'cache'}", f"tune.dir={tmp_path / 'tuned'}",
-                           f"hydra.run.dir={run_dir}"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr
-    record = json.loads((run_dir / "run.json").read_text())
+    from bench.config.tuned import apply_tuned  # tuned=true: a run picks the values up and records them
+    from bench.pipeline.run import run
+
+    given = ["model=youtube_dnn", "increc=off", "tuned=true", *SHORT, "train.max_epochs=1", "eval.seed_control=false",
+             f"dataset.cache_dir={synthetic_cache}", f"cache.dir={tmp_path / 'cache'}", f"tune.dir={tmp_path / 'tuned'}"]
+    record = run(apply_tuned(compose_config(*given), given), tmp_path / "run").record
     assert record["config"]["tuning_applied"]["values"] == best.params
     assert record["config"]["train"]["lr"] == best.params["train.lr"]
     assert record["config"]["model"]["dim"] == best.params["model.dim"]

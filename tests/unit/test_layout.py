@@ -11,9 +11,9 @@ from bench.config import PROJECT_ROOT
 
 PACKAGES = ("bench", "models")
 # bottom to top; a module may import its own layer and those below; models/ sits below all of bench/
-LAYERS = (("models",), ("bench.errors",), ("bench.config",), ("bench.data",), ("bench.protocol",), ("bench.engine",),
+LAYERS = (("models",), ("bench.errors",), ("bench.config",), ("bench.tracking",), ("bench.data",), ("bench.protocol",), ("bench.engine",),
           ("bench.evaluation",), ("bench.existing",), ("bench.pipeline",), ("bench.report", "bench.tuning", "bench.perf"),
-          ("bench.__main__", "bench"))
+          ("bench.__main__", "bench.api", "bench"))
 
 
 def layer(module: str) -> int:
@@ -121,5 +121,7 @@ def test_imports_only_go_down() -> None:
     assert upward == []
 
 
-def test_the_root_of_bench_holds_only_the_entry_point_and_the_errors() -> None:
-    assert sorted(p.name for p in (PROJECT_ROOT / "bench").glob("*.py")) == ["__init__.py", "__main__.py", "errors.py"]
+def test_the_root_of_bench_holds_only_the_entry_points_and_the_errors() -> None:
+    """The command line (__main__), the Python API (api) and the errors every layer raises."""
+    assert sorted(p.name for p in (PROJECT_ROOT / "bench").glob("*.py")) == ["__init__.py", "__main__.py", "api.py",
+                                                                            "errors.py"]

@@ -30,7 +30,7 @@ def test_the_top_level_yaml_keys_are_the_schemas() -> None:
     shown = {k: v for k, v in yaml.safe_load((CONF_DIR / "config.yaml").read_text()).items()
              if k not in ("defaults", "hydra", *TYPED_SECTIONS)}
     harness_set = ("tuning_applied",)  # written by bench.config.tuned, never by a user
-    groups = ("dataset", "model", "increc", "existing")  # each choice's YAML holds its own schema
+    groups = ("dataset", "model", "increc", "existing", "logger")  # each choice's YAML holds its own schema
     schema = {f.name: _default(f) for f in fields(Run) if f.name not in (*TYPED_SECTIONS, *harness_set, *groups)}
     assert shown == schema
 
