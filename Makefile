@@ -1,5 +1,5 @@
 # Two entry points, each creating .venv when it is missing:
-#   make run   - set up, then run `python -m bench model=sasrec increc=on` on the default dataset
+#   make run   - set up, then run `python -m bench model=dssm increc=on` on the default dataset (a few minutes)
 #   make test  - set up, then run the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m bench model=sasrec increc=on $(ARGS)
+	$(PY) -m bench model=dssm increc=on $(ARGS)
 
 # Two test workers, one thread each (tests/conftest.py): the suite fits 5 minutes on 2 cores.
 TEST_WORKERS ?= 2

@@ -59,12 +59,11 @@ class Record:
 
 
 def _job_config(overrides: list[str]) -> tuple[DictConfig, Path]:
-    """The job's config (Hydra's section left out) and the folder `python -m bench` would write it to."""
+    """The job's config (Hydra's section left out) and the folder `python -m bench` would write it to. A typo, an
+    unknown option or a value of the wrong type is a one-line ConfigError here; bench.pipeline.run validates the
+    rest, as for a command-line job (the command line's precheck composes once more per swept value: a sweep's)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from bench.pipeline.precheck import precheck
-
-    precheck(overrides)  # the command line's checks: one ConfigError for a typo, an unknown option, a bad value
     full = compose(*overrides, hydra_section=True)
     HydraConfig.instance().set_config(full)  # ${hydra:...} in the run folder's name resolves as in a CLI run
     run_dir = Path(str(full.hydra.run.dir))

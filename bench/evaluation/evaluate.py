@@ -196,6 +196,9 @@ def format_table(record: dict) -> str:
         for name, c in compared.items():
             diffs = "  ".join(f"@{k}: {100 * d:+.2f}" for k, d in c["difference"].items())
             lines.append(f"  {name:<16} {c['role']:<8} {diffs}")
+    if cfg["increc"]["name"] != "off" and not cfg.get("eval", {}).get("seed_control", True):
+        lines.append("diversity controls off (the single-run default): eval.seed_control=true adds SeedR, a second "
+                     "base, and Seed2R, its A/A twin (PROTOCOL 5); the table experiments run them")
     for warning in protocol.get("warnings", []):
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -98,14 +98,16 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path: Path, synthetic_c
 
 BACKBONES = tuple(sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")))  # every configured backbone
 _SAME = ["dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.epochs=1",
-         "train.early_stopping=false", "eval.seed_control=false", "train.max_batches=2", "increc=off", "train.threads=1"]
+         "train.early_stopping=false", "eval.seed_control=false", "train.max_batches=2", "increc=on", "train.threads=1"]
 
 
 def test_same_metrics_from_the_command_line_and_the_api_for_every_backbone(tmp_path: Path,
                                                                             synthetic_cache: Path) -> None:
     """Same config and seed, swept by `python -m bench -m model=...` in a fresh process and run through bench.api in
     this one (after whatever the suite ran before): identical metrics for each backbone (no hidden global state,
-    and the API is the command line). Each side has its own stage cache, so each trains every base itself."""
+    and the API is the command line). Each side has its own stage cache, so each trains every model itself. The
+    config is one epoch of IncRec (all three towers, eq. 7), so every backbone, multi-interest ones included, also
+    runs the whole variant."""
     from bench import api
 
     given = [*_SAME, f"dataset.cache_dir={synthetic_cache}"]
@@ -121,7 +123,9 @@ def test_same_metrics_from_the_command_line_and_the_api_for_every_backbone(tmp_p
                        out_dir=tmp_path / "api" / model)
         swept = next(m for o, m in from_cli.items() if f"model={model}" in o.split())
         assert here.metrics == swept, model
-        assert here.metrics["Base@10"] is not None  # the base only: IncRec's towers repeat in-process elsewhere
+        for k in here.data["ks"]:
+            assert 0.0 <= here.metrics[f"Inc@{k}"] <= 1.0 and here.metrics[f"Base@{k}"] is not None
+        assert set(here.data["training"]["variant"]["loss"][0]) == {"basic", "align", "incremental", "total"}
 
 
 def test_real_sample_through_the_kuairand_dataset(tmp_path: Path, real_sample: Path) -> None:

@@ -23,7 +23,7 @@ SHORT = ("dataset.preset=tiny", "train.progress=false", "train.threads=1", "trai
          "train.max_epochs=2", "train.patience=1", "train.max_batches=3")
 RUNS = {  # name -> overrides: a base, IncRec-NA with both diversity controls, the permuted twin
     "dssm_off": ("model=dssm", "increc=off"),
-    "youtube_dnn_na": ("model=youtube_dnn", "increc=na"),
+    "youtube_dnn_na": ("model=youtube_dnn", "increc=na", "eval.seed_control=true"),
     "sasrec_na_permuted": ("model=sasrec", "increc=na_permuted", "eval.seed_control=false"),
 }
 

@@ -26,13 +26,16 @@ V2 = ("dataset.preset=tiny", "model=youtube_dnn", "train.progress=false", "train
       "train.max_epochs=6", "train.patience=2", "train.max_batches=4")  # short epochs: stopping, not quality, is checked
 
 
+NA = ("increc=na", "eval.seed_control=true")  # IncRec-NA with the diversity controls the tables run
+
+
 def _cfg(cache: Path, *overrides: str):
     return compose_config(*V2, f"dataset.cache_dir={cache}", *overrides)
 
 
 @pytest.fixture(scope="module")
 def na_record(tmp_path_factory, synthetic_cache) -> dict:
-    return run(_cfg(synthetic_cache, "increc=na"), tmp_path_factory.mktemp("v2-na")).record
+    return run(_cfg(synthetic_cache, *NA), tmp_path_factory.mktemp("v2-na")).record
 
 
 def _check_stopping(log: dict, max_epochs: int = 6, patience: int = 2) -> None:
@@ -94,7 +97,7 @@ def test_best_epoch_weights_are_the_ones_scored(tmp_path: Path, synthetic_cache:
 
 
 def test_same_config_and_seed_give_identical_metrics(na_record: dict, tmp_path: Path, synthetic_cache: Path) -> None:
-    again = run(_cfg(synthetic_cache, "increc=na"), tmp_path).record
+    again = run(_cfg(synthetic_cache, *NA), tmp_path).record
     assert again["metrics"] == na_record["metrics"]
     assert again["training"]["variant"]["valid_curve"] == na_record["training"]["variant"]["valid_curve"]
 
