@@ -3,6 +3,7 @@ the tests share (resolvers, derived defaults). The schema itself is bench.config
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -98,9 +99,30 @@ def int_list(value, key: str) -> list[int]:
         raise ConfigError(f"{key}={value!r}: give an integer or a list of integers") from None
 
 
+_COMPOSED: dict[tuple, DictConfig] = {}  # (overrides, hydra_section, conf/'s state) -> a composed config
+_COMPOSED_MAX = 256
+
+
+def _conf_state() -> tuple:
+    """What a composition reads from disk: every file under conf/ with its size and modification time."""
+    return tuple((str(p), st.st_size, st.st_mtime_ns) for p in sorted(CONF_DIR.rglob("*.yaml")) if (st := p.stat()))
+
+
 def compose(*overrides: str, hydra_section: bool = False) -> DictConfig:
     """The config `python -m bench OVERRIDES` runs with (without Hydra's runtime), or a one-line ConfigError:
-    an unknown key with its section's keys and the nearest one, a value of the wrong type, an unknown option."""
+    an unknown key with its section's keys and the nearest one, a value of the wrong type, an unknown option.
+    A composition takes about half a second (Hydra builds the defaults tree and merges every schema); the same
+    overrides on the same conf/ files give a copy of the one already composed in this process."""
+    key = (tuple(overrides), hydra_section, _conf_state())
+    if key not in _COMPOSED:
+        if len(_COMPOSED) >= _COMPOSED_MAX:
+            _COMPOSED.clear()
+        _COMPOSED[key] = _compose(overrides, hydra_section)
+    return copy.deepcopy(_COMPOSED[key])
+
+
+def _compose(overrides: tuple[str, ...], hydra_section: bool) -> DictConfig:
+    """One composition through Hydra's compose API (compose() keeps what it returns)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
