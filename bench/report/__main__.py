@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.config import PROJECT_ROOT
 from bench.errors import one_line_errors
-from bench.report.collect import ReportError, TableRuns, check_one_cpu_kind, collect
+from bench.report.collect import ReportError, TableRuns, check_one_cpu_kind, check_one_setting_per_backbone, collect
 from bench.report.findings import write_findings
 from bench.report.plots import hit_vs_k, itg_hits_by_tab
 from bench.report.diagnostics import protocol_file, render_protocol
@@ -109,6 +109,7 @@ def write_report(dirs: list[Path], out: Path, mixed_cpu: bool = False) -> list[P
     written = []
     tables = collect(dirs)
     for runs in tables:
+        check_one_setting_per_backbone(runs)
         if not mixed_cpu:
             check_one_cpu_kind(runs)
         folder = out / runs.dataset
@@ -136,6 +137,7 @@ def write_calibrations(dirs: list[Path], out: Path, draws: int, plants: int, mix
     if not tables:
         raise ReportError(f"no Table 1 records under {', '.join(map(str, dirs))}: calibration reads Table 1")
     for runs in tables:
+        check_one_setting_per_backbone(runs)
         if not mixed_cpu:
             check_one_cpu_kind(runs)
         folder = out / runs.dataset

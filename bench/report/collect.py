@@ -119,6 +119,34 @@ def check_one_cpu_kind(runs: TableRuns) -> None:
                           "--mixed-cpu to report them as they are")
 
 
+SETTING_IGNORED = {"train": ("progress", "threads")}  # keys of a backbone's sections that change no result
+
+
+def backbone_settings(job: Job) -> dict:
+    """What a backbone's models were built and trained with: the record's model and train sections (tuned values
+    included, as applied), less SETTING_IGNORED."""
+    cfg = job.record["config"]
+    return {s: {k: v for k, v in (cfg.get(s) or {}).items() if k not in SETTING_IGNORED.get(s, ())}
+            for s in ("model", "train")}
+
+
+def check_one_setting_per_backbone(runs: TableRuns) -> None:
+    """A ReportError when a backbone's records were built or trained with different settings (for example tuned
+    values that changed between two launches of its sweep): its seeds would not be draws of one configuration, so
+    its rows and the pooled answer would mean nothing (PROTOCOL 5 pools seeds of one configuration)."""
+    for model in runs.models():
+        groups: dict[str, list[Job]] = {}
+        for job in (j for (m, _, _), j in sorted(runs.jobs.items()) if m == model):
+            groups.setdefault(json.dumps(backbone_settings(job), sort_keys=True), []).append(job)
+        if len(groups) > 1:
+            first, *others = [json.loads(k) for k in groups]
+            keys = sorted({f"{s}.{k}" for o in others for s in o for k in set(o[s]) | set(first[s])
+                           if o[s].get(k) != first[s].get(k)})
+            counts = "; ".join(f"{len(jobs)} jobs like {jobs[0].path.parent.name}" for jobs in groups.values())
+            raise ReportError(f"{runs.dataset} {runs.stem}: {model}'s records differ in {', '.join(keys)} ({counts}): "
+                              "rerun them with one setting (a tuned file that changed between launches does this)")
+
+
 def paired_arrays(a_jobs: list[Job], a_metric: str, b_jobs: list[Job], b_metric: str) -> tuple[np.ndarray, np.ndarray] | None:
     """[S, R] per-request values of `a_metric` (from a_jobs) and of `b_metric` (from b_jobs), one row per
     seed both sides have, in seed order, over the same R test requests. None when there is no common

@@ -811,6 +811,26 @@ def test_a_table_of_several_cpu_kinds_is_refused_unless_told(tmp_path: Path, cap
     assert "- CPU kind: AuthenticAMD, no native bf16 (every record" in text and "--mixed-cpu" not in text
 
 
+def test_a_backbone_whose_records_ran_different_settings_is_refused(tmp_path: Path, capsys) -> None:
+    """A tuned file that changed between two launches of a sweep leaves one backbone's seeds built or trained
+    differently (this happened to the sample's Table 1 in a session of 2026-12-06): the report names the backbone,
+    the keys and the jobs, and writes nothing. The threads and the progress bars are not settings."""
+    make_table1(tmp_path / "runs")
+    out = ["--out", str(tmp_path / "results")]
+    for path in (tmp_path / "runs").glob("*/run.json"):
+        record = json.loads(path.read_text())
+        record["config"]["train"] |= {"threads": 1 if "seed0" in path.parent.name else 2, "progress": False}
+        path.write_text(json.dumps(record))
+    assert report_main([str(tmp_path / "runs"), *out]) == 0
+    path = tmp_path / "runs" / "dssm_na_seed1" / "run.json"
+    record = json.loads(path.read_text())
+    record["config"]["train"]["lr"] = 0.5
+    path.write_text(json.dumps(record))
+    assert report_main([str(tmp_path / "runs"), *out, "--mixed-cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "dssm's records differ in train.lr (5 jobs like dssm_na_seed0; 1 jobs like dssm_na_seed1)" in err
+
+
 def test_the_non_primary_projection_follows_seeds_and_requests(tmp_path: Path) -> None:
     from bench.report.target_tabs import THRESHOLD, projected, render
 
