@@ -32,6 +32,7 @@ from bench.tracking import Tracker
 from models.increc import IncRec, Variant
 
 log = logging.getLogger("bench")
+NO_TRACKER = Tracker()  # logger=none: stateless, so one instance serves every call
 
 BASE_STAGE = "base"
 
@@ -78,7 +79,7 @@ def _fit(model: IncRec, ts: TrainingSet, train_cfg: Train, negatives: str, seed:
 
 def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, seed: int,
                     train_cfg: Train, cache: StageCache, timer, role: str = "base",
-                    keep_model: bool = False, tracker: Tracker | None = None) -> TrainedModel:
+                    keep_model: bool = False, tracker: Tracker = NO_TRACKER) -> TrainedModel:
     """The base model trained alone with L_b and selected by its validation Base@K₀: trained here, or read
     from the stage cache (one entry per dataset, backbone config, training config, evaluated rows and seed)."""
     train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
@@ -94,13 +95,13 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
         valid_ranked = None if ev.valid is None else cached["valid_ranked"]
         training = from_json_array(cached["training"])
         for i in range(len(training["loss"])):  # a cached base's epochs are logged as a trained one's are
-            (tracker or Tracker()).epoch(role, i + 1, epoch_values(training, i))
+            tracker.epoch(role, i + 1, epoch_values(training, i))
         return TrainedModel(cached["ranked"], valid_ranked, training)
     with timer(f"train_{role}"):
         model = build_model(cfg, prep.ds, Variant(name="off"), seed)
         ts = TrainingSet.build(samples, ev.ranker.profiles, prep.ds.n_items, ev.ranker.max_len, with_exposures=False)
         trained = _fit(model, ts, train_cfg, str(cfg.model.negatives), seed, ev, role, base_valid_top=None,
-                       rank_valid=True, keep_model=keep_model, tracker=tracker or Tracker(), role=role)
+                       rank_valid=True, keep_model=keep_model, tracker=tracker, role=role)
     cache.save(BASE_STAGE, key, {"ranked": trained.test_ranked, "eval_rows": ev.test.rows, "valid_rows": valid_rows,
                                  "valid_ranked": np.zeros((0, ev.k0), np.int64) if trained.valid_ranked is None
                                  else trained.valid_ranked, "training": json_array(trained.training)})
@@ -109,7 +110,7 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
 
 def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evaluation, variant: Variant, seed: int,
                     train_cfg: Train, base: TrainedModel, timer, keep_model: bool = False,
-                    tracker: Tracker | None = None) -> TrainedModel:
+                    tracker: Tracker = NO_TRACKER) -> TrainedModel:
     """The variant's towers, selected by Inc@K₀ against the base's validation top K₀ (IncRec variants) or by
     the serving tower's Base@K₀ (TB-ITG, TB-boost)."""
     with timer("train_variant"):
@@ -120,7 +121,7 @@ def trained_variant(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
                                shuffle_within=variant.shuffle_within)
         trained = _fit(model, ts, train_cfg, str(cfg.model.negatives), seed, ev, f"increc={variant.name}",
                        base_valid_top=base.valid_ranked if variant.incremental else None, rank_valid=False,
-                       keep_model=keep_model, tracker=tracker or Tracker(), role="variant")
+                       keep_model=keep_model, tracker=tracker, role="variant")
     if ts.labels_changed is not None:  # a label control: how much of the labelling it actually changed (PROTOCOL 5)
         trained.training["labels_changed_share"] = ts.labels_changed["share"]
         trained.training["labels_changed"] = ts.labels_changed
