@@ -86,10 +86,23 @@ class TrainBatch:
     neg_logq: torch.Tensor | None = None  # [M] log sampling probability of each negative (in-batch sampling)
     x_logq: torch.Tensor | None = None  # [P] the same for each target
     etg_logq: torch.Tensor | None = None  # [Q] the same for each exposed item
+    x_itg_index: torch.Tensor | None = None  # [P_itg] long, positions of the ITG targets in x_* (x_is_itg's nonzero,
+    # built with the batch on the host so the step never reads a mask back from the device); None: derived here
 
-    def to(self, device: torch.device | str) -> "TrainBatch":
-        moved = {k: (v.to(device) if isinstance(v, (torch.Tensor, UserInput)) else v) for k, v in vars(self).items()}  # None stays
+    def itg_index(self) -> torch.Tensor:
+        """[P_itg] long positions of the ITG targets among x_rows / x_items (no device sync when built with the batch)."""
+        return self.x_itg_index if self.x_itg_index is not None else self.x_is_itg.nonzero().squeeze(1)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "TrainBatch":
+        """The batch on `device`; non_blocking copies overlap the step only from pinned memory (pin_memory)."""
+        moved = {k: (v.to(device, non_blocking=non_blocking) if isinstance(v, (torch.Tensor, UserInput)) else v)
+                 for k, v in vars(self).items()}  # None stays
         return TrainBatch(**moved)
+
+    def pin_memory(self) -> "TrainBatch":
+        """The batch in page-locked host memory, so its copies to a CUDA device can be asynchronous."""
+        return TrainBatch(**{k: (v.pin_memory() if isinstance(v, (torch.Tensor, UserInput)) else v)
+                             for k, v in vars(self).items()})
 
 
 class IncRec(nn.Module):
@@ -159,15 +172,18 @@ class IncRec(nn.Module):
         parts: dict[str, torch.Tensor] = {}
         user = batch.user if "history" not in vectors else batch.user.with_item_vectors(vectors["history"])
 
-        # L_b (eq. 2): RTG ∪ ITG, or ITG only (TB-ITG); ITG up-weighted for TB-boost.
-        keep = batch.x_is_itg if v.basic_targets == "itg" else torch.ones_like(batch.x_is_itg)
+        # L_b (eq. 2): RTG ∪ ITG, or ITG only (TB-ITG); ITG up-weighted for TB-boost. Targets are picked with an
+        # index built with the batch, never a boolean mask (a mask index reads its count back from the device).
+        itg = batch.itg_index()  # [P_itg]
+        keep = itg if v.basic_targets == "itg" else None  # None: every target
+        pick = (lambda t: t) if keep is None else (lambda t: t.index_select(0, keep))  # noqa: E731
         weights = None
         if v.itg_weight != 1.0:
-            weights = torch.where(batch.x_is_itg, v.itg_weight, 1.0)[keep].to(neg.dtype)
+            weights = pick(torch.where(batch.x_is_itg, v.itg_weight, 1.0)).to(neg.dtype)
         basic = self._user_vectors("basic", user)  # [B, K, D]
         x_logq = batch.x_logq
-        parts["basic"] = sampled_softmax(basic, batch.x_rows[keep], x_vec[keep], neg, batch.x_neg_mask, weights=weights,
-                                         pos_logq=None if x_logq is None else x_logq[keep], neg_logq=batch.neg_logq,
+        parts["basic"] = sampled_softmax(basic, pick(batch.x_rows), pick(x_vec), neg, batch.x_neg_mask, weights=weights,
+                                         pos_logq=None if x_logq is None else pick(x_logq), neg_logq=batch.neg_logq,
                                          interests=self.interests)
 
         align = None
@@ -178,27 +194,36 @@ class IncRec(nn.Module):
 
         if v.incremental:  # L_inc (eq. 4): ITG against the row's RTG and sampled negatives
             inc = self._user_vectors("incremental", user)
-            itg = batch.x_is_itg
-            rows, itg_vec = batch.x_rows[itg], x_vec[itg]
+            rows, itg_vec = batch.x_rows.index_select(0, itg), x_vec.index_select(0, itg)  # [P_itg], [P_itg, D]
             alpha = None
             if v.alpha != "one":
-                with torch.no_grad():
-                    if v.alpha == "item":  # IncRec-ori: the ITG item itself
-                        raw = score(align[rows].detach(), itg_vec.detach())
-                        found = None
-                    else:  # eq. 7: the nearest exposed item (the nearest other one with alpha_exclude_self)
-                        itg_items = batch.x_items[itg]  # [P]
-                        exclude = batch.etg[rows] == itg_items[:, None] if v.alpha_exclude_self else None  # [P, E]
-                        raw, found = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(),
-                                                           vectors["etg"].detach(), batch.etg_mask, exclude)
-                    alpha = transform_alpha(raw, v.alpha_transform)
-                    aligned = torch.ones_like(alpha, dtype=torch.bool) if found is None else found  # [P]
-                    if v.alpha_normalise and aligned.any():  # mean |α| = 1 over the aligned items; keeps a raw α's sign
-                        alpha = alpha / alpha[aligned].abs().mean().clamp_min(1e-12)
-                    alpha = torch.where(aligned, alpha, torch.ones_like(alpha))  # nothing to align with: 1 (PROTOCOL 4)
+                alpha = self._alpha(batch, align, rows, itg, itg_vec, vectors)
             parts["incremental"] = sampled_softmax(inc, rows, itg_vec, neg, batch.x_neg_mask,
                                                    extra_neg=vectors["rtg"], extra_mask=batch.rtg_mask, weights=alpha,
-                                                   pos_logq=None if x_logq is None else x_logq[itg], neg_logq=batch.neg_logq,
-                                                   interests=self.interests)
+                                                   pos_logq=None if x_logq is None else x_logq.index_select(0, itg),
+                                                   neg_logq=batch.neg_logq, interests=self.interests)
         parts["total"] = sum(parts.values())
         return parts
+
+    @torch.no_grad()
+    def _alpha(self, batch: TrainBatch, align: torch.Tensor, rows: torch.Tensor, itg: torch.Tensor,
+               itg_vec: torch.Tensor, vectors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[P_itg] α of eq. 4 for the ITG positives: eq. 7 (or s_align(u, i) for IncRec-ori), transformed, then
+        divided by the mean |α| over the items that found an exposed item to align with; 1 where none was found
+        (PROTOCOL 4). The mean is a masked sum over a count, both on the device: no host read."""
+        v = self.variant
+        if v.alpha == "item":  # IncRec-ori: the ITG item itself
+            raw, found = score(align[rows].detach(), itg_vec.detach()), None
+        else:  # eq. 7: the nearest exposed item (the nearest other one with alpha_exclude_self)
+            itg_items = batch.x_items.index_select(0, itg)  # [P_itg]
+            exclude = batch.etg[rows] == itg_items[:, None] if v.alpha_exclude_self else None  # [P_itg, E]
+            raw, found = nearest_exposed_alpha(align.detach(), rows, itg_vec.detach(), vectors["etg"].detach(),
+                                               batch.etg_mask, exclude)
+        alpha = transform_alpha(raw, v.alpha_transform)  # [P_itg]
+        if found is None:
+            found = torch.ones_like(alpha, dtype=torch.bool)
+        if v.alpha_normalise:  # mean |α| = 1 over the aligned items; keeps a raw α's sign; none aligned: unchanged
+            count = found.sum()
+            mean = torch.where(found, alpha.abs(), 0.0).sum() / count.clamp_min(1)
+            alpha = alpha / torch.where(count > 0, mean.clamp_min(1e-12), 1.0)
+        return torch.where(found, alpha, torch.ones_like(alpha))  # nothing to align with: 1 (PROTOCOL 4)

@@ -86,6 +86,11 @@ class Levers:
         return Levers(**{f.name: getattr(self, f.name) for f in fields(Levers)})
 
 
+# train.* keys that change no result: progress bars, and batches built ahead (the same batches either way; tests/
+# unit/engine/test_prefetch.py). The stage cache, resume and the report's one-setting check leave them out.
+RESULT_NEUTRAL_TRAIN_KEYS = ("progress", "prefetch")
+
+
 @dataclass
 class Train(Levers):
     """The training loop's settings (bench.engine.train; PROTOCOL section 3 for early stopping)."""
@@ -102,6 +107,7 @@ class Train(Levers):
     progress: bool = True
     max_batches: Optional[int] = None
     sparse_item_grads: Any = "auto"  # true | false | auto
+    prefetch: Any = "auto"  # auto | batches built ahead by a background thread (0: inline)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -117,6 +123,8 @@ class Train(Levers):
                  "at least 1, or null for torch's default")
         _require(self.device in ("auto", "cpu") or self.device.startswith("cuda"), "train.device", self.device,
                  "auto, cpu, cuda or cuda:N")
+        _require(self.prefetch == "auto" or (_is_int(self.prefetch) and int(self.prefetch) >= 0), "train.prefetch",
+                 self.prefetch, "expected auto or a number of batches (0 = built inline)")
         _require(isinstance(self.sparse_item_grads, bool) or self.sparse_item_grads == "auto",
                  "train.sparse_item_grads", self.sparse_item_grads, "expected true, false or auto")
 

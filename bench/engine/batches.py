@@ -164,6 +164,7 @@ def train_batch(ts: TrainingSet, rows: np.ndarray, n_negatives: int, rng: np.ran
         x_rows=torch.from_numpy(x_rows),
         x_items=torch.from_numpy(x.values.astype(np.int64)),
         x_is_itg=torch.from_numpy(sub_itg),
+        x_itg_index=torch.from_numpy(np.flatnonzero(sub_itg)),  # host-built: the step indexes without a device sync
         x_neg_mask=torch.from_numpy(_hit_mask(x_rows, x.values, negatives, b)),
         rtg=rtg_pad,
         rtg_mask=rtg_mask,

@@ -30,8 +30,10 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def native_bf16(device: torch.device) -> bool:
+    """Whether `device` multiplies bfloat16 natively: a GPU of compute capability 8.0 or higher (Ampere on;
+    torch.cuda.is_bf16_supported() also counts the emulated bf16 of a V100 or T4), or a CPU with AVX512-BF16 / AMX."""
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        return torch.cuda.get_device_capability(device) >= (8, 0)
     return device.type == "cpu" and native_bf16_cpu()
 
 

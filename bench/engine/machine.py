@@ -45,8 +45,26 @@ def native_bf16_cpu() -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+def gpu_identity(device: torch.device | None = None) -> dict[str, object] | None:
+    """What a CUDA device is, as far as results go: its model, compute capability, and the CUDA and cuDNN versions
+    torch runs it with (the record and the stage-cache key hold it, as they hold the CPU vendor); None off CUDA."""
+    if not torch.cuda.is_available() or (device is not None and device.type != "cuda"):
+        return None
+    index = device.index if device is not None and device.index is not None else torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"gpu": torch.cuda.get_device_name(index), "capability": f"{major}.{minor}", "cuda": torch.version.cuda,
+            "cudnn": cudnn}
+
+
+GPU_FIELDS = {"gpu": "gpu", "gpu_capability": "capability", "cuda": "cuda", "cudnn": "cudnn"}  # machine() key: gpu_identity key
+
+
 def machine() -> dict[str, object]:
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    """The record's machine: CPU model, vendor and native bf16, cores, threads, versions, and the first GPU
+    (gpu_identity's fields, GPU_FIELDS; None without one)."""
+    gpu = gpu_identity() or {"gpu": None, "capability": None, "cuda": torch.version.cuda, "cudnn": None}
     return {"cpu": cpu_model(), "cpu_vendor": cpu_vendor(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "native_bf16": native_bf16_cpu(), "gpu": gpu, "python": platform.python_version(),
-            "torch": torch.__version__}
+            "torch_threads": torch.get_num_threads(), "native_bf16": native_bf16_cpu(),
+            **{key: gpu[field] for key, field in GPU_FIELDS.items()},
+            "python": platform.python_version(), "torch": torch.__version__}

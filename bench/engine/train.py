@@ -14,10 +14,11 @@ from tqdm.auto import tqdm
 
 from bench.engine.batches import TrainingSet, train_batch
 from bench.engine.early_stopping import EarlyStopping
+from bench.engine.prefetch import prefetch_depth, prefetched
 from bench.errors import DataError
 from bench.config.schema import Train
 from bench.engine.levers import apply_levers, compile_report
-from models.increc import IncRec
+from models.increc import IncRec, TrainBatch
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
     without it. History: epoch_seconds (training only), batches, batches_available, loss,
     valid_seconds (per evaluated epoch), valid_curve, best_epoch (1-based), best_value, epochs_run,
     stopped ("patience" | "max_epochs" with early stopping, "epochs" without), levers (the speed
-    settings applied: bench.engine.levers). `negatives`: the backbone's sampler (model.negatives): uniform
+    settings applied: bench.engine.levers, and prefetch: the batches built ahead). `negatives`: the backbone's sampler (model.negatives): uniform
     from the pool, or in_batch (the batch's positives, logQ-corrected). `on_epoch(epoch, epoch_values(...))`,
     if given, is called after each epoch (1-based) with what the history then holds of it (a tracker).
     """
@@ -113,6 +114,8 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
         torch.sparse.check_sparse_tensor_invariants.disable()
     optimiser = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
+    depth = prefetch_depth(cfg.prefetch, device)  # batches built ahead by a background thread (bench.engine.prefetch)
+    pinned = depth > 0 and device.type == "cuda"  # page-locked batches: their copies overlap the step
     log_q = ts.log_q() if negatives == "in_batch" else None
     n_epochs = cfg.max_epochs if cfg.early_stopping else cfg.epochs
     stopper = None
@@ -128,11 +131,12 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
         available = bucketed_batches(ts, cfg.batch_size, rng)
         batches = available[: cfg.max_batches]
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
-        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{n_epochs}{last}", leave=False,
+        built = prefetched(lambda rows: train_batch(ts, rows, cfg.n_negatives, rng, negatives, log_q), batches,
+                           depth, pin=TrainBatch.pin_memory if pinned else None)  # in order: the same draws from rng
+        bar = tqdm(built, desc=f"{desc} epoch {epoch + 1}/{n_epochs}{last}", leave=False, total=len(batches),
                    disable=None if cfg.progress else True)
-        for rows in bar:
-            batch = train_batch(ts, rows, cfg.n_negatives, rng, negatives, log_q).to(device)
-            parts = training_step(model, optimiser, batch)
+        for batch in bar:
+            parts = training_step(model, optimiser, batch.to(device, non_blocking=pinned))
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + value.detach()
         history["epoch_seconds"].append(round(time.perf_counter() - start, 3))
@@ -160,6 +164,6 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
         summary = stopper.summary()
     history |= summary
     history["stopped"] = summary["stopped"] if cfg.early_stopping else "epochs"
-    history["levers"] = applied | compile_report(model)
+    history["levers"] = applied | compile_report(model) | {"prefetch": depth, "pinned": pinned}
     model.eval()
     return history

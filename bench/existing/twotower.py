@@ -75,12 +75,15 @@ class TwoTowerChannel:
 
     def cache_part(self, cfg: DictConfig) -> dict:
         """What R_u reads outside the `existing` section (bench.pipeline.prepare.cache_parts puts it in the cache key)."""
-        from bench.engine.machine import cpu_vendor
+        from bench.config.schema import RESULT_NEUTRAL_TRAIN_KEYS
+        from bench.engine.machine import cpu_vendor, gpu_identity
         from bench.engine.device import resolve_device
 
-        train = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
+        train = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items()
+                 if k not in RESULT_NEUTRAL_TRAIN_KEYS}
+        device = resolve_device(str(cfg.train.device))
         return {"train": train, "model_yaml": self._model_yaml().read_text(), "cpu_vendor": cpu_vendor(),
-                "device": str(resolve_device(str(cfg.train.device))), "eval_batch": int(cfg.eval.batch_size)}
+                "gpu": gpu_identity(device), "device": str(device), "eval_batch": int(cfg.eval.batch_size)}
 
     def bind(self, cfg: DictConfig, ds, req) -> None:
         """The run's config, dataset and requests, which training and ranking read."""

@@ -6,19 +6,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bench.data import dataset_files
 from bench.errors import BenchError
-from bench.engine.machine import cpu_vendor, native_bf16_cpu
+from bench.engine.machine import GPU_FIELDS, cpu_vendor, gpu_identity, native_bf16_cpu
 from bench.pipeline.record import code_digest, data_fingerprint, package_versions
+from bench.config.schema import RESULT_NEUTRAL_TRAIN_KEYS
 
 PER_REQUEST = "per_request.npz"
 RESUME_IGNORED = ("seeds", "cache", "tune", "tuned", "tuning_applied", "logger")  # top-level keys that never change
 # a job's result (the tuned values a run applied are in its model and train sections; their provenance is not a
 # setting; the logger only writes)
 IGNORED_IN_SECTION = {
-    "train": ("progress",),  # progress bars
+    "train": RESULT_NEUTRAL_TRAIN_KEYS,  # progress bars, batches built ahead
     # where the data files are (or how they were fetched), not what they hold: the fingerprint checks that, so
     # records made in another checkout (committed ones, a clean clone) are kept
     "dataset": ("root", "cache_dir", "download"),
@@ -50,6 +52,9 @@ def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
     machine = record.get("machine", {})
     same_cpu = (machine.get("cpu_vendor") == cpu_vendor()  # dropout masks differ by vendor
                 and machine.get("native_bf16", native_bf16_cpu()) == native_bf16_cpu())  # train.precision=auto
+    if str(record.get("device", "cpu")).startswith("cuda"):  # a GPU run: the same GPU model, CUDA and cuDNN too
+        here = gpu_identity(torch.device(record["device"])) if torch.cuda.is_available() else None
+        same_cpu = same_cpu and here is not None and all(machine.get(k) == here[v] for k, v in GPU_FIELDS.items())
     if not (same_config and same_code and same_versions and same_cpu):
         return None
     try:

@@ -22,10 +22,10 @@ from bench.engine.build import build_model
 from bench.pipeline.cache import StageCache, from_json_array, json_array
 from bench.evaluation.collapse import collapse_message, ranking_spread
 from bench.evaluation.evaluate import EvalSet, Ranker, selection_metric
-from bench.engine.machine import cpu_vendor
+from bench.engine.machine import cpu_vendor, gpu_identity
 from bench.pipeline.prepare import Prepared, cache_parts
 from bench.protocol.samples import Samples
-from bench.config.schema import Train
+from bench.config.schema import RESULT_NEUTRAL_TRAIN_KEYS, Train
 from bench.engine.train import epoch_values, train
 from bench.engine.levers import resolve_precision
 from bench.tracking import Tracker
@@ -82,9 +82,10 @@ def standalone_base(cfg: DictConfig, prep: Prepared, samples: Samples, ev: Evalu
                     keep_model: bool = False, tracker: Tracker = NO_TRACKER) -> TrainedModel:
     """The base model trained alone with L_b and selected by its validation Base@K₀: trained here, or read
     from the stage cache (one entry per dataset, backbone config, training config, evaluated rows and seed)."""
-    train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "progress"}
+    train_section = {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items()
+                     if k not in RESULT_NEUTRAL_TRAIN_KEYS}
     key = cache.key(BASE_STAGE, **cache_parts(cfg, prep.fingerprint), seed=seed, device=str(ev.ranker.device),
-                    cpu_vendor=cpu_vendor(), precision=resolve_precision(train_cfg.levers.precision, ev.ranker.device),
+                    cpu_vendor=cpu_vendor(), gpu=gpu_identity(ev.ranker.device), precision=resolve_precision(train_cfg.levers.precision, ev.ranker.device),
                     depth=ev.depth, k0=ev.k0, model=OmegaConf.to_container(cfg.model, resolve=True),
                     train=train_section, eval_batch=int(cfg.eval.batch_size),
                     valid_max_requests=cfg.eval.get("valid_max_requests"))

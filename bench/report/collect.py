@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError
+from bench.config.schema import RESULT_NEUTRAL_TRAIN_KEYS
 
 TABLES = ("table1", "table2", "table3")
 DEFAULT_EXISTING = "itemcf"  # conf/config.yaml's existing default; records that predate existing.name ran against it
@@ -119,7 +120,7 @@ def check_one_cpu_kind(runs: TableRuns) -> None:
                           "--mixed-cpu to report them as they are")
 
 
-SETTING_IGNORED = {"train": ("progress", "threads")}  # keys of a backbone's sections that change no result
+SETTING_IGNORED = {"train": (*RESULT_NEUTRAL_TRAIN_KEYS, "threads")}  # keys of a backbone's sections that change no result
 
 
 def backbone_settings(job: Job) -> dict:

@@ -192,6 +192,7 @@ class KuaiFormer(nn.Module):
         self.n_tokens = 1 + self.n_history_tokens + self.n_interests  # start/profile + history + queries
         # leave out the schedule slots that no request of the batch fills (identical outputs, less work)
         self.skip_empty_slots = bool(skip_empty_slots)
+        self._layouts: dict[tuple[tuple[int, ...], str], torch.Tensor] = {}  # token layouts already on a device
 
         self.scenarios, self.profile = context_embeddings(n_scenarios, profile_cardinalities, dim, use_scenario=use_scenario,
                                                           use_profile=use_profile, init_std=initializer_range)
@@ -250,7 +251,9 @@ class KuaiFormer(nn.Module):
             raise ValueError(f"history width {width} exceeds KuaiFormer max_len {self.max_len}")
         device = user.items.device
         lengths = user.mask.sum(dim=1)  # [B]
-        first = self.first_kept_slot(int(lengths.max()) if b else 0) if self.skip_empty_slots else 0
+        # the batch's longest history is its width (UserInput's layout), read from the shape: no device sync; a
+        # wider padded input only keeps more (empty, masked) slots
+        first = self.first_kept_slot(width if b else 0) if self.skip_empty_slots else 0
         # right-align the left-aligned history to the schedule's end; one padding column keeps width >= 1
         tabs = F.pad(user.tabs, (0, 1))  # [B, W+1]
         mask = F.pad(user.mask, (0, 1))
@@ -301,13 +304,21 @@ class KuaiFormer(nn.Module):
         if n_tokens == self.n_tokens:
             x = self.dropout(x + self.positions.weight[None])
         else:
-            layout = [0, *index, *range(self.n_tokens - self.n_interests, self.n_tokens)]  # [T] slots in the full layout
-            x = self.dropout(x + self.positions(torch.tensor(layout, device=x.device))[None])
+            x = self.dropout(x + self.positions(self._layout(index, x.device))[None])
         causal = torch.ones(n_tokens, n_tokens, dtype=torch.bool, device=x.device).tril()  # [T, T]
         attn = (causal[None] & valid[:, None, :])[:, None]  # [B, 1, T, T]; token 0 is always a real key
         for layer in self.layers:
             x = layer(x, attn)
         return self.norm_out(x), valid
+
+    def _layout(self, index: list[int], device: torch.device) -> torch.Tensor:
+        """[T] long: each token's slot in the full layout (the first token, the kept history tokens `index`, the
+        queries), made once per distinct layout and device and then reused, so a step copies nothing to the device."""
+        layout = (0, *index, *range(self.n_tokens - self.n_interests, self.n_tokens))
+        key = (layout, str(device))
+        if key not in self._layouts:
+            self._layouts[key] = torch.tensor(layout, device=device)
+        return self._layouts[key]
 
     def forward(self, user: UserInput) -> torch.Tensor:
         out, _ = self.encode(user)  # [B, T, D]
