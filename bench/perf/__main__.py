@@ -1,4 +1,13 @@
-"""`python -m bench.perf [--quick | --full] [--out FILE]`: print and save the performance figures."""
+"""`python -m bench.perf [--quick | --full] [--only SECTIONS] [--device D] [--out FILE]`: print and save the
+performance figures.
+
+`--device` (auto, cpu, cuda, cuda:N) is the device every section that can choose one runs on; without it
+each keeps its own (bench.perf.device: cpu for train_step, auto for the other training sections), and
+retrieval, itemcf and existing are CPU code that runs on the CPU. `--baseline-device` (train_step only)
+also steps SASRec's default path there, over the same batches: `--only train_step --device cuda
+--baseline-device cpu` gives the GPU step against the CPU step in one call. Each section's figures
+name its device (`<section>_device`, `<section>_device_name`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from bench.config import PROJECT_ROOT
 from bench.engine.machine import machine
+from bench.errors import one_line_errors
+from bench.perf.device import CPU_ONLY, device_figures, device_name_arg, resolve, section_device
 from bench.perf.retrieval import retrieval_figures
 from bench.pipeline.record import code_version, write_json_atomic
 
@@ -54,7 +67,10 @@ FULL_ONLY = ("scale_pure", "scale_kuairand1k", "existing_kuairand1k", "table1_sa
 
 
 def run_section(name: str, which: str, seeds: list[int] | None = None, systems: list[str] | None = None,
-                time_limit_s: float | None = None) -> dict:
+                time_limit_s: float | None = None, device: torch.device = torch.device("cpu"),
+                baseline: torch.device | None = None) -> dict:
+    """One section's figures, its training on `device` (CPU_ONLY sections ignore it; `baseline`: train_step's
+    --baseline-device)."""
     n_items, n_queries, preset, epochs, default_seeds = SIZES[which]
     if name == "retrieval":
         return retrieval_figures(n_items, n_queries, repeats=3 if which == "quick" else 2)
@@ -65,22 +81,23 @@ def run_section(name: str, which: str, seeds: list[int] | None = None, systems: 
     if name == "existing_kuairand1k":
         from bench.perf.existing import SYSTEMS, systems_on_preset
 
-        return systems_on_preset("kuairand1k", None if systems is None else {n: SYSTEMS[n] for n in systems})
+        return systems_on_preset("kuairand1k", None if systems is None else {n: SYSTEMS[n] for n in systems},
+                                 str(device))
     if name == "train_step":
         from bench.perf.train_step import train_step_figures
 
-        return train_step_figures(*TRAIN_STEP[which])
+        return train_step_figures(*TRAIN_STEP[which], device=device, baseline_device=baseline)
     if name == "sasrec":
         from bench.perf.sasrec_recbole import sasrec_figures
 
-        return {"sasrec_epochs": epochs, **sasrec_figures(epochs, seeds or default_seeds)}
+        return {"sasrec_epochs": epochs, **sasrec_figures(epochs, seeds or default_seeds, device)}
     if name == "table1_sample":
         from bench.perf.table1 import table1_sample
 
-        return table1_sample()
+        return table1_sample(device=str(device))
     from bench.perf.scale import end_to_end
 
-    return end_to_end(name.removeprefix("scale_"), time_limit_s=time_limit_s)
+    return end_to_end(name.removeprefix("scale_"), time_limit_s=time_limit_s, device=str(device))
 
 
 def previous_figures(out: Path, which: str) -> dict:
@@ -112,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                         help="scale_* sections: stop a run still going after SECONDS and record a lower bound "
                              "(<preset>_end_to_end_s_at_least) with the stages it finished")
+    parser.add_argument("--device", type=device_name_arg, default=None, metavar="{auto,cpu,cuda,cuda:N}",
+                        help="the device of every section that trains or multiplies on one (default: each section's "
+                             "own, cpu for train_step and auto for sasrec, scale_*, existing_kuairand1k and "
+                             f"table1_sample); {', '.join(CPU_ONLY)} always run on the CPU")
+    parser.add_argument("--baseline-device", type=device_name_arg, default=None, metavar="{auto,cpu,cuda,cuda:N}",
+                        help="train_step only: also step SASRec's default path on this device over the same batches "
+                             "and record the ratio (e.g. --device cuda --baseline-device cpu)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/perf/<time>_<mode>.json)")
     args = parser.parse_args(argv)
     which = "full" if args.full else "quick"
@@ -124,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown section(s) {unknown} for --{which}; choose from {sections}")
         sections = asked
+    if args.baseline_device and "train_step" not in sections:
+        parser.error("--baseline-device: only the train_step section uses it; add train_step to --only")
     try:
         seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     except ValueError:
@@ -135,9 +161,24 @@ def main(argv: list[str] | None = None) -> int:
         if unknown := [x for x in systems if x not in SYSTEMS]:
             parser.error(f"--systems: unknown system(s) {unknown}; choose from {list(SYSTEMS)}")
     out = args.out or PROJECT_ROOT / "outputs" / "perf" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{which}.json"
-    record = previous_figures(out, which) if args.only else {}
+
+    def work() -> None:
+        asked = resolve(args.device) if args.device else None  # an unavailable device stops here, in one line
+        baseline = resolve(args.baseline_device, "--baseline-device") if args.baseline_device else None
+        devices = {name: section_device(name, asked) for name in sections}
+        run_sections(sections, which, out, devices, baseline, seeds, systems, args.time_limit, args.only is not None)
+
+    return one_line_errors(work)
+
+
+def run_sections(sections: list[str], which: str, out: Path, devices: dict[str, torch.device],
+                 baseline: torch.device | None, seeds: list[int] | None, systems: list[str] | None,
+                 time_limit_s: float | None, adding: bool) -> None:
+    """Run each section on its device, print its figures and save the file after each (`adding`: to the
+    figures `out` holds)."""
+    record = previous_figures(out, which) if adding else {}
     figures: dict[str, object] = dict(record.get("figures", {}))
-    done: dict[str, dict] = dict(record.get("sections", {}))  # section -> its seconds, finish time, code version
+    done: dict[str, dict] = dict(record.get("sections", {}))  # section -> its seconds, finish time, code version, device
 
     def show(new: dict) -> None:
         for name, value in new.items():
@@ -146,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
 
     show({f"machine_{k}": v for k, v in machine().items()})
     for name in sections:
+        device = devices[name]
         start, version = time.perf_counter(), code_version()  # the code this section runs
-        show(run_section(name, which, seeds, systems, args.time_limit))
+        show(device_figures(name, device) | run_section(name, which, seeds, systems, time_limit_s, device, baseline))
         if name == "sasrec":  # means over every seed the file now holds, this call's and earlier ones'
             from bench.perf.sasrec_recbole import summarise_seeds
 
@@ -156,10 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "existing_kuairand1k" and systems is not None:
             key = f"{name} systems {','.join(systems)}"
         done[key] = {"seconds": round(time.perf_counter() - start, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                     "code_version": version}
+                     "code_version": version, "device": str(device)}
         write_json_atomic({"mode": which, "machine": machine(), "sections": done, "figures": figures}, out)  # after each
     print(f"figures: {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from bench.config import CONF_DIR, PROJECT_ROOT
 from bench.existing.channel import FitData, build_channels
 from bench.existing.multi import union
 from bench.perf.child import ChildRun, run_module
+from bench.perf.device import train_device_override
 from bench.perf.timing import best_seconds
 from bench.protocol.ragged import Ragged
 
@@ -97,12 +98,14 @@ def _failed(run: ChildRun) -> str:
     return f"failed after {run.seconds:.0f} s{peak}: {run.stderr_tail}"
 
 
-def systems_on_preset(preset: str, systems: dict[str, list[str]] | None = None) -> dict[str, object]:
-    """Figures of the module docstring's `systems_on_preset` paragraph, one child process per system."""
+def systems_on_preset(preset: str, systems: dict[str, list[str]] | None = None, device: str | None = None
+                      ) -> dict[str, object]:
+    """Figures of the module docstring's `systems_on_preset` paragraph, one child process per system; the
+    two-tower channel trains on `device` (`train.device=DEVICE`; None: the config's default, auto)."""
     from bench.data.synthetic import ensure_generated
 
     ensure_generated(preset, 0, PROJECT_ROOT / ".cache" / "synthetic", progress=False)  # generation is never timed
-    common = [f"dataset.preset={preset}", "cache.enabled=false"]
+    common = [f"dataset.preset={preset}", "cache.enabled=false", *train_device_override(device)]
     out: dict[str, object] = {}
     run, rows = _child([*common, "--load-only", "--"])
     if rows is None:

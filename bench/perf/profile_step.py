@@ -1,7 +1,8 @@
 """`python -m bench.perf.profile_step [--model M] [--preset P]`: where a training step spends its time.
 
 torch.profiler over the timed steps of bench.perf.train_step's workload (IncRec-NA on a synthetic
-preset), once on the reference path and once on the default path, printed as Markdown: per path,
+preset, on the CPU: the table reads CPU time), once on the reference path and once on the default path,
+printed as Markdown: per path,
 the operators with the largest self CPU time and their share of the step. docs/train_step_profile.md
 holds its output with what it says.
 """
@@ -10,34 +11,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from torch.profiler import ProfilerActivity, profile
 
 from bench.engine.machine import machine
-from bench.perf.train_step import MODEL_REFERENCE, REFERENCE_OVERRIDES, compose_app_config, fresh_model, step_workload
+from bench.perf.train_step import (MODEL_REFERENCE, REFERENCE_OVERRIDES, compose_app_config, fresh_model, step_workload,
+                                   timed_steps)
 from bench.pipeline.record import code_version
 from bench.engine.device import deterministic_torch
-from bench.engine.train import training_step
 
 
 def profile_path(work, cfg, warmup: int, top: int) -> tuple[str, float]:
     """A Markdown table of the `top` operators by self CPU time over the timed steps, and ms per step."""
     model, optimiser, applied = fresh_model(work, cfg)
 
-    def step(batch) -> None:
-        training_step(model, optimiser, batch)
-
-    for batch in work.batches[:warmup]:
-        step(batch)
+    timed_steps(model, optimiser, work.batches[:warmup])
     timed = work.batches[warmup:]
-    start = time.perf_counter()
-    for batch in timed:
-        step(batch)
-    ms = (time.perf_counter() - start) / len(timed) * 1e3  # unprofiled
+    ms = timed_steps(model, optimiser, timed)[0] / len(timed) * 1e3  # unprofiled
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for batch in timed:
-            step(batch)
+        timed_steps(model, optimiser, timed)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     lines = [f"levers: {applied}", "", "| operator | share of self CPU time | calls per step |", "| --- | --- | --- |"]
@@ -54,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
     deterministic_torch()
-    overrides = [f"dataset.preset={args.preset}", f"model={args.model}", "increc=na"]
+    overrides = [f"dataset.preset={args.preset}", f"model={args.model}", "increc=na", "train.device=cpu"]
     work = step_workload(overrides, args.batches)
     version = code_version()
     print(f"`python -m bench.perf.profile_step --model {args.model} --preset {args.preset} --batches {args.batches}` "

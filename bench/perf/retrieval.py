@@ -24,7 +24,8 @@ PEAK_ITEMS = 524_288  # the matmul rate is measured on at most this many items (
 
 
 def matmul_gflops(q: torch.Tensor, v: torch.Tensor, repeats: int) -> tuple[float, str]:
-    """The best GFLOP/s of q @ v.T ([Q, D] x [D, N]) over the tile shapes in TILES, and that shape."""
+    """The best GFLOP/s of q @ v.T ([Q, D] x [D, N]) over the tile shapes in TILES, and that shape, on the
+    tensors' device and in their dtype (timed to the end of the device's work)."""
     v = v[:PEAK_ITEMS]
     flops = 2.0 * q.shape[0] * v.shape[0] * q.shape[1]
     best, best_tile = 0.0, ""
@@ -34,7 +35,7 @@ def matmul_gflops(q: torch.Tensor, v: torch.Tensor, repeats: int) -> tuple[float
                 for block in q.split(rows):
                     block @ items_tile.T  # [rows, cols] scores, dropped
 
-        rate = flops / best_seconds(tiled, repeats) / 1e9
+        rate = flops / best_seconds(tiled, repeats, q.device) / 1e9
         if rate > best:
             best, best_tile = rate, f"{rows}x{cols}"
     return best, best_tile

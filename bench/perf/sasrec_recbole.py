@@ -23,6 +23,9 @@ time includes its dataloader's per-batch work, which is part of what a RecBole u
 ours indexes tensors built before the clock starts.
 Our tower is models.backbones.sasrec.SASRec with ids only (no profile, no scenario, no side
 features); it reads a learned start token before the history, RecBole's does not.
+Both sides run on one device (`python -m bench.perf --only sasrec --device D`; default auto, CUDA when
+available), set in RecBole's config after it is built, and every epoch's clock is read after that
+device's queued work (bench.perf.timing).
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ import logging
 import os
 import re
 import tempfile
-import time
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from bench.engine.early_stopping import EarlyStopping
+from bench.perf.timing import now
 from models.recbole_compat import _import
 from models.backbones.sasrec import SASRec as OurSASRec
 from models.embeddings import history_tokens
@@ -63,8 +66,9 @@ class RecBoleData:
     n_items: int  # RecBole's item count, padding id 0 included
 
 
-def recbole_data(seed: int, epochs: int, workdir: str) -> RecBoleData:
-    """RecBole's ml-100k (shipped in its package) through its own Config, dataset and dataloaders."""
+def recbole_data(seed: int, epochs: int, workdir: str, device: torch.device | None = None) -> RecBoleData:
+    """RecBole's ml-100k (shipped in its package) through its own Config, dataset and dataloaders, on `device`
+    (None: RecBole's own choice, CUDA when available)."""
     import recbole
 
     config_cls = _import("recbole.config").Config
@@ -75,6 +79,8 @@ def recbole_data(seed: int, epochs: int, workdir: str) -> RecBoleData:
         **RECBOLE_DEFAULTS, "data_path": root, "seed": seed, "reproducibility": True, "epochs": epochs,
         "device": "cpu" if not torch.cuda.is_available() else "cuda", "use_gpu": torch.cuda.is_available(),
         "show_progress": False, "checkpoint_dir": workdir, "log_wandb": False, "state": "ERROR"})
+    if device is not None:  # RecBole's Config picks CUDA whenever it is available: the asked device replaces it
+        config["device"], config["use_gpu"] = device, device.type == "cuda"
     utils.init_seed(seed, True)
     dataset = data.create_dataset(config)
     train, valid, test = data.data_preparation(config, dataset)
@@ -97,9 +103,9 @@ def run_recbole(data: RecBoleData, epochs: int) -> dict:
     trainer = _quiet_trainer(data.config, model)
     seconds, valid = [], []
     for epoch in range(epochs):
-        start = time.perf_counter()
+        start = now(data.config["device"])
         trainer._train_epoch(data.train, epoch, show_progress=False)
-        seconds.append(time.perf_counter() - start)
+        seconds.append(now(data.config["device"]) - start)
         valid.append(float(trainer._valid_epoch(data.valid, show_progress=False)[1]["ndcg@10"]))
     test = trainer.evaluate(data.test, load_best_model=False, show_progress=False)
     return {"epoch_seconds": seconds, "valid_ndcg10": valid, "test_ndcg10": float(test["ndcg@10"])}
@@ -151,14 +157,14 @@ def train_recbole_scheme(scorer: Scorer, data: RecBoleData, epochs: int, seed: i
     seconds, valid = [], []
     for _ in range(epochs):
         scorer.train()
-        start = time.perf_counter()
+        start = now(seq.device)
         for idx in torch.randperm(len(seq), generator=gen).to(seq.device).split(RECBOLE_DEFAULTS["train_batch_size"]):
             u = scorer.tower(scorer.user_input(seq[idx], length[idx]))[:, 0]  # [B, D]
             loss = nn.functional.cross_entropy(u @ scorer.item_tower.all_items().T, target[idx] - 1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        seconds.append(time.perf_counter() - start)
+        seconds.append(now(seq.device) - start)
         valid.append(evaluate(scorer, data, "valid"))
     return {"epoch_seconds": seconds, "valid_ndcg10": valid, "test_ndcg10": evaluate(scorer, data, "test")}
 
@@ -217,7 +223,7 @@ def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed
     stopper = EarlyStopping(patience, max_epochs)
     for _ in range(max_epochs):
         scorer.train()
-        start = time.perf_counter()
+        start = now(full.device)
         for idx in torch.randperm(len(full), generator=gen).to(full.device).split(256):
             inp, n = full[idx, :width], (full_len[idx] - 1).clamp(max=width)  # inputs and their lengths
             tgt = full[idx, 1 : width + 1]  # [B, L] next item at every position
@@ -231,7 +237,7 @@ def train_all_positions(scorer: Scorer, data: RecBoleData, max_epochs: int, seed
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        elapsed += time.perf_counter() - start
+        elapsed += now(full.device) - start
         score = evaluate(scorer, data, "valid")
         history.append((elapsed, score))
         if stopper.update(score, scorer):
@@ -248,20 +254,20 @@ def _in_tempdir():
         yield tmp
 
 
-def sasrec_figures(epochs: int, seeds: list[int]) -> dict[str, object]:
-    """The raw per-seed figures (printed as each seed finishes); `summarise_seeds` turns them into the
-    four SASRec-vs-RecBole figures."""
+def sasrec_figures(epochs: int, seeds: list[int], device: torch.device | None = None) -> dict[str, object]:
+    """The raw per-seed figures (printed as each seed finishes) on `device` (None: RecBole's choice);
+    `summarise_seeds` turns them into the four SASRec-vs-RecBole figures."""
     torch.autograd.set_detect_anomaly(False)
     per_seed: dict[str, object] = {}
     for seed in seeds:
         with _in_tempdir() as tmp:
-            data = recbole_data(seed, epochs, tmp)
+            data = recbole_data(seed, epochs, tmp, device)
             theirs = run_recbole(data, epochs)
             torch.manual_seed(seed)
-            device = data.config["device"]
-            exact = train_recbole_scheme(Scorer(data.n_items).to(device), data, epochs, seed)
+            used = data.config["device"]
+            exact = train_recbole_scheme(Scorer(data.n_items).to(used), data, epochs, seed)
             torch.manual_seed(seed)
-            converged = train_all_positions(Scorer(data.n_items).to(device), data, 200, seed)
+            converged = train_all_positions(Scorer(data.n_items).to(used), data, 200, seed)
         # time to RecBole's quality: the first epoch of the run to early stopping at RecBole's final validation
         reached = [t for t, s in converged["seconds_valid"] if s >= theirs["valid_ndcg10"][-1]]
         new = {

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from bench.perf.child import run_module
+from bench.perf.device import train_device_override
 
 
 # overrides of the memory-probe runs: two epochs of 50 batches per model under early stopping, so the best
@@ -31,14 +32,17 @@ PROBES = {"kuairand1k": ["train.max_epochs=2", "train.patience=1", "train.max_ba
                          "eval.valid_max_requests=2000"]}
 
 
-def end_to_end(preset: str, extra: list[str] | None = None, time_limit_s: float | None = None) -> dict[str, object]:
-    """The module docstring's figures. With `time_limit_s`, a run still going at the limit is stopped and what it
-    finished is kept: `<preset>_end_to_end_s_at_least` (the seconds it ran), the seconds of each stage it
-    completed (read from its log) and the stage it was in, so a run longer than a session still leaves a figure."""
+def end_to_end(preset: str, extra: list[str] | None = None, time_limit_s: float | None = None,
+               device: str | None = None) -> dict[str, object]:
+    """The module docstring's figures, the child trained on `device` (`train.device=DEVICE`; None: the config's
+    default, auto). With `time_limit_s`, a run still going at the limit is stopped and what it finished is
+    kept: `<preset>_end_to_end_s_at_least` (the seconds it ran), the seconds of each stage it completed (read
+    from its log) and the stage it was in, so a run longer than a session still leaves a figure."""
     extra = list(extra if extra is not None else PROBES.get(preset, []))
     with tempfile.TemporaryDirectory() as tmp:
         run = run_module("bench", [f"dataset.preset={preset}", "model=sasrec", "increc=on", "cache.enabled=false",
-                                   "train.progress=false", f"hydra.run.dir={tmp}", *extra], timeout_s=time_limit_s)
+                                   "train.progress=false", f"hydra.run.dir={tmp}", *train_device_override(device),
+                                   *extra], timeout_s=time_limit_s)
         if not run.ok and not run.timed_out:
             return {f"{preset}_end_to_end": f"failed: {run.stderr_tail}"}
         if run.timed_out:

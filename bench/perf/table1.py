@@ -22,21 +22,24 @@ import time
 from pathlib import Path
 
 from bench.config import PROJECT_ROOT
+from bench.perf.device import train_device_override
 
 LAUNCHER = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "train.threads=1"]  # 2 jobs x 1 thread on 2 cores
 
 
 def table1_sample(seeds: int = 5, launcher: list[str] | None = None, extra: list[str] | None = None,
-                  out_dir: Path | None = None) -> dict[str, object]:
+                  out_dir: Path | None = None, device: str | None = None) -> dict[str, object]:
     """Time the Table 1 sweep on the real sample (`seeds` seeds) from an empty cache; figures `table1_sample_*`.
-    `extra` overrides are appended to the command (tests shorten the sweep with them)."""
+    `extra` overrides are appended to the command (tests shorten the sweep with them); every job trains on
+    `device` (`train.device=DEVICE`; None: the config's default, auto)."""
     launcher = list(LAUNCHER if launcher is None else launcher)
     sample = PROJECT_ROOT / ".." / "shared" / "data" / "kuairand-pure-sample"
     if not sample.is_dir():
         return {"table1_sample": f"skipped: the real sample is not at {sample.resolve()}"}
     sweep = (out_dir or PROJECT_ROOT / "outputs" / "perf") / f"table1_sample_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     sweep.parent.mkdir(parents=True, exist_ok=True)
-    command = ["-m", "experiment=table1", "dataset=kuairand_sample", f"seeds={seeds}", *launcher, *(extra or [])]
+    command = ["-m", "experiment=table1", "dataset=kuairand_sample", f"seeds={seeds}", *launcher,
+               *train_device_override(device), *(extra or [])]
     with tempfile.TemporaryDirectory() as cache, open(sweep.parent / f"{sweep.name}.stderr.txt", "w+") as err:
         start = time.perf_counter()
         child = subprocess.run([sys.executable, "-m", "bench", *command, f"cache.dir={cache}",

@@ -35,7 +35,8 @@ def test_train_step_figures_are_consistent(tmp_path) -> None:
     from bench.perf.train_step import train_step_figures
 
     small = ["train.batch_size=32", "train.n_negatives=64", f"dataset.cache_dir={tmp_path}", f"cache.dir={tmp_path}/stages"]
-    f = train_step_figures("tiny", n_batches=5, rounds=1, extra=small, peak_items=4096)
+    f = train_step_figures("tiny", n_batches=5, rounds=1, extra=small, peak_items=4096, device="cpu",
+                           baseline_device="cpu")
     for backbone in ("sasrec", "kuaiformer"):  # one round: the speedup is that round's ratio
         assert f[f"train_step_speedup_{backbone}_increc"] == pytest.approx(
             f[f"train_step_{backbone}_default_steps_per_s"] / f[f"train_step_{backbone}_reference_steps_per_s"])
@@ -43,6 +44,9 @@ def test_train_step_figures_are_consistent(tmp_path) -> None:
     assert f["train_step_fraction_of_matmul_peak"] == pytest.approx(f["train_step_sasrec_default_gflops"]
                                                                    / f["train_step_matmul_peak_gflops"])
     assert f["train_step_precision"] in ("fp32", "bf16")
+    assert f["train_step_device"] == f["train_step_baseline_device"] == "cpu"  # the figures name where they ran
+    assert f["train_step_matmul_peak_dtype"] == "float32" and f["train_step_sasrec_baseline_steps_per_s"] > 0
+    assert f["train_step_sasrec_speedup_over_baseline_device"] > 0
 
 
 def test_machine_is_recorded() -> None:
@@ -103,7 +107,7 @@ def test_perf_command_adds_sections_to_one_file(tmp_path, monkeypatch, capsys) -
     assert first["figures"]["retrieval_fraction_of_matmul_peak"] > 0 and list(first["sections"]) == ["retrieval"]
     assert first["sections"]["retrieval"]["code_version"]["code_digest"]
     assert "retrieval_fraction_of_matmul_peak: " in capsys.readouterr().out
-    monkeypatch.setattr(perf, "run_section", lambda name, which, seeds, systems=None, time_limit_s=None: {"itemcf_time_ratio_vs_implicit": 1.25})
+    monkeypatch.setattr(perf, "run_section", lambda name, which, *rest: {"itemcf_time_ratio_vs_implicit": 1.25})
     assert perf.main(["--quick", "--only", "itemcf", "--out", str(out)]) == 0
     both = json.loads(out.read_text())
     assert both["figures"]["itemcf_time_ratio_vs_implicit"] == 1.25
