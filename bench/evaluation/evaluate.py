@@ -17,6 +17,7 @@ import torch
 from bench.engine.batches import user_input
 from bench.evaluation.metrics import METRICS, HitCounts, record_comparisons, Rankings, hit_counts, hits_by_tab, metric_counts, summarise
 from bench.protocol.ragged import Ragged
+from bench.evaluation.device_topk import torch_top_k
 from bench.evaluation.retrieve import remove_and_fill, top_k
 from bench.protocol.samples import Samples
 from models.increc import IncRec
@@ -58,25 +59,35 @@ def ranking_depth(ks: list[int], budget: int, n_items: int) -> int:
 @torch.no_grad()
 def rank_pool(model: IncRec, samples: Samples, profiles: np.ndarray, rows: np.ndarray, depth: int, max_len: int,
               device: torch.device, batch: int) -> np.ndarray:
-    """[len(rows), depth] the serving tower's top `depth` of the whole pool for the given requests (exact)."""
-    users = serve_vectors(model, samples, profiles, rows, max_len, device, batch)  # [R, K, D]
-    return top_k(users, pool_vectors(model), depth)
+    """[len(rows), depth] the serving tower's top `depth` of the whole pool for the given requests (exact,
+    ties by smaller item id: PROTOCOL 5). On CUDA the user and item vectors stay on the device and are ranked
+    there (device_topk.torch_top_k); elsewhere faiss ranks them on the host (retrieve.top_k)."""
+    users = user_matrix(model, samples, profiles, rows, max_len, device, batch)  # [R, K, D] on `device`
+    items = item_matrix(model)  # [N, D] on the model's device
+    if torch.device(device).type == "cuda":
+        return torch_top_k(users, items.to(users.device), depth)
+    return top_k(users.cpu().numpy(), items.cpu().numpy(), depth)
 
 
 @torch.no_grad()
-def pool_vectors(model: IncRec) -> np.ndarray:
-    """[N, D] float32 every item's vector from the item tower (eval mode)."""
+def item_matrix(model: IncRec) -> torch.Tensor:
+    """[N, D] float32 every item's vector from the item tower (eval mode), on the model's device."""
     was_training = model.training
     model.eval()
-    items = model.item_tower.all_items().float().cpu().numpy()
+    items = model.item_tower.all_items().float()
     model.train(was_training)
     return items
 
 
+def pool_vectors(model: IncRec) -> np.ndarray:
+    """[N, D] float32 `item_matrix` on the host."""
+    return item_matrix(model).cpu().numpy()
+
+
 @torch.no_grad()
-def serve_vectors(model: IncRec, samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int,
-                  device: torch.device, batch: int) -> np.ndarray:
-    """[len(rows), n_interests, D] float32 the serving tower's user vectors for the given requests.
+def user_matrix(model: IncRec, samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int,
+                device: torch.device, batch: int) -> torch.Tensor:
+    """[len(rows), n_interests, D] float32 the serving tower's user vectors for the given requests, on `device`.
 
     They are computed `batch` requests at a time in order of history length, so a batch is only as
     wide as its own longest history (on the real sample most histories are a few items and a few reach
@@ -87,14 +98,20 @@ def serve_vectors(model: IncRec, samples: Samples, profiles: np.ndarray, rows: n
     req = samples.requests
     lengths = np.minimum(req.hist_end[rows] - req.hist_start[rows], max_len)
     order = np.argsort(lengths, kind="stable")  # [R] rows by history length
-    users = [model.serve(user_input(samples, profiles, rows[order[lo : lo + batch]], max_len).to(device)).float().cpu().numpy()
+    users = [model.serve(user_input(samples, profiles, rows[order[lo : lo + batch]], max_len).to(device)).float()
              for lo in range(0, len(rows), batch)]  # each [b, n_interests, D]
     model.train(was_training)
     if not users:
-        return np.zeros((0, 1, int(model.item_tower.dim)), np.float32)
-    vectors = np.empty((len(rows), *users[0].shape[1:]), dtype=np.float32)
-    vectors[order] = np.concatenate(users)  # back in the order of `rows`
+        return torch.zeros((0, 1, int(model.item_tower.dim)), dtype=torch.float32, device=device)
+    vectors = torch.empty((len(rows), *users[0].shape[1:]), dtype=torch.float32, device=users[0].device)
+    vectors[torch.from_numpy(order).to(vectors.device)] = torch.cat(users)  # back in the order of `rows`
     return vectors
+
+
+def serve_vectors(model: IncRec, samples: Samples, profiles: np.ndarray, rows: np.ndarray, max_len: int,
+                  device: torch.device, batch: int) -> np.ndarray:
+    """[len(rows), n_interests, D] float32 `user_matrix` on the host."""
+    return user_matrix(model, samples, profiles, rows, max_len, device, batch).cpu().numpy()
 
 
 @dataclass
