@@ -50,17 +50,19 @@ def backbones() -> list[str]:
 
 
 def _tiny_run(overrides: list[str], device: str) -> dict:
-    """One tiny run through the Python API on `device`: its seconds, record device, levers and metrics."""
-    from bench import api
+    """One tiny run through the pipeline on `device`, as `python -m bench` runs it (no tuned values: `tiny` has
+    none): its seconds, record device, levers and metrics."""
+    from bench.config import compose
+    from bench.pipeline.run import run
 
     start = time.perf_counter()
+    given = [*TINY, f"train.device={device}", *overrides]
     with tempfile.TemporaryDirectory() as out:
-        rec = api.run([*TINY, f"train.device={device}", *overrides], out_dir=Path(out))
-    k = max(rec.data["ks"])
-    training = rec.data["training"]
-    levers = next(iter(training.values()))["levers"]
-    return {"seconds": round(time.perf_counter() - start, 2), "device": rec.data["device"], "levers": levers,
-            f"Base@{k}": rec.metrics.get(f"Base@{k}"), "metrics": rec.metrics}
+        rec = run(compose(*given), Path(out), overrides=given).record
+    k = max(rec["ks"])
+    levers = next(iter(rec["training"].values()))["levers"]
+    return {"seconds": round(time.perf_counter() - start, 2), "device": rec["device"], "levers": levers,
+            f"Base@{k}": rec["metrics"].get(f"Base@{k}"), "metrics": rec["metrics"]}
 
 
 def step_cuda_used(device: str) -> dict:

@@ -90,7 +90,7 @@ def test_every_shipped_choice_validates() -> None:
 
 @pytest.mark.parametrize("args, needle", [
     (["train.epoch=3"], "unknown key 'train.epoch': 'train' has batch_size, compile, device, dropout_sampler, early_stopping, "
-                        "epochs, item_vectors_once, lr, max_batches, max_epochs, n_negatives, patience, precision, progress, "
+                        "epochs, item_vectors_once, lr, max_batches, max_epochs, n_negatives, patience, precision, prefetch, progress, "
                         "sparse_item_grads, threads; did you mean 'train.epochs'?"),
     (["model=sasrek"], "Could not find 'model/sasrek' Available options in 'model': comirec_dr comirec_sa dssm kuaiformer"),
     (["-m", "train.epochs=1,abc"], "train.epochs='abc': expected an integer"),  # the bad value is a later sweep job
