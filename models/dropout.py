@@ -21,6 +21,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch import nn
 
 SAMPLERS = ("bits", "torch")
@@ -86,6 +87,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: Dropout,
     """
     p = drop.p if drop.training else 0.0
     if p == 0.0 or drop.sampler == "torch" or q.device.type != "cpu":
+        if q.device.type == "cuda" and torch.are_deterministic_algorithms_enabled():
+            # the memory-efficient CUDA kernel's backward stays nondeterministic under warn_only=True; the math kernel
+            # is deterministic (what a deterministic job asks for, at some speed)
+            with sdpa_kernel([SDPBackend.MATH]):
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=p)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=p)
     scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))  # [N, H, L, L]
     if is_causal:

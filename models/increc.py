@@ -25,6 +25,9 @@ from models.losses import nearest_exposed_alpha, sampled_softmax, score, transfo
 
 ALPHA_SOURCES = ("one", "item", "nearest_exposed")
 ALPHA_TRANSFORMS = ("raw", "sigmoid", "softplus")
+# α's normalising mean on the CPU: over the selected values (the exact sums of the records made before issue 44);
+# elsewhere, and with this off, a masked sum over a count that reads nothing back from the device
+EXACT_CPU_ALPHA_MEAN = True
 SHUFFLE_SCOPES = ("request", "day")  # where shuffle_labels permutes the RTG / ITG flags (PROTOCOL 5)
 
 
@@ -210,7 +213,7 @@ class IncRec(nn.Module):
                itg_vec: torch.Tensor, vectors: dict[str, torch.Tensor]) -> torch.Tensor:
         """[P_itg] α of eq. 4 for the ITG positives: eq. 7 (or s_align(u, i) for IncRec-ori), transformed, then
         divided by the mean |α| over the items that found an exposed item to align with; 1 where none was found
-        (PROTOCOL 4). The mean is a masked sum over a count, both on the device: no host read."""
+        (PROTOCOL 4). Off the CPU the mean is a masked sum over a count, both on the device: no host read."""
         v = self.variant
         if v.alpha == "item":  # IncRec-ori: the ITG item itself
             raw, found = score(align[rows].detach(), itg_vec.detach()), None
@@ -223,7 +226,11 @@ class IncRec(nn.Module):
         if found is None:
             found = torch.ones_like(alpha, dtype=torch.bool)
         if v.alpha_normalise:  # mean |α| = 1 over the aligned items; keeps a raw α's sign; none aligned: unchanged
-            count = found.sum()
-            mean = torch.where(found, alpha.abs(), 0.0).sum() / count.clamp_min(1)
-            alpha = alpha / torch.where(count > 0, mean.clamp_min(1e-12), 1.0)
+            if alpha.device.type == "cpu" and EXACT_CPU_ALPHA_MEAN:  # the mean of the selected values, as before:
+                if found.any():  # bit-identical CPU records (a read from host memory costs nothing here)
+                    alpha = alpha / alpha[found].abs().mean().clamp_min(1e-12)
+            else:  # a masked sum over a count, both on the device: no read back (the same value up to summation order)
+                count = found.sum()
+                mean = torch.where(found, alpha.abs(), 0.0).sum() / count.clamp_min(1)
+                alpha = alpha / torch.where(count > 0, mean.clamp_min(1e-12), 1.0)
         return torch.where(found, alpha, torch.ones_like(alpha))  # nothing to align with: 1 (PROTOCOL 4)

@@ -60,10 +60,10 @@ def gpu_identity(device: torch.device | None = None) -> dict[str, object] | None
 GPU_FIELDS = {"gpu": "gpu", "gpu_capability": "capability", "cuda": "cuda", "cudnn": "cudnn"}  # machine() key: gpu_identity key
 
 
-def machine() -> dict[str, object]:
-    """The record's machine: CPU model, vendor and native bf16, cores, threads, versions, and the first GPU
-    (gpu_identity's fields, GPU_FIELDS; None without one)."""
-    gpu = gpu_identity() or {"gpu": None, "capability": None, "cuda": torch.version.cuda, "cudnn": None}
+def machine(device: torch.device | None = None) -> dict[str, object]:
+    """The record's machine: CPU model, vendor and native bf16, cores, threads, versions, and the GPU `device` is
+    (the current one when None; gpu_identity's fields, GPU_FIELDS; None on the CPU or without a GPU)."""
+    gpu = gpu_identity(device) or {"gpu": None, "capability": None, "cuda": torch.version.cuda, "cudnn": None}
     return {"cpu": cpu_model(), "cpu_vendor": cpu_vendor(), "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "native_bf16": native_bf16_cpu(),
             **{key: gpu[field] for key, field in GPU_FIELDS.items()},

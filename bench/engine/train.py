@@ -3,6 +3,7 @@ optionally to early stopping on a validation metric (PROTOCOL section 3, bench.e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -133,12 +134,15 @@ def train(model: IncRec, ts: TrainingSet, cfg: Train, seed: int, device: torch.d
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
         built = prefetched(lambda rows: train_batch(ts, rows, cfg.n_negatives, rng, negatives, log_q), batches,
                            depth, pin=TrainBatch.pin_memory if pinned else None)  # in order: the same draws from rng
-        bar = tqdm(built, desc=f"{desc} epoch {epoch + 1}/{n_epochs}{last}", leave=False, total=len(batches),
-                   disable=None if cfg.progress else True)
-        for batch in bar:
-            parts = training_step(model, optimiser, batch.to(device, non_blocking=pinned))
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + value.detach()
+        with contextlib.closing(built):  # a failing step stops the builder thread at once
+            bar = tqdm(built, desc=f"{desc} epoch {epoch + 1}/{n_epochs}{last}", leave=False, total=len(batches),
+                       disable=None if cfg.progress else True)
+            for batch in bar:
+                parts = training_step(model, optimiser, batch.to(device, non_blocking=pinned))
+                for name, value in parts.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the epoch's queued kernels belong to its seconds (one wait per epoch)
         history["epoch_seconds"].append(round(time.perf_counter() - start, 3))
         history["batches"].append(len(batches))
         history["batches_available"].append(len(available))

@@ -5,11 +5,12 @@ in order, each step's figures saved as soon as it ends, within `--budget` second
 to spare):
 
 1. `cuda_used`: the device resolves to CUDA, a tiny run's record names it, and the GPU allocated memory;
-2. `backbones`: every backbone × {base, IncRec-NA} on the `tiny` preset (two short epochs), seconds and Base@K;
+2. `repeat`: one tiny config twice in this process: the metrics must be identical;
 3. `compile`: SASRec IncRec-NA with `train.compile=true` (compile seconds, or why it fell back to eager);
-4. `repeat`: one tiny config twice in this process: the metrics must be identical;
-5. `train_step`: `python -m bench.perf --quick --only train_step --device D --baseline-device cpu` (the SASRec
+4. `train_step`: `python -m bench.perf --quick --only train_step --device D --baseline-device cpu` (the SASRec
    step on the device and on the CPU in one call, and their ratio);
+5. `backbones`: every backbone × {base, IncRec-NA} on the `tiny` preset (two short epochs), seconds and Base@K,
+   as far as the budget goes;
 6. `pure`: the Pure-sized preset end to end (`--only scale_pure --time-limit` what is left of the budget).
 
 The figures go to `<out>/gpu_<device model>.json` (default out: results/perf), with the machine (GPU model, CUDA and
@@ -37,9 +38,10 @@ import torch
 from bench.config import CONF_DIR, PROJECT_ROOT
 from bench.engine.device import describe_device, resolve_device
 from bench.engine.machine import machine
+from bench.errors import BenchError
 from bench.pipeline.record import write_json_atomic
 
-STEPS = ("cuda_used", "backbones", "compile", "repeat", "train_step", "pure")
+STEPS = ("cuda_used", "repeat", "compile", "train_step", "backbones", "pure")  # the checks that matter most first
 TINY = ["dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.max_epochs=2", "train.patience=1",
         "eval.seed_control=false", "cache.enabled=false"]
 RESERVE_S = 20.0  # seconds of the budget kept for writing the figures after the last step
@@ -80,10 +82,13 @@ def step_cuda_used(device: str) -> dict:
     return out
 
 
-def step_backbones(device: str, names: list[str] | None = None) -> dict:
-    out = {}
+def step_backbones(device: str, left: Callable[[], float], names: list[str] | None = None) -> dict:
+    out: dict = {}
     for model in names or backbones():
         for variant in ("off", "na"):
+            if left() <= 0:
+                out[f"{model}_{variant}"] = {"skipped": "the budget was spent"}
+                continue
             run = _tiny_run([f"model={model}", f"increc={variant}"], device)
             run.pop("metrics")
             out[f"{model}_{variant}"] = run
@@ -104,6 +109,9 @@ def step_repeat(device: str) -> dict:
 
 def _perf_child(args: list[str], out: Path, timeout: float) -> dict:
     """`python -m bench.perf ARGS --out OUT` in a child; its figures."""
+    out.unlink(missing_ok=True)  # the child's figures alone, never merged into an earlier file's
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the memory this process cached for its own runs goes back to the child
     cmd = [sys.executable, "-m", "bench.perf", *args, "--out", str(out)]
     done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
@@ -118,9 +126,13 @@ def step_train_step(device: str, out_dir: Path, left: float) -> dict:
 
 
 def step_pure(device: str, out_dir: Path, left: float) -> dict:
-    limit = max(30.0, left - 30.0)
+    """The Pure-sized preset end to end, stopped at what is left of the budget less 40 s (the child's start and
+    its figures); not started with under a minute left."""
+    if left < 60:
+        raise RuntimeError(f"skipped: {left:.0f} s of the budget left, under the 60 s a Pure-sized run needs to start")
+    limit = left - 40.0
     return _perf_child(["--full", "--only", "scale_pure", "--device", device, "--time-limit", f"{limit:.0f}"],
-                       out_dir / "scale_pure.json", timeout=limit + 60)
+                       out_dir / "scale_pure.json", timeout=left)
 
 
 def device_slug(device: str) -> str:
@@ -146,11 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--steps: unknown {unknown}; choose from {list(STEPS)}")
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"gpu_{device_slug(args.device)}.json"
+    try:
+        path = args.out / f"gpu_{device_slug(args.device)}.json"
+    except BenchError as exc:  # no such device here: one line and a figures file that says so
+        write_json_atomic({"device": args.device, "machine": machine(), "failed": ["device"], "error": str(exc)},
+                          args.out / "gpu_unavailable.json")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     left = lambda: args.budget - (time.perf_counter() - start) - RESERVE_S  # noqa: E731
     runs: dict[str, Callable[[], dict]] = {
         "cuda_used": lambda: step_cuda_used(args.device),
-        "backbones": lambda: step_backbones(args.device, args.backbones.split(",") if args.backbones else None),
+        "backbones": lambda: step_backbones(args.device, left, args.backbones.split(",") if args.backbones else None),
         "compile": lambda: step_compile(args.device),
         "repeat": lambda: step_repeat(args.device),
         "train_step": lambda: step_train_step(args.device, args.out, left()),

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.data import dataset_files
 from bench.errors import BenchError
+from bench.engine.device import resolve_device
 from bench.engine.machine import GPU_FIELDS, cpu_vendor, gpu_identity, native_bf16_cpu
 from bench.pipeline.record import code_digest, data_fingerprint, package_versions
 from bench.config.schema import RESULT_NEUTRAL_TRAIN_KEYS
@@ -52,9 +53,14 @@ def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
     machine = record.get("machine", {})
     same_cpu = (machine.get("cpu_vendor") == cpu_vendor()  # dropout masks differ by vendor
                 and machine.get("native_bf16", native_bf16_cpu()) == native_bf16_cpu())  # train.precision=auto
-    if str(record.get("device", "cpu")).startswith("cuda"):  # a GPU run: the same GPU model, CUDA and cuDNN too
-        here = gpu_identity(torch.device(record["device"])) if torch.cuda.is_available() else None
-        same_cpu = same_cpu and here is not None and all(machine.get(k) == here[v] for k, v in GPU_FIELDS.items())
+    try:  # the device this run would train on: the record's kind of device, and on CUDA the same GPU model,
+        here = resolve_device(str(cfg.train.device))  # CUDA and cuDNN (the record names the GPU it ran on)
+    except BenchError:
+        return None  # the run itself will say why
+    same_cpu = same_cpu and torch.device(str(record.get("device", "cpu"))).type == here.type
+    if same_cpu and here.type == "cuda":
+        ident = gpu_identity(here)
+        same_cpu = all(machine.get(k) == ident[v] for k, v in GPU_FIELDS.items())
     if not (same_config and same_code and same_versions and same_cpu):
         return None
     try:

@@ -68,7 +68,7 @@ def provenance(cfg: DictConfig, seed: int, overrides: list[str] | None, fingerpr
         "data_fingerprint": fingerprint,
         "code_version": version,
         "versions": package_versions(),
-        "machine": machine(),  # dropout masks, and so metrics, can differ between CPU vendors (docs/running.md)
+        "machine": machine(device),  # dropout masks, and so metrics, can differ between CPU vendors (docs/running.md)
         "device": str(device),
     }
 

@@ -21,6 +21,7 @@ from bench.engine.build import build_model, variant_from_config
 from bench.engine.prefetch import prefetch_depth, prefetched
 from bench.engine.train import bucketed_batches, train
 from bench.errors import ConfigError
+from models import increc as increc_module
 from models.increc import IncRec, TrainBatch, Variant
 from models.losses import nearest_exposed_alpha, sampled_softmax, score, transform_alpha
 from tests.conftest import compose_config
@@ -177,24 +178,25 @@ def _loss_and_grads(tiny_sasrec, variant: Variant, loss_fn) -> tuple[dict[str, t
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_the_index_step_computes_the_mask_step_in_fp32(tiny_sasrec, name: str) -> None:
-    """Loss and gradients equal the boolean-mask step's: bit for bit where the same values are gathered (every
-    variant without α), and to float rounding where α's mean is now a masked sum over a count (ori, on)."""
+def test_the_index_step_computes_the_mask_step_in_fp32(tiny_sasrec, name: str, monkeypatch) -> None:
+    """On the CPU, loss and gradients equal the boolean-mask step's bit for bit (the same values gathered, α's mean
+    over the selected values). The device path's α mean, a masked sum over a count, equals it to float rounding."""
     variant = VARIANTS[name]
     (new, new_grads), (old, old_grads) = (_loss_and_grads(tiny_sasrec, variant, f)
                                           for f in (lambda m, b: m.loss(b), mask_loss))
     assert set(new) == set(old) and set(new_grads) == set(old_grads)
-    exact = variant.alpha == "one"
-    for k in old:
-        assert torch.equal(new[k], old[k]) if exact else torch.allclose(new[k], old[k], rtol=1e-6, atol=0), (name, k)
-    for k in old_grads:
-        same = torch.equal(new_grads[k], old_grads[k]) if exact else torch.allclose(new_grads[k], old_grads[k],
-                                                                                      rtol=1e-5, atol=1e-8)
-        assert same, (name, k)
+    assert all(torch.equal(new[k], old[k]) for k in old), name
+    assert all(torch.equal(new_grads[k], old_grads[k]) for k in old_grads), name
+    monkeypatch.setattr(increc_module, "EXACT_CPU_ALPHA_MEAN", False)  # the path a CUDA step takes
+    device_path, device_grads = _loss_and_grads(tiny_sasrec, variant, lambda m, b: m.loss(b))
+    assert all(torch.allclose(device_path[k], old[k], rtol=1e-6, atol=0) for k in old), name
+    assert all(torch.allclose(device_grads[k], old_grads[k], rtol=1e-5, atol=1e-8) for k in old_grads), name
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_the_step_reads_nothing_back_from_the_device(tiny_sasrec, name: str) -> None:
+def test_the_step_reads_nothing_back_from_the_device(tiny_sasrec, name: str, monkeypatch) -> None:
+    """The step as it runs on CUDA (α's mean on the device), on this CPU: no op reads a value back to the host."""
+    monkeypatch.setattr(increc_module, "EXACT_CPU_ALPHA_MEAN", False)
     cfg, ds, _, batch = tiny_sasrec
     model = build_model(cfg, ds, VARIANTS[name], 0).train()
     with HostReads() as reads:
@@ -279,7 +281,5 @@ def test_the_record_and_the_cache_key_name_the_gpu(monkeypatch) -> None:
 
 def test_cublas_workspace_is_set_when_bench_is_imported() -> None:
     import os
-
-    import bench  # noqa: F401
 
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (":4096:8", ":16:8")  # bench's, or one the user set
