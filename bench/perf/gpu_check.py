@@ -6,9 +6,10 @@ to spare):
 
 1. `cuda_used`: the device resolves to CUDA, a tiny run's record names it, and the GPU allocated memory;
 2. `repeat`: one tiny config twice in this process: the metrics must be identical;
-3. `compile`: SASRec IncRec-NA with `train.compile=true` (compile seconds, or why it fell back to eager);
-4. `train_step`: `python -m bench.perf --quick --only train_step --device D --baseline-device cpu` (the SASRec
+3. `train_step`: `python -m bench.perf --quick --only train_step --device D --baseline-device cpu` (the SASRec
    step on the device and on the CPU in one call, and their ratio);
+4. `compile`: SASRec IncRec-NA with `train.compile=true` (compile seconds, or why it fell back to eager; inductor
+   can take minutes to compile, so it comes after the step figures);
 5. `backbones`: every backbone × {base, IncRec-NA} on the `tiny` preset (two short epochs), seconds and Base@K,
    as far as the budget goes;
 6. `pure`: the Pure-sized preset end to end (`--only scale_pure --time-limit` what is left of the budget).
@@ -41,7 +42,7 @@ from bench.engine.machine import machine
 from bench.errors import BenchError
 from bench.pipeline.record import write_json_atomic
 
-STEPS = ("cuda_used", "repeat", "compile", "train_step", "backbones", "pure")  # the checks that matter most first
+STEPS = ("cuda_used", "repeat", "train_step", "compile", "backbones", "pure")  # the checks that matter most first
 TINY = ["dataset.preset=tiny", "train.progress=false", "train.batch_size=128", "train.max_epochs=2", "train.patience=1",
         "eval.seed_control=false", "cache.enabled=false"]
 RESERVE_S = 20.0  # seconds of the budget kept for writing the figures after the last step
