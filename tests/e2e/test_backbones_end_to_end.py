@@ -21,7 +21,13 @@ CHEAPEST = {"recbole": ("model.recbole_model=SINE",)}
 # check could only allow them two standard errors below the floor, which says little for its 30 s (a finding, not a
 # pass; docs/unified_collapse_synthetic.md). Their training path runs in tests/e2e/test_end_to_end.py.
 NEAR_FLOOR = {"unified": "Base@20 0.146 on a 2-core AMD EPYC, 0.125 on a 2-core Intel Xeon (best epoch 15 of 20), "
-                         "popularity 0.134, one standard error 0.022 over tiny's 234 test requests"}
+                         "popularity 0.134, one standard error 0.022 over tiny's 234 test requests",
+              # measured 2026-12-07 on a 2-core AMD EPYC, this test's config at two seeds: seed 0 Base@20 0.187 (best
+              # epoch 17 of 20), seed 1 0.132 (best epoch 1, stopped at 9): early stopping on tiny's 199 validation
+              # requests picks a lucky first epoch at seed 1, so the check passed at seed 0 by that noise
+              # (docs/sasrec_collapse_synthetic.md); KuaiFormer, 0.178 and 0.170 at the same seeds, stays checked
+              "sasrec": "Base@20 0.187 at seed 0 but 0.132 at seed 1 (early stopping after a lucky first epoch), "
+                        "popularity 0.134"}
 CHECKED = [b for b in BACKBONES if b not in NEAR_FLOOR]
 
 
