@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from bench.config import PROJECT_ROOT
 from tests.conftest import compose_config
 
@@ -123,6 +125,21 @@ def test_resume_keeps_a_record_only_for_the_same_config_code_packages_cpu_and_da
     with monkeypatch.context() as m:  # dropout masks differ between CPU vendors
         m.setattr(bench.pipeline.resume, "cpu_vendor", lambda: "AnotherVendor")
         assert finished_record(cfg, tmp_path / "job") is None
+    a100 = {"gpu": "A100", "capability": "8.0", "cuda": "12.6", "cudnn": 90100}
+    gpu_job = tmp_path / "gpu_job"  # the same record as a GPU run had written it
+    shutil.copytree(tmp_path / "job", gpu_job)
+    record = json.loads((gpu_job / "run.json").read_text())
+    record["device"] = "cuda:0"
+    record["machine"] |= {"gpu": "A100", "gpu_capability": "8.0", "cuda": "12.6", "cudnn": 90100}
+    (gpu_job / "run.json").write_text(json.dumps(record))
+    with monkeypatch.context() as m:  # where this run would train on a GPU: only the same GPU, CUDA and cuDNN
+        m.setattr(bench.pipeline.resume, "resolve_device", lambda name: torch.device("cuda", 0))
+        m.setattr(bench.pipeline.resume, "gpu_identity", lambda device: a100)
+        assert finished_record(cfg, tmp_path / "job") is None  # a CPU record is not a GPU run's
+        assert finished_record(cfg, gpu_job) == record
+        m.setattr(bench.pipeline.resume, "gpu_identity", lambda device: a100 | {"gpu": "H100"})
+        assert finished_record(cfg, gpu_job) is None
+    assert finished_record(cfg, gpu_job) is None  # and a GPU run's record is not resumed on the CPU
     assert finished_record(cfg, tmp_path / "job") == first.record
     moved = tmp_path / "moved"  # the same files elsewhere (another checkout): the fingerprint decides, not the path
     shutil.copytree(data, moved)
