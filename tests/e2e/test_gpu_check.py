@@ -26,11 +26,22 @@ def _check(tmp_path: Path, device: str, steps: str) -> dict:
 
 
 @pytest.mark.slow
-def test_the_check_s_cpu_half_runs_and_repeats(tmp_path: Path) -> None:
-    figures = _check(tmp_path, "cpu", "cuda_used,repeat")
-    assert figures["failed"] == [] and list(figures["steps"]) == ["cuda_used", "repeat"]
-    assert figures["steps"]["cuda_used"]["record_device"] == "cpu" and figures["steps"]["repeat"]["identical"]
+def test_the_check_s_cpu_half_runs_through_its_script(tmp_path: Path) -> None:
+    """The shell script, its figures file and its first step, on the CPU (one tiny run; the other steps are the
+    pipeline runs and perf sections other tests cover, and each costs seconds to minutes here)."""
+    figures = _check(tmp_path, "cpu", "cuda_used")
+    assert figures["failed"] == [] and list(figures["steps"]) == ["cuda_used"]
+    assert figures["steps"]["cuda_used"]["record_device"] == "cpu" and figures["steps"]["cuda_used"]["seconds"] > 0
     assert figures["machine"]["cpu_vendor"] and figures["device"] == "cpu"
+
+
+def test_the_repeat_step_fails_on_different_metrics(monkeypatch) -> None:
+    runs = iter([{"metrics": {"Base@20": 0.2}, "seconds": 1.0}, {"metrics": {"Base@20": 0.2}, "seconds": 1.0},
+                 {"metrics": {"Base@20": 0.2}, "seconds": 1.0}, {"metrics": {"Base@20": 0.21}, "seconds": 1.0}])
+    monkeypatch.setattr(gpu_check, "_tiny_run", lambda overrides, device: next(runs))
+    assert gpu_check.step_repeat("cpu")["identical"]
+    with pytest.raises(AssertionError, match="different metrics"):
+        gpu_check.step_repeat("cpu")
 
 
 def test_unknown_steps_are_refused(capsys) -> None:
