@@ -101,12 +101,16 @@ class TableRuns:
 
 
 def cpu_kind(record: dict) -> str:
-    """The kind of CPU a record's metrics repeat on: its vendor (dropout masks differ by vendor) and whether it
-    has native bf16 (what train.precision=auto trains in), as bench.pipeline.resume compares them."""
+    """The kind of machine a record's metrics repeat on: its CPU vendor (dropout masks differ by vendor) and whether
+    it has native bf16 (what train.precision=auto trains in), as bench.pipeline.resume compares them; for a run
+    trained on CUDA, also the GPU model and the CUDA and cuDNN versions (a CPU record's kind names no GPU)."""
     machine = record.get("machine", {})
     bf16 = machine.get("native_bf16")
-    return (f"{machine.get('cpu_vendor') or 'unrecorded vendor'}, "
+    kind = (f"{machine.get('cpu_vendor') or 'unrecorded vendor'}, "
             + {True: "native bf16", False: "no native bf16"}.get(bf16, "bf16 support unrecorded"))
+    if str(record.get("device", "cpu")).startswith("cuda"):
+        kind += f", GPU {machine.get('gpu')} (CUDA {machine.get('cuda')}, cuDNN {machine.get('cudnn')})"
+    return kind
 
 
 def check_one_cpu_kind(runs: TableRuns) -> None:

@@ -810,6 +810,14 @@ def test_a_table_of_several_cpu_kinds_is_refused_unless_told(tmp_path: Path, cap
     text = (tmp_path / "results" / "handmade" / "table1.md").read_text()
     assert "- CPU kind: AuthenticAMD, no native bf16 (every record" in text and "--mixed-cpu" not in text
 
+    gpu = next((tmp_path / "runs").glob("*seed1*/run.json"))  # one record trained on a GPU: another kind
+    record = json.loads(gpu.read_text())
+    record["device"] = "cuda:0"
+    record["machine"] |= {"gpu": "NVIDIA H100", "cuda": "12.6", "cudnn": 90100}
+    gpu.write_text(json.dumps(record))
+    assert report_main([str(tmp_path / "runs"), *out]) == 2
+    assert "AuthenticAMD, no native bf16, GPU NVIDIA H100 (CUDA 12.6, cuDNN 90100): 1 jobs" in capsys.readouterr().err
+
 
 def test_a_backbone_whose_records_ran_different_settings_is_refused(tmp_path: Path, capsys) -> None:
     """A tuned file that changed between two launches of a sweep leaves one backbone's seeds built or trained
