@@ -34,12 +34,12 @@ def resolve_device(name: str) -> torch.device:
         if name not in _announced:
             _announced.add(name)
             log.info("train.device=auto chose %s", describe_device(device))
-            if device.type == "cpu" and torch.version.cuda is None and gpu_present():
+            if device.type == "cpu" and torch.version.cuda is None and gpu_present():  # an NVIDIA GPU, a CPU build
                 log.warning("a GPU is present but torch %s has no CUDA, so training runs on the CPU; "
                             "install a CUDA build of torch (%s)", torch.__version__, CUDA_INSTALL)
         return device
     if name.startswith("cuda"):
-        if torch.version.cuda is None:
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:  # ROCm builds serve "cuda" too
             raise ConfigError(f"train.device={name!r} but torch {torch.__version__} was built without CUDA: install a "
                               f"CUDA build ({CUDA_INSTALL}) or use train.device=cpu")
         if not torch.cuda.is_available():

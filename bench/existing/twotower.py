@@ -189,16 +189,17 @@ class FittedTwoTower:
         rows = np.asarray(rows, dtype=np.int64)
         if self.model is None or len(rows) == 0:
             return Ragged(np.zeros(len(rows) + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
-        from bench.evaluation.evaluate import pool_vectors, serve_vectors
+        from bench.evaluation.evaluate import pool_vectors, rank_pool
         from bench.evaluation.retrieve import IVFIndex, recall_against_exact, top_k
 
-        users = serve_vectors(self.model, self.samples, self.profiles, rows, self.max_len, self.device,
-                              self.batch)  # [R, K, D]
-        if self.search.index == "exact":  # the item vectors are rebuilt per call, not held: [N, D] on 1M-item pools
-            top = top_k(users, pool_vectors(self.model), int(budget))  # [R, budget] best first
+        if self.search.index == "exact":  # as evaluation ranks: faiss on the CPU, torch.topk kept on a CUDA device;
+            # the item vectors are rebuilt per call, not held: [N, D] on 1M-item pools
+            top = rank_pool(self.model, self.samples, self.profiles, rows, int(budget), self.max_len, self.device,
+                            self.batch)  # [R, budget] best first
         elif self._index is None:  # built once per fitted model; it holds the only copy of the item vectors
             items = pool_vectors(self.model)  # [N, D]
             self._index = IVFIndex(items, self.search.lists, self.search.probe, self.search.seed)
+            users = self._users(rows)  # [R, K, D]
             top = self._index.top_k(users, int(budget))  # [R, budget] best first, -1 past what the lists held
             n_check = min(RECALL_ROWS, len(rows))
             recall = recall_against_exact(top[:n_check], top_k(users[:n_check], items, int(budget)))
@@ -206,10 +207,16 @@ class FittedTwoTower:
                              "build_seconds": round(self._index.build_seconds, 3), "recall_rows": n_check,
                              "recall_at_budget": round(recall, 4)}
         else:
-            top = self._index.top_k(users, int(budget))
+            top = self._index.top_k(self._users(rows), int(budget))
         top = np.sort(top, axis=1)  # each row a set in item-id order, its -1 padding first
         row, col = np.nonzero(top >= 0)
         return Ragged.from_rows(row, top[row, col].astype(np.int32), len(rows))
+
+    def _users(self, rows: np.ndarray) -> np.ndarray:
+        """[R, K, D] float32 the fitted model's user vectors of `rows`, on the host (the IVF index searches there)."""
+        from bench.evaluation.evaluate import serve_vectors
+
+        return serve_vectors(self.model, self.samples, self.profiles, rows, self.max_len, self.device, self.batch)
 
     def describe(self) -> dict:
         """What the record keeps about this fit's search: the IVF index's size, build seconds and its recall
