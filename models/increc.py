@@ -96,16 +96,17 @@ class TrainBatch:
         """[P_itg] long positions of the ITG targets among x_rows / x_items (no device sync when built with the batch)."""
         return self.x_itg_index if self.x_itg_index is not None else self.x_is_itg.nonzero().squeeze(1)
 
+    def _map(self, fn: Callable) -> "TrainBatch":
+        """The batch with `fn` applied to each tensor and to the UserInput (None fields stay None)."""
+        return TrainBatch(**{k: (fn(v) if isinstance(v, (torch.Tensor, UserInput)) else v) for k, v in vars(self).items()})
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "TrainBatch":
         """The batch on `device`; non_blocking copies overlap the step only from pinned memory (pin_memory)."""
-        moved = {k: (v.to(device, non_blocking=non_blocking) if isinstance(v, (torch.Tensor, UserInput)) else v)
-                 for k, v in vars(self).items()}  # None stays
-        return TrainBatch(**moved)
+        return self._map(lambda v: v.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> "TrainBatch":
         """The batch in page-locked host memory, so its copies to a CUDA device can be asynchronous."""
-        return TrainBatch(**{k: (v.pin_memory() if isinstance(v, (torch.Tensor, UserInput)) else v)
-                             for k, v in vars(self).items()})
+        return self._map(lambda v: v.pin_memory())
 
 
 class IncRec(nn.Module):

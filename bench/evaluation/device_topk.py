@@ -3,8 +3,7 @@
 The CUDA evaluation path: the item matrix stays on the device, scores are computed a [b, chunk] block at a
 time (queries and items chunked, so memory is bounded whatever the pool), and a running top-k is merged
 across item chunks; only the [R, k] ids come back to the host. It runs on the CPU too, where the tests hold it
-against faiss (bench.evaluation.retrieve.top_k) and where faiss's search falls back to it for requests whose
-k-th place is tied.
+against faiss (bench.evaluation.retrieve.top_k, which orders its own ties with the same `ranking_key`).
 
 Ranking rule (PROTOCOL 5, as section 2 states it for R_u): descending score, ties by smaller item id. Both are
 packed into one int64 key per (request, item) — the score's order-preserving bits above, the complement of

@@ -57,11 +57,11 @@ def finished_record(cfg: DictConfig, out_dir: Path) -> dict | None:
         here = resolve_device(str(cfg.train.device))  # CUDA and cuDNN (the record names the GPU it ran on)
     except BenchError:
         return None  # the run itself will say why
-    same_cpu = same_cpu and torch.device(str(record.get("device", "cpu"))).type == here.type
-    if same_cpu and here.type == "cuda":
+    same_machine = same_cpu and torch.device(str(record.get("device", "cpu"))).type == here.type
+    if same_machine and here.type == "cuda":
         ident = gpu_identity(here)
-        same_cpu = all(machine.get(k) == ident[v] for k, v in GPU_FIELDS.items())
-    if not (same_config and same_code and same_versions and same_cpu):
+        same_machine = all(machine.get(k) == ident[v] for k, v in GPU_FIELDS.items())
+    if not (same_config and same_code and same_versions and same_machine):
         return None
     try:
         same_data = record.get("data_fingerprint") == data_fingerprint(dataset_files(cfg.dataset, progress=False))
