@@ -207,6 +207,9 @@ def confirm_tuned_file(overrides: list[str], work_root: Path) -> dict:
 
 
 CONFIRMED = "# Confirmed by"
+USAGE = ("python -m bench.tuning.confirm dataset=D model=M [overrides]\n"
+         "Reruns the tuned file tuned/D/M.yaml's values at its search seed and two more on validation only, falls\n"
+         "back to the next-best trials when they fail, and writes the check into the file (see the module docstring).")
 
 
 def confirmed_line(record: dict) -> str:
@@ -217,12 +220,18 @@ def confirmed_line(record: dict) -> str:
 
 def main(argv: list[str]) -> int:
     from bench.config import PROJECT_ROOT
-    from bench.errors import one_line_errors
+    from bench.errors import ConfigError, one_line_errors
 
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
     overrides = [a for a in argv if "=" in a]
 
     def work() -> None:
+        stray = [a for a in argv if "=" not in a]
+        if stray:  # never run a default configuration because an argument was not understood
+            raise ConfigError(f"{' '.join(stray)}: not an override (KEY=VALUE); usage: {USAGE.splitlines()[0]}")
         data = confirm_tuned_file(overrides, PROJECT_ROOT / "outputs" / "confirm")
         print(json.dumps(data["confirmation"], indent=1))
 

@@ -107,3 +107,16 @@ def test_a_tuned_file_is_rewritten_with_its_confirmation(tmp_path, monkeypatch) 
     assert written["confirmation"]["chosen_trial"] == 2 and written["confirmation"]["outcome"] == "passed"
     assert tuned.read_text().splitlines()[1].startswith("# Confirmed by `python -m bench.tuning.confirm model=dssm")
     assert "the values below are trial 2's." in tuned.read_text().splitlines()[1]
+
+
+def test_the_command_line_prints_usage_and_refuses_what_is_not_an_override(capsys, monkeypatch) -> None:
+    """`--help` ran a default configuration once (and rewrote a tuned file): now it prints the usage, and any other
+    argument that is not KEY=VALUE is a one-line error before any work."""
+    from bench.tuning import confirm
+
+    monkeypatch.setattr(confirm, "confirm_tuned_file", lambda *a, **k: pytest.fail("no work may start"))
+    assert confirm.main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("python -m bench.tuning.confirm dataset=D model=M")
+    assert confirm.main(["model=dssm", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: bogus: not an override (KEY=VALUE)") and err.count("\n") == 1
