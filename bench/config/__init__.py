@@ -122,7 +122,51 @@ def compose(*overrides: str, hydra_section: bool = False) -> DictConfig:
 
 
 def _compose(overrides: tuple[str, ...], hydra_section: bool) -> DictConfig:
-    """One composition through Hydra's compose API (compose() keeps what it returns)."""
+    """One composition. Hydra builds the defaults tree from the config-group choices, merges their files, then
+    applies the other overrides (`key=value`) to the result; when every override is a plain group choice or
+    `key=value`, the group choices' composition is taken from compose()'s cache and the values are applied
+    with Hydra's own step, so runs that differ only in values (most of a sweep's jobs, most tests) compose once
+    per set of choices. Anything else, or any failure there, goes through Hydra's compose API whole, which also
+    words the errors."""
+    split = None if hydra_section else _groups_and_values(overrides)
+    if split is not None and split[1]:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        groups, values = split
+        cfg = compose(*groups)  # a copy of the cached composition of the choices alone
+        try:
+            ConfigLoaderImpl._apply_overrides_to_config(values, cfg)  # what Hydra does after merging the files
+            return cfg
+        except Exception:  # noqa: BLE001 - the whole composition below raises the error the user reads
+            pass
+    return _hydra_compose(overrides, hydra_section)
+
+
+def _groups_and_values(overrides: tuple[str, ...]) -> tuple[tuple[str, ...], list] | None:
+    """`overrides` split into config-group choices (as given) and parsed `key=value` overrides, or None when one
+    is anything else (a sweep, `+`, `++`, `~`, a package, Hydra's own keys, unparsable)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception:  # noqa: BLE001 - Hydra's compose words the syntax error
+        return None
+    groups, values = [], []
+    for line, o in zip(overrides, parsed):
+        key = o.key_or_group
+        if (o.type != OverrideType.CHANGE or o.is_sweep_override() or o.package is not None
+                or key == "hydra" or key.startswith(("hydra.", "hydra/"))):
+            return None
+        if "/" in key or (CONF_DIR / key).is_dir():
+            groups.append(line)
+        else:
+            values.append(o)
+    return tuple(groups), values
+
+
+def _hydra_compose(overrides: tuple[str, ...], hydra_section: bool) -> DictConfig:
+    """One composition through Hydra's compose API."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
