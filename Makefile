@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m bench.existing.warm  # numba's kernels compiled once here, not by each first process
 	touch $(STAMP)
 
 run: $(STAMP)
