@@ -133,8 +133,8 @@ def _compose(overrides: tuple[str, ...], hydra_section: bool) -> DictConfig:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
         groups, values = split
-        cfg = compose(*groups)  # a copy of the cached composition of the choices alone
         try:
+            cfg = compose(*groups)  # a copy of the cached composition of the choices alone
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)  # what Hydra does after merging the files
             return cfg
         except Exception:  # noqa: BLE001 - the whole composition below raises the error the user reads
@@ -159,6 +159,8 @@ def _groups_and_values(overrides: tuple[str, ...]) -> tuple[tuple[str, ...], lis
                 or key == "hydra" or key.startswith(("hydra.", "hydra/"))):
             return None
         if "/" in key or (CONF_DIR / key).is_dir():
+            if isinstance(o.value(), dict):  # `group={...}` is a value override, applied in command-line order
+                return None
             groups.append(line)
         else:
             values.append(o)

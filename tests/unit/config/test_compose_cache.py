@@ -35,8 +35,11 @@ SAME_AS_HYDRA = [
     ("model=recbole", "model.recbole_model=SINE", "train.batch_size=64", "cache.enabled=false"),
     ("seed=1", "tuned=true", "existing=multi", "logger=csv", "train.max_batches=null"),
     ("train.epochs=1", "eval.seed_control=false", "dataset.cache_dir=/tmp/x"),
+    ("dataset.preset=tiny", "dataset={preset:pure}"),  # a group key given a mapping is a value, in its place
+    ("model.name=foo", "model={name:bar}"),
 ]
 REFUSED = [("model=comirec_dr", "model.user_tower.dropout=0.3"), ("train.epochs=abc",), ("train.epoch=3",),
+           ("train.lr=abc", "model={dim:abc}"),
            ("model=sasrek",), ("train.epochs=[1",), ("train.epochs=1,2",)]
 
 
@@ -46,10 +49,12 @@ def test_values_applied_to_the_cached_choices_give_hydra_s_composition(overrides
     calls = []
     real = config._hydra_compose
     monkeypatch.setattr(config, "_hydra_compose", lambda *a: calls.append(a) or real(*a))
-    config.compose(*config._groups_and_values(overrides)[0])  # the choices, composed (or kept) first
+    split = config._groups_and_values(overrides)
+    if split is not None:
+        config.compose(*split[0])  # the choices, composed (or kept) first
     calls.clear()
     fast = config._compose(overrides, False)
-    assert calls == []  # no Hydra composition: the values went onto the kept one
+    assert calls == ([] if split is not None else [(overrides, False)])  # values onto the kept choices, or Hydra whole
     assert OmegaConf.to_yaml(fast) == OmegaConf.to_yaml(whole) and OmegaConf.is_struct(fast)
 
 
@@ -66,5 +71,5 @@ def test_only_plain_choices_and_values_take_the_short_path() -> None:
     groups, values = config._groups_and_values(("model=dssm", "train.lr=0.1", "existing=multi", "seed=2"))
     assert groups == ("model=dssm", "existing=multi") and [v.input_line for v in values] == ["train.lr=0.1", "seed=2"]
     for other in ("+train.extra=1", "~train.lr", "++train.lr=2", "train.lr=1,2", "hydra.run.dir=x", "model@m=dssm",
-                  "hydra/launcher=joblib"):
+                  "hydra/launcher=joblib", "model={dim:32}"):
         assert config._groups_and_values(("model=dssm", other)) is None, other

@@ -7,8 +7,7 @@ from numba.core.registry import CPUDispatcher
 from bench.existing import kernels, swing
 from bench.existing.warm import warm_kernels
 
-# the kernels Python calls, and those called only from inside them (compiled into them: the warm-up leaves their
-# dispatchers without a signature; a unit test may call one directly)
+# the kernels Python calls, and those called only from inside them (compiled with their callers)
 CALLED = {"occurrences_by_item", "windowed_neighbours", "csr_top_k_mask", "swing_neighbours"}
 INNER = {"_top_k_by_column", "_grow", "append_top_k"}
 
