@@ -125,7 +125,7 @@ def _compose(overrides: tuple[str, ...], hydra_section: bool) -> DictConfig:
     """One composition. Hydra builds the defaults tree from the config-group choices, merges their files, then
     applies the other overrides (`key=value`) to the result; when every override is a plain group choice or
     `key=value`, the group choices' composition is taken from compose()'s cache and the values are applied
-    with Hydra's own step, so runs that differ only in values (most of a sweep's jobs, most tests) compose once
+    with Hydra's own step, so configs that differ only in values (most tests, bench.tuning.confirm) compose once
     per set of choices. Anything else, or any failure there, goes through Hydra's compose API whole, which also
     words the errors."""
     split = None if hydra_section else _groups_and_values(overrides)
