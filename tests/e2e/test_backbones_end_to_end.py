@@ -31,6 +31,7 @@ NEAR_FLOOR = {"unified": "Base@20 0.146 on a 2-core AMD EPYC, 0.125 on a 2-core 
 CHECKED = [b for b in BACKBONES if b not in NEAR_FLOOR]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", CHECKED)
 def test_backbone_beats_popularity(model: str, tmp_path: Path, synthetic_cache: Path, shared_stage_cache: Path) -> None:
     """Protocol v2's schedule (early stopping on the validation day) gives every backbone a model above the floor

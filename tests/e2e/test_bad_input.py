@@ -60,6 +60,7 @@ def test_bad_config_is_rejected_naming_the_key(overrides: list[str], needles: li
         assert needle in msg, (needle, msg)
 
 
+@pytest.mark.slow
 def test_precheck_accepts_required_keys_and_real_commands() -> None:
     from bench.pipeline.precheck import precheck
 

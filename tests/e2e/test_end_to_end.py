@@ -104,6 +104,7 @@ _SAME = ["dataset.preset=tiny", "train.progress=false", "train.batch_size=128", 
          "train.early_stopping=false", "eval.seed_control=false", "train.max_batches=2", "increc=on", "train.threads=1"]
 
 
+@pytest.mark.slow
 def test_same_metrics_from_the_command_line_and_the_api_for_every_backbone(tmp_path: Path,
                                                                             synthetic_cache: Path) -> None:
     """Same config and seed, swept by `python -m bench -m model=...` over every backbone in a fresh process, and run

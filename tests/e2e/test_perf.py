@@ -154,6 +154,7 @@ def test_end_to_end_at_its_time_limit_keeps_a_lower_bound(synthetic_cache) -> No
     assert finished or f["tiny_end_to_end"].removeprefix("stopped at the 6 s limit in stage ").strip()
 
 
+@pytest.mark.slow
 def test_end_to_end_reports_time_memory_and_batches(synthetic_cache) -> None:
     from bench.perf.scale import end_to_end
 
@@ -231,6 +232,7 @@ def test_the_performance_page_types_no_figure_and_names_saved_ones() -> None:
     assert named >= 20
 
 
+@pytest.mark.slow
 def test_table1_sample_times_the_sweep_and_reads_its_records(tmp_path, real_sample) -> None:
     from bench.perf.table1 import table1_sample
 
@@ -258,6 +260,7 @@ def test_existing_channel_figures() -> None:
     assert f["existing_multi_requests"] == 10 and 0 < f["existing_multi_mean_retrieved"] <= 200
 
 
+@pytest.mark.slow
 def test_existing_systems_on_a_preset_each_in_its_own_process() -> None:
     from bench.perf.existing import systems_on_preset
 

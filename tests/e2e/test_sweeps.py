@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from bench.config import PROJECT_ROOT
@@ -49,6 +50,7 @@ def test_experiment_files_hold_only_what_differs() -> None:
     assert compose_config("experiment=table1", "dataset=kuairand_sample").dataset.name == "kuairand_sample"
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_through_the_cluster_launcher(tmp_path: Path, synthetic_cache: Path) -> None:
     """A sweep killed mid-job resumes without recomputing its finished job, and the resumed launch goes through
     hydra/launcher=submitit_local: it pickles each job, runs it in its own process and reads its result back, the

@@ -30,6 +30,7 @@ def _search(args: list[str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+@pytest.mark.slow
 def test_killed_search_resumes_to_n_trials_and_writes_tuned_values_and_report(tmp_path: Path,
                                                                                synthetic_cache: Path) -> None:
     sweep = tmp_path / "sweep"

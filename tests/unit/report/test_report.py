@@ -660,6 +660,7 @@ def test_table3_backbone_without_increc_na_tests_nothing(tmp_path: Path) -> None
     assert len(dssm_p.splitlines()) == 4  # dssm still tests IncRec-ori and IncRec against its IncRec-NA
 
 
+@pytest.mark.slow
 def test_report_cli_writes_tables_and_plots(tmp_path: Path) -> None:
     make_table1(tmp_path / "runs")
     assert report_main([str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
