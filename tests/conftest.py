@@ -54,6 +54,7 @@ def shared_stage_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stage-cache")
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m / --deselect have filtered the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `slow` (5-40 s each) run first, shared out among the test workers, so that the run ends on
     short tests. A worker that takes a slow test last keeps the run going that long after the others have finished
@@ -82,14 +83,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Delete, in a background thread while the tests run, the earlier runs' folders that pytest itself deletes at the
     end (those beyond `tmp_path_retention_count`). Deleting a whole suite's 3,700 files took 12-15 s at the end of a
     run on a disk mounted with `discard`; run alongside the tests, that wait costs the run nothing.
-    The controller alone does it (not the xdist workers), and never with a `--basetemp` given."""
+    The controller alone does it (not the xdist workers); never with `--basetemp` or `--collect-only`, and any
+    surprise (pytest's tmp_path internals changed, a folder renamed by another run) just skips it."""
     config = session.config
-    factory = getattr(config, "_tmp_path_factory", None)  # pytest's own; xdist's controller reads it the same way
-    if hasattr(config, "workerinput") or factory is None or getattr(factory, "_given_basetemp", None) is not None:
+    if hasattr(config, "workerinput") or config.option.basetemp or config.option.collectonly:
         return
-    basetemp = factory.getbasetemp()  # /tmp/pytest-of-USER/pytest-N, created here if not yet
-    keep = 0 if factory._retention_policy == "none" else factory._retention_count
-    old = old_runs(basetemp, keep)
+    try:
+        keep = int(config.getini("tmp_path_retention_count"))
+        if config.getini("tmp_path_retention_policy") == "none":
+            keep = 0
+        basetemp = config._tmp_path_factory.getbasetemp()  # /tmp/pytest-of-USER/pytest-N (xdist reads it so too)
+        old = old_runs(basetemp, keep)
+    except Exception:  # noqa: BLE001 - an optimisation: pytest's own cleanup still runs at the end
+        return
     if old:
         thread = threading.Thread(target=_delete, args=(old,), name="old-pytest-runs", daemon=True)
         thread.start()
@@ -110,7 +116,7 @@ def old_runs(basetemp: Path, keep: int) -> list[Path]:
     if number is None or keep <= 0:
         return []
     return sorted(p for p in basetemp.parent.iterdir()
-                  if (n := _run_number(p)) is not None and n <= number - keep and not any(p.glob("*.lock")))
+                  if (n := _run_number(p)) is not None and n <= number - keep and not (p / ".lock").exists())
 
 
 def _run_number(path: Path) -> int | None:
