@@ -8,6 +8,10 @@ claims on this table's own design? (PROTOCOL 5, Calibration.)
 - Planted effects (bench.report.calibration.planted) on the table's real per-request hit arrays of the
   primary comparison (IncR against SupR), every backbone and K, μ in {0, δ, the row's MDD}; the summary reads
   them over the rows, as a randomisation property should be read.
+- The end-to-end A/A (aa_check): the table's own A/A comparison (two exchangeable diversity bases), pooled and
+  per backbone. Each "holds" or "reversed" is a calibration failure to investigate; the page also states how
+  likely as many rejecting rows are under a calibrated 5% rule (binomial tail, rows of different backbones
+  independent).
 
 Run: python -m bench.report --calibrate DIR [--out RESULTS] [--draws N] [--plants N]
 """
@@ -18,16 +22,20 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binom
 
 from bench.evaluation.metrics import COMPARISONS
 from bench.pipeline.record import write_atomic
-from bench.report.calibration import COVERAGE_TARGET, POWER_TARGET, mc_band, markdown, planted, simulate
+from bench.report.calibration import COVERAGE_TARGET, NOMINAL, POWER_TARGET, mc_band, markdown, planted, simulate
 from bench.report.collect import TableRuns, request_users
-from bench.report.comparisons import VARIANT, table1_comparisons
+from bench.report.comparisons import VARIANT, ComparisonsAtK, pts, table1_comparisons
 from bench.report.diagnostics import md_table
 from bench.report.cells import MODEL_ORDER, ordered
+from bench.report.stats import VERDICTS, format_interval
 
 PRIMARY = next(c for c in COMPARISONS if c.role == "primary")
+AA = next(c for c in COMPARISONS if c.role == "aa")
+REJECTING = VERDICTS[:2]  # holds, reversed: on the A/A, a calibration failure (PROTOCOL 5, End-to-end A/A)
 SIM_SEEDS = (5, 10, 20)
 V2_SEEDS = (5,)
 
@@ -40,12 +48,28 @@ def _median(values: list[float]) -> float:
     return float(np.median(values)) if values else float("nan")
 
 
+def aa_check(at: ComparisonsAtK, models: list[str], alpha: float = 1 - NOMINAL) -> dict:
+    """The end-to-end A/A at one K (PROTOCOL 5, Calibration): the pooled verdict, each backbone's with an
+    interval, the rows that reject (holds or reversed), and P(as many or more | a calibrated rule), the
+    binomial tail with each row rejecting with probability `alpha`, independently across backbones."""
+    rows = [at.rows[m][AA.name] for m in models]
+    measured = [r for r in rows if r.stats is not None and r.stats.n_seeds >= 2]
+    rejected = [r.model for r in measured if r.verdict in REJECTING]
+    pooled = at.pooled[AA.name]
+    n = len(measured)
+    return {"comparison": AA.name, "pooled": pooled.to_dict(), "rows": {r.model: r.to_dict() for r in measured},
+            "n_rows": n, "rejected": rejected, "alpha": alpha,
+            "chance_of_as_many": float(binom.sf(len(rejected) - 1, n, alpha)) if n else None,
+            "pooled_rejects": pooled.verdict in REJECTING}
+
+
 def table_calibration(runs: TableRuns, draws: int = 1000, plants: int = 200, v2_draws: int = 300,
                       n_boot: int = 500) -> dict:
     """Every calibration result of one Table 1 (module docstring), JSON-ready."""
     models = ordered(runs.models(), MODEL_ORDER)
     out: dict = {"dataset": runs.dataset, "stem": runs.stem, "comparison": PRIMARY.name, "ks": {}}
     for at in table1_comparisons(runs, models):
+        aa = aa_check(at, models)
         rows = [at.rows[m][PRIMARY.name] for m in models]
         measured = [r for r in rows if r.stats is not None and r.stats.n_seeds >= 2]
         if not measured:
@@ -67,7 +91,7 @@ def table_calibration(runs: TableRuns, draws: int = 1000, plants: int = 200, v2_
             plant[r.model] = planted(hits[PRIMARY.a], size[PRIMARY.a], hits[PRIMARY.b], size[PRIMARY.b],
                                      request_users(jobs[0]), n_plants=plants, rng_seed=0)
         out["ks"][str(at.k)] = {"components": comps, "delta": delta, "simulation": sim, "v2_simulation": v2,
-                                "planted": plant}
+                                "planted": plant, "aa": aa}
     return out
 
 
@@ -83,6 +107,38 @@ def _pct(x: float) -> str:
     return "—" if x != x else f"{100 * x:.1f}%"
 
 
+def _aa_summary(aa: dict) -> list[str]:
+    """The A/A's cells of the summary table: the pooled verdict, and the rejecting rows out of those measured."""
+    return [aa["pooled"]["verdict"], f"{len(aa['rejected'])} of {aa['n_rows']}" if aa["n_rows"] else "—"]
+
+
+def _aa_section(aa: dict, k: str) -> list[str]:
+    """The end-to-end A/A at one K (aa_check): the pooled answer, each row, and what the rejections mean."""
+    p = aa["pooled"]["pooled"]
+    pooled = (aa["pooled"]["verdict"] if p is None else
+              f"{pts(p['estimate'])} {format_interval(p['low'], p['high'])} points, {aa['pooled']['verdict']}")
+    rows = [[m, str(r["stats"]["n_seeds"]), pts(r["stats"]["estimate"]),
+             format_interval(r["stats"]["low"], r["stats"]["high"]), f"{r['stats']['p']:.4f}",
+             f"±{100 * r['delta']:.2f}", r["verdict"]] for m, r in aa["rows"].items()]
+    n, bad = aa["n_rows"], aa["rejected"]
+    if not n:
+        reading = "No A/A row has an interval (two seeds or more with both arms)."
+    elif bad:
+        reading = (f"{len(bad)} of {n} rows reject ({', '.join(bad)}): calibration failures to investigate "
+                   f"(PROTOCOL 5). Were the rule calibrated, each row would reject with probability "
+                   f"{100 * aa['alpha']:.0f}%, and {len(bad)} or more of {n} with probability "
+                   f"{100 * aa['chance_of_as_many']:.1f}%.")
+    else:
+        reading = f"None of the {n} rows rejects."
+    if aa["pooled_rejects"]:
+        reading += " The pooled A/A rejects: a calibration failure of the whole table."
+    return [f"### End-to-end A/A, K = {k}", "",
+            f"{aa['comparison']}@{k}: two bases at seed + 1000 and seed + 2000, exchangeable by construction (true "
+            f"difference 0). Pooled over the backbones: {pooled}.", "",
+            *([md_table(["backbone", "seeds", "estimate (points)", "95%", "p", "δ", "verdict"], rows), ""] if rows else []),
+            reading, ""]
+
+
 def render_calibration(result: dict, command: str) -> str:
     """The markdown page of table_calibration's result."""
     lines = [f"# Calibration of {result['stem']}.md's verdict rule ({result['dataset']})", "",
@@ -91,7 +147,9 @@ def render_calibration(result: dict, command: str) -> str:
              f"user); \"holds\" when its 95% interval lies above 0. Checked on {result['comparison']}, the primary "
              "comparison. Targets: coverage of the true μ "
              f"{_pct(COVERAGE_TARGET[0])}–{_pct(COVERAGE_TARGET[1])}; \"holds\" under μ = 0 at most 5% plus "
-             f"Monte-Carlo error; power at the stated sensitivity (MDD) {_pct(POWER_TARGET[0])}–{_pct(POWER_TARGET[1])}.",
+             f"Monte-Carlo error; power at the stated sensitivity (MDD) {_pct(POWER_TARGET[0])}–{_pct(POWER_TARGET[1])}. "
+             f"Each K's section ends with the table's end-to-end A/A ({AA.name}), whose \"holds\" or \"reversed\" is "
+             "a calibration failure to investigate.",
              ""]
     summary = []
     for k, block in result["ks"].items():
@@ -101,12 +159,14 @@ def render_calibration(result: dict, command: str) -> str:
         summary.append([k] + [_pct(sim[(s, "0")]["coverage"]) for s in SIM_SEEDS]
                        + [_pct(sim[(5, "0")]["holds"]), _pct(sim[(5, "MDD")]["holds"]),
                           _pct(v2[("v2_bootstrap", "0")]["coverage"]), _pct(v2[("v3", "0")]["coverage"]),
-                          _pct(zero["coverage"]), _pct(zero["holds"]), _pct(at_mdd["holds"]), str(zero["n"])])
+                          _pct(zero["coverage"]), _pct(zero["holds"]), _pct(at_mdd["holds"]), str(zero["n"])]
+                       + _aa_summary(block["aa"]))
     lines += ["## Summary", "",
               md_table(["K"] + [f"simulated coverage, S = {s}" for s in SIM_SEEDS]
                        + ["simulated holds at μ = 0, S = 5", "simulated power at MDD, S = 5",
                           "v2 bootstrap coverage, S = 5, largest σ_seed", "v3 on the same draws", "planted coverage at μ = 0",
-                          "planted holds at μ = 0", "planted power at the row's MDD", "plants"], summary), "",
+                          "planted holds at μ = 0", "planted power at the row's MDD", "plants",
+                          "A/A pooled", "A/A rows rejecting"], summary), "",
               "Planted figures are read over the table's rows (each row's own coverage is a randomisation "
               "property over 2^S seed sign patterns and scatters around the target). Power at a row's stated MDD "
               "falls below 80% on planted effects: the plant adds binomial and per-seed noise that the stated "
@@ -125,6 +185,7 @@ def render_calibration(result: dict, command: str) -> str:
                   f"Each row's own coverage at μ = 0 has a Monte-Carlo band of {_pct(plo)}–{_pct(phi)} around 95%.", ""]
         for model, res in block["planted"].items():
             lines.append(markdown(res, f"{model}, {result['comparison']}@{k}").replace("### ", "#### ", 1))
+        lines += _aa_section(block["aa"], k)
     return "\n".join(lines)
 
 

@@ -117,7 +117,10 @@ def test_calibrate_writes_the_tables_calibration_page(v3_table: Path, tmp_path: 
         assert {r["method"] for r in block["v2_simulation"]["rows"]} == {"v3", "v2_bootstrap"}
         (plant,) = block["planted"].values()
         assert plant["settings"]["n_plants"] == 8 and {r["mu_label"] for r in plant["rows"]} >= {"0", "MDD"}
-        assert f"## K = {k}" in text
+        assert f"## K = {k}" in text and f"### End-to-end A/A, K = {k}" in text
+        aa = block["aa"]  # the table's own A/A row: one backbone with two seeds
+        (row,) = aa["rows"].values()
+        assert aa["n_rows"] == 1 and aa["rejected"] == (["youtube_dnn"] if row["verdict"] in ("holds", "reversed") else [])
 
 
 def test_calibrate_refuses_misuse(tmp_path: Path) -> None:
