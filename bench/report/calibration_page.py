@@ -19,6 +19,7 @@ Run: python -m bench.report --calibrate DIR [--out RESULTS] [--draws N] [--plant
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +49,13 @@ def _median(values: list[float]) -> float:
     return float(np.median(values)) if values else float("nan")
 
 
-def aa_check(at: ComparisonsAtK, models: list[str], alpha: float = 1 - NOMINAL) -> dict:
+def aa_check(at: ComparisonsAtK, models: list[str], alpha: float = round(1 - NOMINAL, 10)) -> dict:
     """The end-to-end A/A at one K (PROTOCOL 5, Calibration): the pooled verdict, each backbone's with an
     interval, the rows that reject (holds or reversed), and P(as many or more | a calibrated rule), the
     binomial tail with each row rejecting with probability `alpha`, independently across backbones."""
     rows = [at.rows[m][AA.name] for m in models]
-    measured = [r for r in rows if r.stats is not None and r.stats.n_seeds >= 2]
+    measured = [r for r in rows if r.stats is not None and r.stats.n_seeds >= 2
+                and math.isfinite(r.stats.low) and math.isfinite(r.stats.high)]  # rows with an interval: they can reject
     rejected = [r.model for r in measured if r.verdict in REJECTING]
     pooled = at.pooled[AA.name]
     n = len(measured)
@@ -112,13 +114,19 @@ def _aa_summary(aa: dict) -> list[str]:
     return [aa["pooled"]["verdict"], f"{len(aa['rejected'])} of {aa['n_rows']}" if aa["n_rows"] else "—"]
 
 
+def _chance(p: float) -> str:
+    """A probability in percent, never printed as 0.0% when it is merely small."""
+    return "under 0.1%" if p < 0.0005 else f"{100 * p:.1f}%"
+
+
 def _aa_section(aa: dict, k: str) -> list[str]:
     """The end-to-end A/A at one K (aa_check): the pooled answer, each row, and what the rejections mean."""
     p = aa["pooled"]["pooled"]
     pooled = (aa["pooled"]["verdict"] if p is None else
               f"{pts(p['estimate'])} {format_interval(p['low'], p['high'])} points, {aa['pooled']['verdict']}")
     rows = [[m, str(r["stats"]["n_seeds"]), pts(r["stats"]["estimate"]),
-             format_interval(r["stats"]["low"], r["stats"]["high"]), f"{r['stats']['p']:.4f}",
+             format_interval(r["stats"]["low"], r["stats"]["high"]),
+             "—" if r["stats"]["p"] is None else f"{r['stats']['p']:.4f}",
              f"±{100 * r['delta']:.2f}", r["verdict"]] for m, r in aa["rows"].items()]
     n, bad = aa["n_rows"], aa["rejected"]
     if not n:
@@ -127,7 +135,7 @@ def _aa_section(aa: dict, k: str) -> list[str]:
         reading = (f"{len(bad)} of {n} rows reject ({', '.join(bad)}): calibration failures to investigate "
                    f"(PROTOCOL 5). Were the rule calibrated, each row would reject with probability "
                    f"{100 * aa['alpha']:.0f}%, and {len(bad)} or more of {n} with probability "
-                   f"{100 * aa['chance_of_as_many']:.1f}%.")
+                   f"{_chance(aa['chance_of_as_many'])}.")
     else:
         reading = f"None of the {n} rows rejects."
     if aa["pooled_rejects"]:

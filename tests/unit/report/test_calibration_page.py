@@ -58,3 +58,23 @@ def test_records_without_the_aa_arm_say_so() -> None:
     text = "\n".join(_aa_section(got, "50"))
     assert "Pooled over the backbones: not measured: the records predate SeedR@50." in text
     assert "| backbone |" not in text and "No A/A row has an interval" in text
+
+
+def test_a_pooled_rejection_is_a_failure_of_the_whole_table_and_a_small_chance_is_not_zero() -> None:
+    shifts = {f"m{i}": -0.05 for i in range(6)}
+    got = aa_check(_at_k(shifts), list(shifts))
+    assert got["pooled_rejects"] and got["rejected"] == list(shifts)
+    assert got["chance_of_as_many"] == pytest.approx(0.05 ** 6)
+    text = "\n".join(_aa_section(got, "50"))
+    assert "6 or more of 6 with probability under 0.1%." in text
+    assert "The pooled A/A rejects: a calibration failure of the whole table." in text
+
+
+def test_a_row_without_an_interval_is_left_out_of_the_count() -> None:
+    at = _at_k({"calm": 0.0, "quiet": 0.0})
+    users = np.zeros(5)  # every request one user's: no request df, so no SE, no interval and no p
+    lone = RowComparison("lone", AA, crossed_stats(np.random.default_rng(1).normal(size=(3, 5)), users), 0.1)
+    at.rows["lone"] = {AA.name: lone}
+    got = aa_check(at, ["calm", "quiet", "lone"])
+    assert got["n_rows"] == 2 and "lone" not in got["rows"]
+    assert got["alpha"] == 0.05
