@@ -71,7 +71,6 @@ def table_calibration(runs: TableRuns, draws: int = 1000, plants: int = 200, v2_
     models = ordered(runs.models(), MODEL_ORDER)
     out: dict = {"dataset": runs.dataset, "stem": runs.stem, "comparison": PRIMARY.name, "ks": {}}
     for at in table1_comparisons(runs, models):
-        aa = aa_check(at, models)
         rows = [at.rows[m][PRIMARY.name] for m in models]
         measured = [r for r in rows if r.stats is not None and r.stats.n_seeds >= 2]
         if not measured:
@@ -93,7 +92,7 @@ def table_calibration(runs: TableRuns, draws: int = 1000, plants: int = 200, v2_
             plant[r.model] = planted(hits[PRIMARY.a], size[PRIMARY.a], hits[PRIMARY.b], size[PRIMARY.b],
                                      request_users(jobs[0]), n_plants=plants, rng_seed=0)
         out["ks"][str(at.k)] = {"components": comps, "delta": delta, "simulation": sim, "v2_simulation": v2,
-                                "planted": plant, "aa": aa}
+                                "planted": plant, "aa": aa_check(at, models)}
     return out
 
 
@@ -125,8 +124,7 @@ def _aa_section(aa: dict, k: str) -> list[str]:
     pooled = (aa["pooled"]["verdict"] if p is None else
               f"{pts(p['estimate'])} {format_interval(p['low'], p['high'])} points, {aa['pooled']['verdict']}")
     rows = [[m, str(r["stats"]["n_seeds"]), pts(r["stats"]["estimate"]),
-             format_interval(r["stats"]["low"], r["stats"]["high"]),
-             "—" if r["stats"]["p"] is None else f"{r['stats']['p']:.4f}",
+             format_interval(r["stats"]["low"], r["stats"]["high"]), f"{r['stats']['p']:.4f}",
              f"±{100 * r['delta']:.2f}", r["verdict"]] for m, r in aa["rows"].items()]
     n, bad = aa["n_rows"], aa["rejected"]
     if not n:

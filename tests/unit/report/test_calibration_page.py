@@ -16,7 +16,7 @@ def _at_k(shifts: dict[str, float], seeds: int = 6, requests: int = 400) -> Comp
     rng = np.random.default_rng(0)
     at = ComparisonsAtK(50)
     rows = []
-    for i, (model, shift) in enumerate(shifts.items()):
+    for model, shift in shifts.items():
         d = shift + rng.normal(0.0, 0.05, size=(seeds, requests))  # [S, N]
         row = RowComparison(model, AA, crossed_stats(d), 0.1)
         at.rows[model] = {AA.name: row}
