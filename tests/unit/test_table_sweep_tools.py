@@ -1,0 +1,43 @@
+"""tools/table_sweep: the session queue pops only a job that fits before the deadline, and a record joins the table
+only at the table's commit, CPU kind and confirmed tuned values."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+from bench.config import PROJECT_ROOT
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "tools" / "table_sweep" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pop_takes_the_first_job_that_fits(tmp_path: Path) -> None:
+    pop = _load("pop_job").pop
+    queue, deadline = tmp_path / "queue.txt", tmp_path / "DEADLINE"
+    queue.write_text("# a comment 0 0 0\nkuairand_sample kuaiformer 5 125\nkuairand_sample dssm 5 10\n")
+    deadline.write_text(str(time.time() + 60 * 60))  # an hour left: kuaiformer's 125 minutes do not fit
+    assert pop(queue, deadline) == "kuairand_sample dssm 5 10"
+    assert queue.read_text() == "# a comment 0 0 0\nkuairand_sample kuaiformer 5 125\n"
+    assert pop(queue, deadline) is None
+    deadline.unlink()  # no deadline: every job fits
+    assert pop(queue, deadline) == "kuairand_sample kuaiformer 5 125"
+
+
+def test_a_record_of_another_commit_kind_or_value_is_refused() -> None:
+    problems = _load("copy_records").problems
+    tuned = {"confirmation": {"outcome": "passed"}, "values": {"model.dim": 64, "train.lr": 0.01}}
+    record = {"code_version": {"git_commit": "d0b9dd26cd", "dirty": False},
+              "machine": {"cpu_vendor": "AuthenticAMD", "native_bf16": False},
+              "config": {"model": {"dim": 64}, "train": {"lr": 0.01}}}
+    assert problems(record, tuned, "d0b9dd2", "AuthenticAMD") == []
+    record["machine"]["native_bf16"] = True
+    record["config"]["train"]["lr"] = 0.02
+    found = problems(record, tuned, "d0b9dd2", "AuthenticAMD")
+    assert len(found) == 2 and found[0].startswith("cpu") and found[1].startswith("train.lr")
+    assert problems(record, {"values": {}}, "aab6619", "GenuineIntel")[:1] == ["code d0b9dd2 dirty=False"]
