@@ -131,12 +131,9 @@ def write_report(dirs: list[Path], out: Path, mixed_cpu: bool = False) -> list[P
 
 
 def write_calibrations(dirs: list[Path], out: Path, draws: int, plants: int, mixed_cpu: bool = False) -> list[Path]:
-    """<stem>_calibration.md and .json beside every Table 1 found under `dirs` (bench.report.calibration_page)."""
+    """<stem>_calibration.md and .json beside every table found under `dirs` (bench.report.calibration_page)."""
     written = []
-    tables = [t for t in collect(dirs) if t.table == "table1"]
-    if not tables:
-        raise ReportError(f"no Table 1 records under {', '.join(map(str, dirs))}: calibration reads Table 1")
-    for runs in tables:
+    for runs in collect(dirs):  # a ReportError when `dirs` hold no table's records
         check_one_setting_per_backbone(runs)
         if not mixed_cpu:
             check_one_cpu_kind(runs)
@@ -157,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--findings", type=Path, metavar="RESULTS",
                         help="instead: write RESULTS/FINDINGS.md from RESULTS/<dataset>/table*.json (bench.report.findings)")
     parser.add_argument("--calibrate", action="store_true",
-                        help="instead: write <table>_calibration.md (and .json) beside each Table 1 found in the record "
+                        help="instead: write <table>_calibration.md (and .json) beside each table found in the record "
                              "folders: the verdict rule's coverage, false positives and power (PROTOCOL 5, Calibration)")
     parser.add_argument("--draws", type=int, default=1000, help="with --calibrate: simulated draws per S (default 1000)")
     parser.add_argument("--plants", type=int, default=200,
-                        help="with --calibrate: planted effects per backbone and K (default 200)")
+                        help="with --calibrate: planted effects per tested row and K (default 200)")
     parser.add_argument("--protocols", type=Path, nargs=2, metavar=("V1_DIR", "V2_DIR"), action="append",
                         help="with --findings: compare the Table 1 summaries (table1.json) of these two folders; "
                              "repeat it for one comparison per dataset")

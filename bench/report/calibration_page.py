@@ -1,15 +1,19 @@
-"""`<table>_calibration.md` (and `.json`) beside a Table 1: does the verdict rule have the error rates it
+"""`<table>_calibration.md` (and `.json`) beside a table: does the verdict rule have the error rates it
 claims on this table's own design? (PROTOCOL 5, Calibration.)
 
+The rows calibrated are the differences the table tests (`calibrated_rows`): Table 1's primary comparison (IncR
+against SupR) per backbone; Table 2's Inc@K of each variant against the Sup@K of its own base; Table 3's Inc@K
+and Exposure@K of IncRec-ori and IncRec against IncRec-NA's.
+
 - Simulation (bench.report.calibration.simulate) at the table's measured variance components: the median over
-  its backbones of the primary comparison's σ_seed, σ_request and σ_interaction at each K, for S in {5, 10, 20};
+  its tested rows of σ_seed, σ_request and σ_interaction at each K, for S in {5, 10, 20};
   then v2's bootstrap beside v3 on the same draws at S = 5, at the table's largest σ_seed (where a
   request-only interval fails).
-- Planted effects (bench.report.calibration.planted) on the table's real per-request hit arrays of the
-  primary comparison (IncR against SupR), every backbone and K, μ in {0, δ, the row's MDD}; the summary reads
-  them over the rows, as a randomisation property should be read.
-- The end-to-end A/A (aa_check): the table's own A/A comparison (two exchangeable diversity bases), pooled and
-  per backbone. Each "holds" or "reversed" is a calibration failure to investigate; the page also states how
+- Planted effects (bench.report.calibration.planted) on the table's real per-request hit arrays of every
+  tested row and K, μ in {0, δ, the row's MDD}; the summary reads them over the rows, as a randomisation
+  property should be read.
+- The end-to-end A/A (aa_check): the table's own A/A comparison (two exchangeable diversity bases, measured by
+  the IncRec-NA records of every table), pooled and per backbone. Each "holds" or "reversed" is a calibration failure to investigate; the page also states how
   likely as many rejecting rows are under a calibrated 5% rule (binomial tail, rows of different backbones
   independent).
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +33,13 @@ from scipy.stats import binom
 from bench.evaluation.metrics import COMPARISONS
 from bench.pipeline.record import write_atomic
 from bench.report.calibration import COVERAGE_TARGET, NOMINAL, POWER_TARGET, mc_band, markdown, planted, simulate
-from bench.report.collect import TableRuns, request_users
+from bench.report import paper
+from bench.report.ablations import ablation_metrics
+from bench.report.collect import Job, TableRuns, paired_arrays, request_users
 from bench.report.comparisons import VARIANT, ComparisonsAtK, pts, table1_comparisons
 from bench.report.diagnostics import md_table
-from bench.report.cells import MODEL_ORDER, ordered
-from bench.report.stats import VERDICTS, format_interval
+from bench.report.cells import MODEL_ORDER, TABLE2_ORDER, TABLE3_ORDER, ordered
+from bench.report.stats import VERDICTS, CellStats, crossed_stats, delta_of, format_interval
 
 PRIMARY = next(c for c in COMPARISONS if c.role == "primary")
 AA = next(c for c in COMPARISONS if c.role == "aa")
@@ -65,14 +72,85 @@ def aa_check(at: ComparisonsAtK, models: list[str], alpha: float = round(1 - NOM
             "pooled_rejects": pooled.verdict in REJECTING}
 
 
+@dataclass
+class CalibratedRow:
+    """One difference a table tests at one K, with the arrays its planted effects are drawn on (seeds both arms
+    have, in seed order, over the same N requests)."""
+
+    label: str  # the backbone (Table 1), or its planted block's heading (Tables 2 and 3), e.g. "dssm, TB-ITG, Inc − Sup@50"
+    stats: CellStats  # the difference's v3 statistics, as the table reports them
+    delta: float  # δ: 10% of the reference arm's mean
+    a_hits: np.ndarray  # [S, N] hits of the tested arm
+    a_size: np.ndarray  # [S, N] its |ITG| (or target count) per request
+    b_hits: np.ndarray  # [S, N] hits of the reference arm
+    b_size: np.ndarray  # [S, N]
+    users: np.ndarray | None  # [N] the user of each request
+
+
+# What each table's calibration checks: the differences it tests (bench.report.ablations for Tables 2 and 3)
+TESTED = {"table1": PRIMARY.name,
+          "table2": "each variant's Inc@K against the Sup@K of its own base (TB-Online: extending the base to 2K)",
+          "table3": "IncRec-ori's and IncRec's Inc@K and Exposure@K against IncRec-NA's"}
+
+
+def _calibrated_row(label: str, a_jobs: list[Job], a_metric: str, b_jobs: list[Job],
+                b_metric: str) -> CalibratedRow | None:
+    """a_metric (a_jobs) − b_metric (b_jobs) over the seeds both have, as bench.report.cells.difference tests it;
+    None without an interval (under two seeds, or an arm not measured) or without spread (SE 0: identical arms,
+    which a pooled answer leaves out too)."""
+    arrays = paired_arrays(a_jobs, a_metric, b_jobs, b_metric)
+    if arrays is None or arrays[0].shape[0] < 2:
+        return None
+    a, b = arrays  # [S, N] per-request values
+    users = request_users(a_jobs[0])
+    seeds = sorted({j.seed for j in a_jobs} & {j.seed for j in b_jobs})
+    a_by, b_by = {j.seed: j for j in a_jobs}, {j.seed: j for j in b_jobs}
+    def stack(by: dict[int, Job], metric: str, part: str) -> np.ndarray:
+        return np.stack([by[s].arrays[f"{metric}/{part}"] for s in seeds])  # [S, N]
+    stats = crossed_stats(a - b, users)
+    if not stats.se > 0:
+        return None
+    return CalibratedRow(label, stats, delta_of(float(b.mean())),
+                     stack(a_by, a_metric, "hits"), stack(a_by, a_metric, "size"),
+                     stack(b_by, b_metric, "hits"), stack(b_by, b_metric, "size"), users)
+
+
+def calibrated_rows(runs: TableRuns, at: ComparisonsAtK, models: list[str]) -> list[CalibratedRow]:
+    """The differences `runs`' table tests at K = at.k that have an interval (module docstring)."""
+    k, rows = at.k, []
+    if runs.table == "table1":
+        for m in models:
+            jobs = runs.select(m, VARIANT)  # one per seed, the same requests (checked by the comparison)
+            r = at.rows[m][PRIMARY.name]
+            if r.stats is not None and r.stats.n_seeds >= 2:
+                rows.append(_calibrated_row(m, jobs, f"{PRIMARY.a}@{k}", jobs, f"{PRIMARY.b}@{k}"))
+        return [r for r in rows if r is not None]
+    order = TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER
+    reference = "off" if runs.table == "table2" else "na"
+    _, tested = ablation_metrics(runs.table, runs.any.record["ks"])
+    for m in models:
+        for v in ordered(runs.variants(), order):
+            if v == reference:
+                continue
+            jobs = runs.select(m, v)
+            name = paper.VARIANT_LABELS.get(v, v)
+            for metric in (t for t in tested if t.endswith(f"@{k}")):
+                if runs.table == "table2":  # its own job's Sup@K: the same standalone base (bench.report.ablations)
+                    b_jobs, b_metric, label = jobs, metric.replace("Inc@", "Sup@"), f"{m}, {name}, Inc − Sup@{k}"
+                else:
+                    b_jobs, b_metric, label = runs.select(m, reference), metric, f"{m}, {name} − IncRec-NA, {metric}"
+                rows.append(_calibrated_row(label, jobs, metric, b_jobs, b_metric))
+    return [r for r in rows if r is not None]
+
+
 def table_calibration(runs: TableRuns, draws: int = 1000, plants: int = 200, v2_draws: int = 300,
                       n_boot: int = 500) -> dict:
-    """Every calibration result of one Table 1 (module docstring), JSON-ready."""
+    """Every calibration result of one table (module docstring), JSON-ready."""
     models = ordered(runs.models(), MODEL_ORDER)
-    out: dict = {"dataset": runs.dataset, "stem": runs.stem, "comparison": PRIMARY.name, "ks": {}}
+    out: dict = {"dataset": runs.dataset, "stem": runs.stem, "table": runs.table,
+                 "comparison": TESTED[runs.table], "ks": {}}
     for at in table1_comparisons(runs, models):
-        rows = [at.rows[m][PRIMARY.name] for m in models]
-        measured = [r for r in rows if r.stats is not None and r.stats.n_seeds >= 2]
+        measured = calibrated_rows(runs, at, models)
         if not measured:
             continue
         comps = {name: _median([getattr(r.stats, name) for r in measured])
@@ -84,13 +162,8 @@ def table_calibration(runs: TableRuns, draws: int = 1000, plants: int = 200, v2_
         worst = comps | {"sigma_seed": max(r.stats.sigma_seed for r in measured)}  # where the seed term dominates
         v2 = simulate(V2_SEEDS, v2_draws, rng_seed=1, mu_values=(0.0,), n_users=n_users, delta=delta,
                       methods=("v3", "v2_bootstrap"), n_boot=n_boot, **worst)
-        plant = {}
-        for r in measured:
-            jobs = runs.select(r.model, VARIANT)  # one per seed, the same requests (checked by the comparison)
-            hits = {m: np.stack([j.arrays[f"{m}@{at.k}/hits"] for j in jobs]) for m in (PRIMARY.a, PRIMARY.b)}  # [S, N]
-            size = {m: np.stack([j.arrays[f"{m}@{at.k}/size"] for j in jobs]) for m in (PRIMARY.a, PRIMARY.b)}  # [S, N]
-            plant[r.model] = planted(hits[PRIMARY.a], size[PRIMARY.a], hits[PRIMARY.b], size[PRIMARY.b],
-                                     request_users(jobs[0]), n_plants=plants, rng_seed=0)
+        plant = {r.label: planted(r.a_hits, r.a_size, r.b_hits, r.b_size, r.users, n_plants=plants, rng_seed=0)
+                 for r in measured}
         out["ks"][str(at.k)] = {"components": comps, "delta": delta, "simulation": sim, "v2_simulation": v2,
                                 "planted": plant, "aa": aa_check(at, models)}
     return out
@@ -147,11 +220,13 @@ def _aa_section(aa: dict, k: str) -> list[str]:
 
 def render_calibration(result: dict, command: str) -> str:
     """The markdown page of table_calibration's result."""
+    table1 = result.get("table", "table1") == "table1"
+    checked = (f"Checked on {result['comparison']}, the primary comparison." if table1 else
+               f"Checked on the differences the table tests: {result['comparison']}.")
     lines = [f"# Calibration of {result['stem']}.md's verdict rule ({result['dataset']})", "",
              f"Generated by `{command}` from the table's run records (PROTOCOL 5, Calibration). The rule: the "
              f"comparison's t interval from the crossed seed × request variance components (requests clustered by "
-             f"user); \"holds\" when its 95% interval lies above 0. Checked on {result['comparison']}, the primary "
-             "comparison. Targets: coverage of the true μ "
+             f"user); \"holds\" when its 95% interval lies above 0. {checked} Targets: coverage of the true μ "
              f"{_pct(COVERAGE_TARGET[0])}–{_pct(COVERAGE_TARGET[1])}; \"holds\" under μ = 0 at most 5% plus "
              f"Monte-Carlo error; power at the stated sensitivity (MDD) {_pct(POWER_TARGET[0])}–{_pct(POWER_TARGET[1])}. "
              f"Each K's section ends with the table's end-to-end A/A ({AA.name}), whose \"holds\" or \"reversed\" is "
@@ -180,17 +255,20 @@ def render_calibration(result: dict, command: str) -> str:
     for k, block in result["ks"].items():
         c = block["components"]
         lines += [f"## K = {k}", "",
-                  f"The table's components (median over backbones of {result['comparison']}@{k}): σ_seed "
+                  (f"The table's components (median over backbones of {result['comparison']}@{k}): σ_seed " if table1
+                   else f"The table's components (median over its tested rows at K = {k}): σ_seed ")
+                  + 
                   f"{100 * c['sigma_seed']:.2f}, σ_request {100 * c['sigma_request']:.2f}, σ_interaction "
                   f"{100 * c['sigma_interaction']:.2f} points per request; δ {100 * block['delta']:.2f} points.", "",
                   markdown(block["simulation"], f"Simulation at these components, K = {k}"),
                   markdown(block["v2_simulation"], f"v2's bootstrap against v3 on the same draws, at the table's largest "
                                                    f"σ_seed, K = {k}")]
         plo, phi = mc_band(0.95, next(iter(block["planted"].values()))["settings"]["n_plants"])
-        lines += [f"### Planted effects per backbone, K = {k}", "",
+        lines += [f"### Planted effects per {'backbone' if table1 else 'tested row'}, K = {k}", "",
                   f"Each row's own coverage at μ = 0 has a Monte-Carlo band of {_pct(plo)}–{_pct(phi)} around 95%.", ""]
-        for model, res in block["planted"].items():
-            lines.append(markdown(res, f"{model}, {result['comparison']}@{k}").replace("### ", "#### ", 1))
+        for label, res in block["planted"].items():
+            title = f"{label}, {result['comparison']}@{k}" if table1 else label
+            lines.append(markdown(res, title).replace("### ", "#### ", 1))
         lines += _aa_section(block["aa"], k)
     return "\n".join(lines)
 
@@ -209,7 +287,7 @@ def _finite_json(x):
 
 
 def write_calibration(runs: TableRuns, folder: Path, command: str, **kwargs) -> list[Path]:
-    """`<stem>_calibration.md` and `.json` in `folder` for one Table 1."""
+    """`<stem>_calibration.md` and `.json` in `folder` for one table."""
     result = table_calibration(runs, **kwargs)
     md = folder / calibration_file(runs.stem)
     text = render_calibration(result, command)

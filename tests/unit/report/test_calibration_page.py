@@ -1,13 +1,18 @@
-"""bench.report.calibration_page's end-to-end A/A (PROTOCOL 5, Calibration): which rows reject, the chance of as
-many under a calibrated rule, and the page's wording of both."""
+"""bench.report.calibration_page (PROTOCOL 5, Calibration): the end-to-end A/A (which rows reject, the chance of as
+many under a calibrated rule, and the page's wording of both), and the rows Tables 2 and 3 calibrate."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pytest
 
-from bench.report.calibration_page import AA, _aa_section, _aa_summary, aa_check
-from bench.report.comparisons import ComparisonsAtK, PooledComparison, RowComparison
+import bench.report.calibration_page as page
+from bench.report.calibration_page import AA, _aa_section, _aa_summary, aa_check, render_calibration, table_calibration, calibrated_rows
+from bench.report.collect import collect
+from bench.report.comparisons import ComparisonsAtK, PooledComparison, RowComparison, table1_comparisons
+from tests.unit.report.test_report import SUP_HITS, TB_ITG_INC_HITS, TB_ITG_INC_HITS_SEED1, make_ablations, tb_itg_stats
 from bench.report.stats import crossed_stats, pooled
 
 
@@ -78,3 +83,30 @@ def test_a_row_without_an_interval_is_left_out_of_the_count() -> None:
     got = aa_check(at, ["calm", "quiet", "lone"])
     assert got["n_rows"] == 2 and "lone" not in got["rows"]
     assert got["alpha"] == 0.05
+
+
+def test_tables_2_and_3_calibrate_the_differences_they_test(tmp_path, monkeypatch) -> None:
+    """Table 2: each variant's Inc@K against its own job's Sup@K; Table 3: IncRec-ori's and IncRec's Inc@K and
+    Exposure@K against IncRec-NA's; each row's statistics are those its table reports."""
+    make_ablations(tmp_path)
+    t2, t3 = collect([tmp_path])
+    at10 = table1_comparisons(t2, ["dssm"])[0]
+    rows = calibrated_rows(t2, at10, ["dssm"])
+    assert [r.label for r in rows] == ["dssm, TB-ITG, Inc − Sup@10"]  # the other variants equal their Sup: SE 0, left out
+    tb_itg = rows[0]
+    assert np.array_equal(tb_itg.a_hits, np.stack([TB_ITG_INC_HITS, TB_ITG_INC_HITS_SEED1]))
+    assert np.array_equal(tb_itg.b_hits, np.stack([SUP_HITS, SUP_HITS]))
+    assert tb_itg.stats.estimate == pytest.approx(tb_itg_stats()[1].estimate)
+    assert tb_itg.stats.se == pytest.approx(tb_itg_stats()[1].se)
+    for j in t3.select("dssm", "on"):  # give IncRec's Exposure@20 a spread against IncRec-NA's
+        j.arrays["Exposure@20/hits"] = np.array([j.seed, 1, 2, 0, 3, 1])
+    rows3 = calibrated_rows(t3, table1_comparisons(t3, ["dssm"])[1], ["dssm"])
+    assert [r.label for r in rows3] == ["dssm, IncRec − IncRec-NA, Exposure@20"]
+    assert np.array_equal(rows3[0].b_hits, np.stack([SUP_HITS, SUP_HITS]))  # IncRec-NA's, seed by seed
+    # six requests and two seeds give an MDD above the arm's miss rate, which cannot be planted: 0 and δ only
+    monkeypatch.setattr(page, "planted", functools.partial(page.planted, mu_values=(0.0, "delta")))
+    result = table_calibration(t2, draws=20, plants=5, v2_draws=10, n_boot=20)
+    assert result["table"] == "table2" and set(result["ks"]["10"]["planted"]) == {r.label for r in rows}
+    text = render_calibration(result, "python -m bench.report --calibrate t2")
+    assert "Checked on the differences the table tests: each variant's Inc@K" in text
+    assert "#### dssm, TB-ITG, Inc − Sup@10" in text and "### Planted effects per tested row, K = 10" in text
