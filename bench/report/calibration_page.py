@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -287,8 +288,13 @@ def _finite_json(x):
 
 
 def write_calibration(runs: TableRuns, folder: Path, command: str, **kwargs) -> list[Path]:
-    """`<stem>_calibration.md` and `.json` in `folder` for one table."""
+    """`<stem>_calibration.md` and `.json` in `folder` for one table; nothing (and a note on stderr) when no
+    difference it tests has an interval at any K (one seed, or arms not measured)."""
     result = table_calibration(runs, **kwargs)
+    if not result["ks"]:
+        print(f"{runs.dataset} {runs.stem}: no calibration page: no difference the table tests has two seeds "
+              "with both arms", file=sys.stderr)
+        return []
     md = folder / calibration_file(runs.stem)
     text = render_calibration(result, command)
     write_atomic(md, lambda f: f.write(text))

@@ -20,10 +20,10 @@ def _load(name: str):
 def test_pop_takes_the_first_job_that_fits(tmp_path: Path) -> None:
     pop = _load("pop_job").pop
     queue, deadline = tmp_path / "queue.txt", tmp_path / "DEADLINE"
-    queue.write_text("# a comment 0 0 0\nkuairand_sample kuaiformer 5 125\nkuairand_sample dssm 5 10\n")
+    queue.write_text("  # a comment 0 0 0\nkuairand_sample dssm 4 ten\nkuairand_sample kuaiformer 5 125\nkuairand_sample dssm 5 10\n")
     deadline.write_text(str(time.time() + 60 * 60))  # an hour left: kuaiformer's 125 minutes do not fit
-    assert pop(queue, deadline) == "kuairand_sample dssm 5 10"
-    assert queue.read_text() == "# a comment 0 0 0\nkuairand_sample kuaiformer 5 125\n"
+    assert pop(queue, deadline) == "kuairand_sample dssm 5 10"  # the comment and the malformed line stay
+    assert queue.read_text() == "  # a comment 0 0 0\nkuairand_sample dssm 4 ten\nkuairand_sample kuaiformer 5 125\n"
     assert pop(queue, deadline) is None
     deadline.unlink()  # no deadline: every job fits
     assert pop(queue, deadline) == "kuairand_sample kuaiformer 5 125"
@@ -40,4 +40,6 @@ def test_a_record_of_another_commit_kind_or_value_is_refused() -> None:
     record["config"]["train"]["lr"] = 0.02
     found = problems(record, tuned, "d0b9dd2", "AuthenticAMD")
     assert len(found) == 2 and found[0].startswith("cpu") and found[1].startswith("train.lr")
-    assert problems(record, {"values": {}}, "aab6619", "GenuineIntel")[:1] == ["code d0b9dd2 dirty=False"]
+    assert problems(record | {"device": "cuda"}, {"values": {"model.heads": 2}}, "aab6619", "GenuineIntel") == [
+        "code d0b9dd2 dirty=False", "cpu AuthenticAMD native_bf16=True", "tuned file unconfirmed", "trained on cuda",
+        "model.heads: not in the record's config"]

@@ -1,7 +1,7 @@
 """Copy a worktree's new table1_v3_sweep records into main after checking them (tools/table_sweep/README.md).
 
-A record is copied only when it ran at the table's commit with a clean tree, on the table's CPU kind, with every
-value of main's confirmed tuned file. `python tools/table_sweep/copy_records.py DATASET [--commit C] [--vendor V]`
+A record is copied only when it ran at the table's commit with a clean tree, on the table's CPU kind (on the CPU),
+with every value of main's confirmed tuned file. `python tools/table_sweep/copy_records.py DATASET [--commit C] [--vendor V]`
 """
 
 from __future__ import annotations
@@ -32,8 +32,16 @@ def problems(record: dict, tuned: dict, commit: str, vendor: str) -> list[str]:
         found.append(f"cpu {machine['cpu_vendor']} native_bf16={machine['native_bf16']}")
     if "confirmation" not in tuned:
         found.append("tuned file unconfirmed")
-    found += [f"{k}: {_at(record['config'], k)} != {v}" for k, v in tuned["values"].items()
-              if _at(record["config"], k) != v]
+    if str(record.get("device", "cpu")) != "cpu":
+        found.append(f"trained on {record['device']}")
+    for key, value in tuned["values"].items():
+        try:
+            got = _at(record["config"], key)
+        except (KeyError, TypeError):
+            found.append(f"{key}: not in the record's config")
+            continue
+        if got != value:
+            found.append(f"{key}: {got} != {value}")
     return found
 
 

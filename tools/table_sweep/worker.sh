@@ -2,15 +2,15 @@
 # One table-sweep worker (tools/table_sweep/README.md): runs queue jobs, one at a time, until the queue is empty,
 # no job fits before $STATE/DEADLINE, or $STATE/STOP exists. Start one per core:
 #   NAME=A setsid nohup bash tools/table_sweep/worker.sh >/dev/null 2>&1 &
-set -u
+set -uf                              # -f: a job line is split on spaces, never glob-expanded
 MAIN=$(cd "$(dirname "$0")/../.." && pwd)
 WT=${WT:-$MAIN/../wt_sweep}          # the git worktree at the table's commit
 STATE=${STATE:-$MAIN/../sweep}       # queue.txt, DEADLINE, STOP, logs
 Q=$STATE/queue.txt; LOG=$STATE/log_$NAME.txt; OUT=$STATE/job_$NAME.out
 KIND=${KIND:-AuthenticAMD False}     # the table's CPU kind: vendor and native bf16 (bench.report's cpu_kind)
 stamp() { date -u +%FT%T; }
-here=$(cd "$WT" && .venv/bin/python -c 'from bench.engine.machine import cpu_vendor, native_bf16_cpu as b; print(cpu_vendor(), b())')
-if [ "$here" != "$KIND" ]; then   # a record of another kind joins no table: stop before training
+here=$(cd "$WT" && .venv/bin/python -c 'import torch; from bench.engine.machine import cpu_vendor, native_bf16_cpu as b; print(cpu_vendor(), b(), "cuda" if torch.cuda.is_available() else "")' | xargs)
+if [ "$here" != "$KIND" ]; then   # a record of another kind (or a GPU's) joins no table: stop before training
   echo "$(stamp) this machine is '$here', the table's kind is '$KIND': not starting" >> "$LOG"; exit 1
 fi
 while true; do
@@ -31,5 +31,7 @@ while true; do
     (cd "$WT" && .venv/bin/python -m bench -m experiment=table1 dataset="$ds" train.threads=1 $overrides seed="$seed" \
         hydra.sweep.dir="results/$ds/runs/table1_v3_sweep") > "$OUT" 2>&1
   fi
-  echo "$(stamp) end rc=$? $line" >> "$LOG"
+  rc=$?                              # the job's exit status (a command substitution would reset $?)
+  echo "$(stamp) end rc=$rc $line" >> "$LOG"
+  if [ "$rc" != 0 ]; then echo "$line" >> "$STATE/queue_failed.txt"; cp "$OUT" "$STATE/failed_${NAME}_${ds}_${label}_${seed}.out"; fi
 done

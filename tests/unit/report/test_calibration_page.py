@@ -98,11 +98,18 @@ def test_tables_2_and_3_calibrate_the_differences_they_test(tmp_path, monkeypatc
     assert np.array_equal(tb_itg.b_hits, np.stack([SUP_HITS, SUP_HITS]))
     assert tb_itg.stats.estimate == pytest.approx(tb_itg_stats()[1].estimate)
     assert tb_itg.stats.se == pytest.approx(tb_itg_stats()[1].se)
-    for j in t3.select("dssm", "on"):  # give IncRec's Exposure@20 a spread against IncRec-NA's
-        j.arrays["Exposure@20/hits"] = np.array([j.seed, 1, 2, 0, 3, 1])
+    on = {j.seed: np.array([j.seed, 1, 2, 0, 3, 1]) for j in t3.select("dssm", "on")}
+    na = {j.seed: np.array([1, 0, j.seed, 1, 0, 2]) for j in t3.select("dssm", "na")}
+    for arm, hits in (("on", on), ("na", na)):  # IncRec's Exposure@20 with a spread against IncRec-NA's, seed by seed
+        for j in t3.select("dssm", arm):
+            j.arrays["Exposure@20/hits"] = hits[j.seed]
     rows3 = calibrated_rows(t3, table1_comparisons(t3, ["dssm"])[1], ["dssm"])
-    assert [r.label for r in rows3] == ["dssm, IncRec − IncRec-NA, Exposure@20"]
-    assert np.array_equal(rows3[0].b_hits, np.stack([SUP_HITS, SUP_HITS]))  # IncRec-NA's, seed by seed
+    assert [r.label for r in rows3] == ["dssm, IncRec-ori − IncRec-NA, Exposure@20", "dssm, IncRec − IncRec-NA, Exposure@20"]
+    ori, inc = rows3
+    assert np.array_equal(ori.a_hits, np.stack([SUP_HITS, SUP_HITS])) and np.array_equal(inc.a_hits, np.stack([on[0], on[1]]))
+    for row in rows3:
+        assert np.array_equal(row.b_hits, np.stack([na[0], na[1]]))  # IncRec-NA's, seed by seed
+    assert inc.stats.estimate == pytest.approx(float(np.mean(np.stack([on[0] - na[0], on[1] - na[1]]) / 4)))
     # six requests and two seeds give an MDD above the arm's miss rate, which cannot be planted: 0 and δ only
     monkeypatch.setattr(page, "planted", functools.partial(page.planted, mu_values=(0.0, "delta")))
     result = table_calibration(t2, draws=20, plants=5, v2_draws=10, n_boot=20)
