@@ -209,7 +209,7 @@ def _aa_section(aa: dict, k: str) -> list[str]:
                    f"{100 * aa['alpha']:.0f}%, and {len(bad)} or more of {n} with probability "
                    f"{_chance(aa['chance_of_as_many'])}.")
     else:
-        reading = f"None of the {n} rows rejects."
+        reading = "Its one row does not reject." if n == 1 else f"None of the {n} rows rejects."
     if aa["pooled_rejects"]:
         reading += " The pooled A/A rejects: a calibration failure of the whole table."
     return [f"### End-to-end A/A, K = {k}", "",

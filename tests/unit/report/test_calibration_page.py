@@ -51,6 +51,7 @@ def test_no_rejection_reads_as_none_and_a_one_seed_row_is_left_out() -> None:
     assert got["rejected"] == [] and got["n_rows"] == 2 and got["chance_of_as_many"] == 1.0
     assert not got["pooled_rejects"]
     assert "None of the 2 rows rejects." in "\n".join(_aa_section(got, "50"))
+    assert "Its one row does not reject." in "\n".join(_aa_section(aa_check(at, ["calm"]), "50"))
 
 
 def test_records_without_the_aa_arm_say_so() -> None:
