@@ -171,11 +171,14 @@ def table_calibration(runs: TableRuns, draws: int = 1000, plants: int = 200, v2_
 
 
 def _over_rows(plant: dict[str, dict], label: str) -> dict[str, float]:
-    """Coverage, "holds" share and number of plants at the μ labelled `label`, pooled over the table's rows."""
+    """Coverage, "holds" share and number of plants at the μ labelled `label`, pooled over the table's rows
+    (from a result or from its JSON, where a share that was NaN reads None and is left out)."""
     got = [row for res in plant.values() for row in res["rows"] if row["mu_label"] == label]
     n = sum(res["settings"]["n_plants"] for res in plant.values())
-    return {"coverage": float(np.mean([g["coverage"] for g in got])) if got else float("nan"),
-            "holds": float(np.mean([g["holds"] for g in got])) if got else float("nan"), "n": n}
+    def mean(key: str) -> float:  # math.fsum: the same figure whatever the rows' order (the JSON sorts its keys)
+        values = [g[key] for g in got if g[key] is not None]
+        return math.fsum(values) / len(values) if values else float("nan")
+    return {"coverage": mean("coverage"), "holds": mean("holds"), "n": n}
 
 
 def _pct(x: float) -> str:
@@ -185,6 +188,25 @@ def _pct(x: float) -> str:
 def _aa_summary(aa: dict) -> list[str]:
     """The A/A's cells of the summary table: the pooled verdict, and the rejecting rows out of those measured."""
     return [aa["pooled"]["verdict"], f"{len(aa['rejected'])} of {aa['n_rows']}" if aa["n_rows"] else "—"]
+
+
+def calibration_reading(result: dict) -> str:
+    """A calibration result (or its JSON) in one sentence per K, for the findings page: the planted coverage and
+    "holds" at μ = 0 and the power at the rows' MDD, over the table's rows, then the end-to-end A/A."""
+    parts = []
+    for k, block in sorted(result["ks"].items(), key=lambda kv: int(kv[0])):
+        zero, at_mdd = _over_rows(block["planted"], "0"), _over_rows(block["planted"], "MDD")
+        aa = block["aa"]
+        if aa["n_rows"] == 1:
+            (model, row), = aa["rows"].items()
+            aa_text = f"the A/A row ({model}) {row['verdict']}"
+        elif aa["n_rows"]:
+            aa_text = f"the A/A pooled {aa['pooled']['verdict']}, {len(aa['rejected'])} of {aa['n_rows']} rows rejecting"
+        else:
+            aa_text = f"the A/A {aa['pooled']['verdict']}"
+        parts.append(f"K = {k}: planted coverage at μ = 0 {_pct(zero['coverage'])}, \"holds\" at μ = 0 "
+                     f"{_pct(zero['holds'])}, power at the row's MDD {_pct(at_mdd['holds'])} ({zero['n']} plants); {aa_text}")
+    return "; ".join(parts) + "." if parts else "nothing calibrated."
 
 
 def _chance(p: float) -> str:

@@ -118,3 +118,25 @@ def test_tables_2_and_3_calibrate_the_differences_they_test(tmp_path, monkeypatc
     text = render_calibration(result, "python -m bench.report --calibrate t2")
     assert "Checked on the differences the table tests: each variant's Inc@K" in text
     assert "#### dssm, TB-ITG, Inc − Sup@10" in text and "### Planted effects per tested row, K = 10" in text
+
+
+def _planted(coverages: list[float]) -> dict:
+    """calibration.planted's shape, one result per row, with the given coverages at μ = 0."""
+    return {f"row{i}": {"rows": [{"mu_label": "0", "coverage": c, "holds": 0.02}, {"mu_label": "MDD", "coverage": 0.9,
+                                                                                     "holds": 0.75}],
+                        "settings": {"n_plants": 200}} for i, c in enumerate(coverages)}
+
+
+def test_the_findings_reading_of_a_calibration_does_not_depend_on_the_rows_order() -> None:
+    """The page and the findings line (from the JSON, whose keys are sorted) give the same figures: the planted
+    shares are summed exactly (these four coverages average 0.9525, which a running sum rounds either way)."""
+    aa = {"n_rows": 1, "rows": {"dssm": {"verdict": "cannot tell"}}, "rejected": [], "pooled": {"verdict": "not pooled"}}
+    coverages = [0.945, 0.925, 0.95, 0.99]
+    forward = {"ks": {"100": {"planted": _planted(coverages), "aa": aa}, "50": {"planted": _planted([0.95]), "aa": aa}}}
+    backward = {"ks": {"100": {"planted": dict(reversed(list(_planted(coverages).items()))), "aa": aa},
+                       "50": {"planted": _planted([0.95]), "aa": aa}}}
+    text = page.calibration_reading(forward)
+    assert text == page.calibration_reading(backward)
+    assert text.startswith("K = 50: planted coverage at μ = 0 95.0%")  # K in order, though the JSON sorts "100" first
+    assert "K = 100: planted coverage at μ = 0 95.2%, \"holds\" at μ = 0 2.0%, power at the row's MDD 75.0% (800 plants); " \
+           "the A/A row (dssm) cannot tell." in text

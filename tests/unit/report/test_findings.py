@@ -333,6 +333,18 @@ def test_ablation_summaries_and_their_findings(tmp_path: Path) -> None:
     assert d["verdict"] in ("holds", "reversed", "equivalent", "cannot tell") and d["mdd"] > 0
     assert "| TB-boost | 40.00 ± 0.00 | +0.00 [+0.00, +0.00] | equivalent |" in text  # no difference at all
     assert "| TB-Online | 5.00 ± 0.00 | — | — |" in text
+    assert "Calibration of" not in text  # no calibration page yet
+    planted = {"dssm, TB-ITG, Inc − Sup@10": {"rows": [{"mu_label": "0", "coverage": 0.955, "holds": 0.03},
+                                                       {"mu_label": "MDD", "coverage": 0.9, "holds": 0.71}],
+                                              "settings": {"n_plants": 200}}}
+    aa = {"n_rows": 0, "rows": {}, "rejected": [], "pooled": {"verdict": "not measured: the records predate SeedR@10"}}
+    (folder / "table2_calibration.json").write_text(json.dumps({"ks": {"10": {"planted": planted, "aa": aa}}}))
+    assert report_main(["--findings", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "results" / "FINDINGS.md").read_text()
+    assert ("- Calibration of table2.md's verdict rule ([table2_calibration.md](handmade/table2_calibration.md)): "
+            "K = 10: planted coverage at μ = 0 95.5%, \"holds\" at μ = 0 3.0%, power at the row's MDD 71.0% (200 plants); "
+            "the A/A not measured: the records predate SeedR@10.") in text
+    assert text.index("Calibration of table2.md") < text.index("### Table 3 (table3.md)")  # right after its table
 
 
 def test_findings_opens_with_the_pooled_answers(tmp_path: Path) -> None:
