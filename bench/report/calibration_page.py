@@ -13,9 +13,9 @@ and Exposure@K of IncRec-ori and IncRec against IncRec-NA's.
   tested row and K, μ in {0, δ, the row's MDD}; the summary reads them over the rows, as a randomisation
   property should be read.
 - The end-to-end A/A (aa_check): the table's own A/A comparison (two exchangeable diversity bases, measured by
-  the IncRec-NA records of every table), pooled and per backbone. Each "holds" or "reversed" is a calibration failure to investigate; the page also states how
-  likely as many rejecting rows are under a calibrated 5% rule (binomial tail, rows of different backbones
-  independent).
+  the IncRec-NA records of every table), pooled and per backbone. Each "holds" or "reversed" is a calibration
+  failure to investigate; the page also states how likely as many rejecting rows are under a calibrated 5% rule
+  (binomial tail, rows of different backbones independent).
 
 Run: python -m bench.report --calibrate DIR [--out RESULTS] [--draws N] [--plants N]
 """
@@ -95,7 +95,7 @@ TESTED = {"table1": PRIMARY.name,
 
 
 def _calibrated_row(label: str, a_jobs: list[Job], a_metric: str, b_jobs: list[Job],
-                b_metric: str) -> CalibratedRow | None:
+                    b_metric: str) -> CalibratedRow | None:
     """a_metric (a_jobs) − b_metric (b_jobs) over the seeds both have, as bench.report.cells.difference tests it;
     None without an interval (under two seeds, or an arm not measured) or without spread (SE 0: identical arms,
     which a pooled answer leaves out too)."""
@@ -112,19 +112,16 @@ def _calibrated_row(label: str, a_jobs: list[Job], a_metric: str, b_jobs: list[J
     if not stats.se > 0:
         return None
     return CalibratedRow(label, stats, delta_of(float(b.mean())),
-                     stack(a_by, a_metric, "hits"), stack(a_by, a_metric, "size"),
-                     stack(b_by, b_metric, "hits"), stack(b_by, b_metric, "size"), users)
+                         stack(a_by, a_metric, "hits"), stack(a_by, a_metric, "size"),
+                         stack(b_by, b_metric, "hits"), stack(b_by, b_metric, "size"), users)
 
 
 def calibrated_rows(runs: TableRuns, at: ComparisonsAtK, models: list[str]) -> list[CalibratedRow]:
     """The differences `runs`' table tests at K = at.k that have an interval (module docstring)."""
     k, rows = at.k, []
-    if runs.table == "table1":
-        for m in models:
-            jobs = runs.select(m, VARIANT)  # one per seed, the same requests (checked by the comparison)
-            r = at.rows[m][PRIMARY.name]
-            if r.stats is not None and r.stats.n_seeds >= 2:
-                rows.append(_calibrated_row(m, jobs, f"{PRIMARY.a}@{k}", jobs, f"{PRIMARY.b}@{k}"))
+    if runs.table == "table1":  # both arms from the IncRec-NA records, as bench.report.comparisons pairs them
+        rows = [_calibrated_row(m, runs.select(m, VARIANT), f"{PRIMARY.a}@{k}", runs.select(m, VARIANT), f"{PRIMARY.b}@{k}")
+                for m in models]
         return [r for r in rows if r is not None]
     order = TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER
     reference = "off" if runs.table == "table2" else "na"
@@ -280,8 +277,7 @@ def render_calibration(result: dict, command: str) -> str:
         lines += [f"## K = {k}", "",
                   (f"The table's components (median over backbones of {result['comparison']}@{k}): σ_seed " if table1
                    else f"The table's components (median over its tested rows at K = {k}): σ_seed ")
-                  + 
-                  f"{100 * c['sigma_seed']:.2f}, σ_request {100 * c['sigma_request']:.2f}, σ_interaction "
+                  + f"{100 * c['sigma_seed']:.2f}, σ_request {100 * c['sigma_request']:.2f}, σ_interaction "
                   f"{100 * c['sigma_interaction']:.2f} points per request; δ {100 * block['delta']:.2f} points.", "",
                   markdown(block["simulation"], f"Simulation at these components, K = {k}"),
                   markdown(block["v2_simulation"], f"v2's bootstrap against v3 on the same draws, at the table's largest "
