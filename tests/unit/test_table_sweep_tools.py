@@ -40,6 +40,7 @@ def test_a_record_of_another_commit_kind_or_value_is_refused() -> None:
     record["config"]["train"]["lr"] = 0.02
     found = problems(record, tuned, "d0b9dd2", "AuthenticAMD")
     assert len(found) == 2 and found[0].startswith("cpu") and found[1].startswith("train.lr")
+    assert problems(record, tuned, "d0b9dd2", "AuthenticAMD", native_bf16=True) == ["train.lr: 0.02 != 0.01"]
     assert problems(record | {"device": "cuda"}, {"values": {"model.heads": 2}}, "aab6619", "GenuineIntel") == [
         "code d0b9dd2 dirty=False", "cpu AuthenticAMD native_bf16=True", "tuned file unconfirmed", "trained on cuda",
         "model.heads: not in the record's config"]

@@ -8,6 +8,7 @@ WT=${WT:-$MAIN/../wt_sweep}          # the git worktree at the table's commit
 STATE=${STATE:-$MAIN/../sweep}       # queue.txt, DEADLINE, STOP, logs
 Q=$STATE/queue.txt; LOG=$STATE/log_$NAME.txt; OUT=$STATE/job_$NAME.out
 KIND=${KIND:-AuthenticAMD False}     # the table's CPU kind: vendor and native bf16 (bench.report's cpu_kind)
+SWEEP=${SWEEP:-table1_v3_sweep}      # the table's sweep folder under results/DATASET/runs/
 stamp() { date -u +%FT%T; }
 here=$(cd "$WT" && .venv/bin/python -c 'import torch; from bench.engine.machine import cpu_vendor, native_bf16_cpu as b; print(cpu_vendor(), b(), "cuda" if torch.cuda.is_available() else "")' | xargs)
 if [ "$here" != "$KIND" ]; then   # a record of another kind (or a GPU's) joins no table: stop before training
@@ -29,7 +30,7 @@ while true; do
     fi
     cp "$tuned" "$WT/tuned/$ds/"        # main's confirmed values, not the worktree commit's
     (cd "$WT" && .venv/bin/python -m bench -m experiment=table1 dataset="$ds" train.threads=1 $overrides seed="$seed" \
-        hydra.sweep.dir="results/$ds/runs/table1_v3_sweep") > "$OUT" 2>&1
+        hydra.sweep.dir="results/$ds/runs/$SWEEP") > "$OUT" 2>&1
   fi
   rc=$?                              # the job's exit status (a command substitution would reset $?)
   echo "$(stamp) end rc=$rc $line" >> "$LOG"
