@@ -120,8 +120,8 @@ def calibrated_rows(runs: TableRuns, at: ComparisonsAtK, models: list[str]) -> l
     """The differences `runs`' table tests at K = at.k that have an interval (module docstring)."""
     k, rows = at.k, []
     if runs.table == "table1":  # both arms from the IncRec-NA records, as bench.report.comparisons pairs them
-        rows = [_calibrated_row(m, runs.select(m, VARIANT), f"{PRIMARY.a}@{k}", runs.select(m, VARIANT), f"{PRIMARY.b}@{k}")
-                for m in models]
+        rows = [_calibrated_row(m, jobs, f"{PRIMARY.a}@{k}", jobs, f"{PRIMARY.b}@{k}")
+                for m in models for jobs in [runs.select(m, VARIANT)]]
         return [r for r in rows if r is not None]
     order = TABLE2_ORDER if runs.table == "table2" else TABLE3_ORDER
     reference = "off" if runs.table == "table2" else "na"

@@ -36,7 +36,7 @@ class Backbone:
 
     def overrides(self) -> str:
         """The job's overrides, as a queue line gives them."""
-        model = f"model=recbole model.recbole_model={self.label[8:]}" if self.label.startswith("recbole_") \
+        model = f"model=recbole model.recbole_model={self.label.removeprefix('recbole_')}" if self.label.startswith("recbole_") \
             else f"model={self.label}"
         seeds = " seeds=10" if self.arms == PAPER_ARMS else ""
         return f"{model} increc={','.join(self.arms)}{seeds}"
