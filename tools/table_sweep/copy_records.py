@@ -2,7 +2,7 @@
 
 A record is copied only when it ran at the table's commit with a clean tree, on the table's CPU kind (on the CPU),
 with every value of main's confirmed tuned file.
-`python tools/table_sweep/copy_records.py DATASET [--sweep S] [--commit C] [--vendor V] [--native-bf16] [--worktree W]`
+`python tools/table_sweep/copy_records.py DATASET [--sweep S] [--commit C] [--vendor V] [--no-native-bf16] [--worktree W]`
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset")
     ap.add_argument("--sweep", default="table1_v3_sweep", help="the sweep folder under results/DATASET/runs/")
-    ap.add_argument("--commit", default="d0b9dd2")
+    ap.add_argument("--commit", default="622e317")
     ap.add_argument("--vendor", default="AuthenticAMD")
-    ap.add_argument("--native-bf16", action="store_true", help="the table's CPU kind has native bf16")
-    ap.add_argument("--worktree", type=Path, default=MAIN.parent / "wt_sweep")
+    ap.add_argument("--native-bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="whether the table's CPU kind has native bf16")
+    ap.add_argument("--worktree", type=Path, default=MAIN.parent / "wt_head")
     a = ap.parse_args()
     src = a.worktree / "results" / a.dataset / "runs" / a.sweep
     dst = MAIN / "results" / a.dataset / "runs" / a.sweep

@@ -4,10 +4,10 @@
 #   NAME=A setsid nohup bash tools/table_sweep/worker.sh >/dev/null 2>&1 &
 set -uf                              # -f: a job line is split on spaces, never glob-expanded
 MAIN=$(cd "$(dirname "$0")/../.." && pwd)
-WT=${WT:-$MAIN/../wt_sweep}          # the git worktree at the table's commit
+WT=${WT:-$MAIN/../wt_head}           # the git worktree at the table's commit
 STATE=${STATE:-$MAIN/../sweep}       # queue.txt, DEADLINE, STOP, logs
 Q=$STATE/queue.txt; LOG=$STATE/log_$NAME.txt; OUT=$STATE/job_$NAME.out
-KIND=${KIND:-AuthenticAMD False}     # the table's CPU kind: vendor and native bf16 (bench.report's cpu_kind)
+KIND=${KIND:-AuthenticAMD True}      # the table's CPU kind: vendor and native bf16 (bench.report's cpu_kind)
 SWEEP=${SWEEP:-table1_v3_sweep}      # the table's sweep folder under results/DATASET/runs/
 stamp() { date -u +%FT%T; }
 here=$(cd "$WT" && .venv/bin/python -c 'import torch; from bench.engine.machine import cpu_vendor, native_bf16_cpu as b; print(cpu_vendor(), b(), "cuda" if torch.cuda.is_available() else "")' | xargs)
