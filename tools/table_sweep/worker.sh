@@ -5,7 +5,7 @@
 set -uf                              # -f: a job line is split on spaces, never glob-expanded
 MAIN=$(cd "$(dirname "$0")/../.." && pwd)
 WT=${WT:-$MAIN/../wt_head}           # the git worktree at the table's commit
-STATE=${STATE:-$MAIN/../sweep}       # queue.txt, DEADLINE, STOP, logs
+STATE=${STATE:-$MAIN/../sweep_v3}    # queue.txt, DEADLINE, STOP, logs
 Q=$STATE/queue.txt; LOG=$STATE/log_$NAME.txt; OUT=$STATE/job_$NAME.out
 KIND=${KIND:-AuthenticAMD True}      # the table's CPU kind: vendor and native bf16 (bench.report's cpu_kind)
 SWEEP=${SWEEP:-table1_v3_sweep}      # the table's sweep folder under results/DATASET/runs/
